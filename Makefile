@@ -1,0 +1,43 @@
+# r1lab: `make demo` and `make test` work as the first command on a fresh machine.
+#   make sft|grpo RECIPE=r1_zero/tiny ARGS="trainer.max_steps=50" [LOCAL=1] [NODES=2]
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+R1LAB := $(VENV)/bin/r1lab
+# torch first, pinned: a bare `torch` requirement would pull several GB of CUDA wheels on a CPU box.
+TORCH ?= torch==2.13.0
+EXTRAS ?= dev
+RECIPE ?=
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: install demo test lint sft grpo check clean
+
+$(VENV)/.installed: setup.py
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(R1LAB) demo $(ARGS)
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+check: install
+	$(R1LAB) check $(RECIPE) $(ARGS)
+
+sft grpo: install
+	@test -n "$(RECIPE)" || { echo "usage: make $@ RECIPE=<recipe> [ARGS=\"k=v ...\"] [LOCAL=1] [NODES=n]"; exit 2; }
+	LOCAL=$(LOCAL) NODES=$(NODES) $(R1LAB) launch $@ $(RECIPE) $(ARGS)
+
+clean:
+	rm -rf runs

@@ -1,0 +1,40 @@
+"""r1lab: DeepSeek-R1-style reasoning recipes as thin layers over TRL."""
+
+from setuptools import find_packages, setup
+
+# Bounded to a set measured to resolve and run together (CPU and CUDA). torch is installed first by
+# the Makefile (`pip install torch==2.13.0`): a bare `torch` requirement would pull the CUDA wheels.
+install_requires = [
+    "torch>=2.13,<2.14",
+    "trl>=1.16,<1.17",
+    "transformers>=5.23,<5.24",
+    "accelerate>=1.15,<1.16",
+    "datasets>=5.2,<5.3",
+    "tokenizers>=0.22",
+    # hydra-core pins antlr4 4.9, so math-verify must use the antlr4 4.9.3 flavour of its parser.
+    "math-verify[antlr4_9_3]==0.9.0",
+    "hydra-core>=1.3.8,<1.4",
+    "wandb>=0.31,<0.32",
+    "matplotlib>=3.8",
+    "tqdm>=4.66",
+    "pyyaml>=6",
+]
+
+extras = {
+    "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "pytest-timeout>=2.3"],
+    # TRL 1.16 supports vllm 0.22-0.31; 0.31 pins torch 2.13, matching install_requires.
+    "vllm": ["vllm>=0.22,<0.32"],
+    "deepspeed": ["deepspeed>=0.19.8,<0.20"],
+}
+
+setup(
+    name="r1lab",
+    version="0.1.0",
+    description="Recipes for training reasoning models the DeepSeek-R1 way, on top of TRL",
+    package_dir={"": "src"},
+    packages=find_packages("src"),
+    python_requires=">=3.10",
+    install_requires=install_requires,
+    extras_require=extras,
+    entry_points={"console_scripts": ["r1lab = r1lab.cli:main"]},
+)

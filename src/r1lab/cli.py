@@ -1,0 +1,130 @@
+"""`r1lab <command> ...`: one sub-command per entry in COMMANDS; bad input exits 2 with a message."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+
+from r1lab.errors import RecipeError
+
+
+def _recipe_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"r1lab {prog}", description=description)
+    parser.add_argument("recipe", help="recipe name, e.g. r1_zero/tiny (a path under recipes/)")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. trainer.learning_rate=1e-6")
+    return parser
+
+
+def cmd_check(argv: list[str]) -> int:
+    parser = _recipe_parser("check", "Validate a recipe in seconds, without loading a model.")
+    parser.add_argument("--num-processes", type=int, default=None, help="training processes of the run")
+    args = parser.parse_args(argv)
+    from r1lab.check import check
+    from r1lab.recipe import compose
+
+    start = time.perf_counter()
+    report = check(compose(args.recipe, args.overrides), num_processes=args.num_processes)
+    print(report.text() + f"\n  ({time.perf_counter() - start:.1f} s)")
+    return 2 if report.errors else 0
+
+
+def cmd_show(argv: list[str]) -> int:
+    parser = _recipe_parser("show", "Print the resolved recipe (or one value of it).")
+    parser.add_argument("--get", default=None, help="a dotted key, e.g. trainer.use_vllm")
+    args = parser.parse_args(argv)
+    from r1lab.recipe import compose
+
+    recipe = compose(args.recipe, args.overrides)
+    if args.get is None:
+        print(recipe.to_yaml(), end="")
+        return 0
+    value: object = {**recipe.to_dict(), "output_dir": recipe.output_dir}
+    for part in args.get.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if isinstance(value, bool):
+        value = str(value).lower()
+    print("null" if value is None else value)
+    return 0
+
+
+def _train(kind: str) -> Callable[[list[str]], int]:
+    def run(argv: list[str]) -> int:
+        import importlib
+
+        module = importlib.import_module(f"r1lab.{kind}")
+        sys.argv = [f"r1lab {kind}", *argv]
+        module.main(kind, module.build_trainer)
+        return 0
+
+    return run
+
+
+def cmd_tiny_model(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="r1lab tiny-model", description="Build the tiny tokenizer + model.")
+    parser.add_argument("--out", default=None, help="folder (default: $R1LAB_CACHE/tiny)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    from r1lab import tiny
+
+    print(tiny.ensure(args.out, seed=args.seed) if args.seed else tiny.ensure(args.out))
+    return 0
+
+
+def cmd_evaluate(argv: list[str]) -> int:
+    from r1lab.evaluate import main
+
+    return main(argv)
+
+
+def cmd_demo(argv: list[str]) -> int:
+    from r1lab.demo import main
+
+    return main(argv)
+
+
+def cmd_launch(argv: list[str]) -> int:
+    from r1lab.launch import main
+
+    return main(argv)
+
+
+COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
+    "check": (cmd_check, "validate a recipe without loading a model"),
+    "show": (cmd_show, "print the resolved recipe or one value"),
+    "sft": (_train("sft"), "run an SFT recipe in this process"),
+    "grpo": (_train("grpo"), "run a GRPO recipe in this process"),
+    "launch": (cmd_launch, "run sft|grpo locally (accelerate) or submit it to Slurm"),
+    "tiny-model": (cmd_tiny_model, "build the tiny tokenizer and model"),
+    "evaluate": (cmd_evaluate, "pass@1 over k samples, maj@k and greedy accuracy"),
+    "demo": (cmd_demo, "tiny end-to-end R1-Zero: base SFT, GRPO, evaluation, report"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: r1lab <command> [args]", "", "commands:"]
+    lines += [f"  {name:<11} {help_}" for name, (_, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        sys.exit(0 if argv else 2)
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        from r1lab.errors import closest
+
+        print(f"error: unknown command '{name}'{closest(name, COMMANDS)}\n\n{usage()}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        sys.exit(COMMANDS[name][0](rest))
+    except RecipeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""Evaluation the R1 way: k samples per problem, pass@1 = mean correctness, maj@k = majority vote.
+
+Correctness is decided by the same reward function training used (`accuracy` by default, exact
+for the tiny world; `countdown` for countdown), so "accuracy" means one thing across r1lab.
+Greedy accuracy is reported too: GRPO optimises the sampled policy, and the two can move apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections import Counter
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from r1lab.errors import RecipeError, closest
+
+
+@dataclass
+class EvalConfig:
+    """The recipe's `evaluate:` section (DeepSeek-R1 protocol defaults: T=0.6, top-p 0.95)."""
+
+    num_problems: int = 200
+    k: int = 8
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_new_tokens: int = 32768
+    batch_size: int = 64
+    greedy: bool = True
+    reward: str = "accuracy"
+    seed: int = 0
+
+    @classmethod
+    def from_recipe(cls, section: dict[str, Any], **overrides: Any) -> EvalConfig:
+        names = [f.name for f in fields(cls)]
+        for key in section:
+            if key not in names:
+                raise RecipeError(f"evaluate.{key}: unknown key{closest(key, names)}; valid: {', '.join(names)}")
+        return cls(**{**section, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+@dataclass
+class Scores:
+    """Per-problem correctness of k samples, plus greedy correctness if measured."""
+
+    sampled: list[list[float]]
+    answers: list[list[str | None]]
+    greedy: list[float] | None = None
+    lengths: list[int] | None = None
+    formats: list[float] | None = None
+
+    def summary(self) -> dict[str, float]:
+        k = len(self.sampled[0]) if self.sampled else 0
+        out = {
+            "problems": len(self.sampled),
+            "k": k,
+            "pass@1": mean(mean(s) for s in self.sampled),
+            f"maj@{k}": mean(majority_correct(a, s) for a, s in zip(self.answers, self.sampled)),
+            f"pass@{k}": mean(float(any(x >= 1.0 for x in s)) for s in self.sampled),
+        }
+        if self.greedy is not None:
+            out["greedy"] = mean(self.greedy)
+        if self.formats is not None:
+            out["format"] = mean(self.formats)
+        if self.lengths is not None:
+            out["mean_completion_tokens"] = mean(self.lengths)
+        return out
+
+
+def mean(values) -> float:
+    values = [float(v) for v in values]
+    return sum(values) / len(values) if values else math.nan
+
+
+def majority_correct(answers: list[str | None], correct: list[float]) -> float:
+    """Correctness of the most frequent extracted answer (ties: the one seen first)."""
+    votes = Counter(_normal(a) for a in answers if a is not None and a.strip())
+    if not votes:
+        return 0.0
+    top = max(votes.values())
+    winner = next(_normal(a) for a in answers if a is not None and a.strip() and votes[_normal(a)] == top)
+    return next(float(c >= 1.0) for a, c in zip(answers, correct) if a is not None and _normal(a) == winner)
+
+
+def _normal(answer: str) -> str:
+    from r1lab.rewards.answers import plain_number
+
+    number = plain_number(answer)
+    return str(number.normalize()) if number is not None else " ".join(answer.split())
+
+
+def generate(model, tokenizer, prompts: list[Any], cfg: EvalConfig, sample: bool) -> list[list[str]]:
+    """`k` sampled (or one greedy) completions per prompt with transformers' generate."""
+    import torch
+    from tqdm.auto import tqdm
+
+    tokenizer.padding_side = "left"
+    texts = [
+        p if isinstance(p, str) else tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
+        for p in prompts
+    ]
+    n = cfg.k if sample else 1
+    out: list[list[str]] = []
+    step = max(1, cfg.batch_size // n) if sample else cfg.batch_size
+    for start in tqdm(range(0, len(texts), step), desc="sampling" if sample else "greedy", leave=False):
+        batch = tokenizer(texts[start : start + step], return_tensors="pt", padding=True, add_special_tokens=False)
+        batch = {k: v.to(model.device) for k, v in batch.items()}
+        with torch.no_grad():
+            ids = model.generate(
+                **batch,
+                do_sample=sample,
+                temperature=cfg.temperature if sample else None,
+                top_p=cfg.top_p if sample else None,
+                top_k=0 if sample else None,
+                num_return_sequences=n,
+                max_new_tokens=cfg.max_new_tokens,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        decoded = tokenizer.batch_decode(ids[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+        out += [decoded[i : i + n] for i in range(0, len(decoded), n)]
+    return out
+
+
+def score(completions: list[list[str]], rows: list[dict], reward, tokenizer) -> tuple[list[list[float]], list[list[str | None]], list[int]]:
+    """Correctness and extracted answer of every completion, via the training reward."""
+    from r1lab.rewards.answers import extract_answer
+
+    flat = [c for group in completions for c in group]
+    columns: dict[str, list] = {key: [] for key in rows[0]} if rows else {}
+    for row, group in zip(rows, completions):
+        for key in columns:
+            columns[key] += [row[key]] * len(group)
+    rewards = reward(prompts=columns.get("prompt", [""] * len(flat)), completions=flat, **columns)
+    it = iter(rewards)
+    correct = [[float(next(it) or 0.0) for _ in group] for group in completions]
+    answers = [[extract_answer(c) for c in group] for group in completions]
+    lengths = [len(tokenizer(c, add_special_tokens=False)["input_ids"]) for c in flat]
+    return correct, answers, lengths
+
+
+def evaluate(model_path: str, recipe, cfg: EvalConfig) -> dict[str, Any]:
+    """Summary metrics of `model_path` on the recipe's test split."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from r1lab.data import DataConfig, for_training, load_raw
+    from r1lab.rewards import get_reward
+
+    data = DataConfig.from_recipe({**recipe.data, "test_size": cfg.num_problems})
+    test = for_training(load_raw(data, "test"), data, "grpo")
+    rows = [dict(r) for r in test]
+    reward = get_reward(cfg.reward)
+    fmt = get_reward("format")
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype="auto")
+    model.eval()
+    torch.manual_seed(cfg.seed)
+    prompts = [r["prompt"] for r in rows]
+    sampled = generate(model, tokenizer, prompts, cfg, sample=True)
+    correct, answers, lengths = score(sampled, rows, reward, tokenizer)
+    formats = fmt(prompts=[""] * len(lengths), completions=[c for g in sampled for c in g])
+    scores = Scores(correct, answers, lengths=lengths, formats=[float(f or 0.0) for f in formats])
+    if cfg.greedy:
+        greedy_out = generate(model, tokenizer, prompts, cfg, sample=False)
+        scores.greedy = [g[0] for g in score(greedy_out, rows, reward, tokenizer)[0]]
+    summary = scores.summary()
+    summary.update(model=str(model_path), recipe=recipe.name, settings=asdict(cfg))
+    summary["examples"] = [
+        {"prompt": rows[i]["question"] if "question" in rows[i] else "", "completion": sampled[i][0], "correct": correct[i][0]}
+        for i in range(min(3, len(rows)))
+    ]
+    return summary
+
+
+def default_model(recipe) -> str:
+    out = Path(recipe.output_dir)
+    return str(out) if (out / "config.json").exists() else str(recipe.model["model_name_or_path"])
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="r1lab evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("recipe")
+    parser.add_argument("overrides", nargs="*")
+    parser.add_argument("--model", default=None, help="model folder (default: the recipe's output, else its model)")
+    parser.add_argument("--out", default=None, help="write the metrics as JSON here")
+    parser.add_argument("--k", type=int, default=None)
+    parser.add_argument("--num-problems", type=int, default=None)
+    parser.add_argument("--temperature", type=float, default=None)
+    args = parser.parse_args(argv)
+    from r1lab.recipe import compose
+
+    recipe = compose(args.recipe, args.overrides)
+    cfg = EvalConfig.from_recipe(
+        recipe.evaluate, k=args.k, num_problems=args.num_problems, temperature=args.temperature
+    )
+    model = args.model or default_model(recipe)
+    result = evaluate(model, recipe, cfg)
+    print(format_summary(result))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+def format_summary(result: dict[str, Any]) -> str:
+    keys = [k for k in result if k.startswith(("pass@", "maj@")) or k in ("greedy", "format", "mean_completion_tokens")]
+    head = f"{result['model']} on {result['problems']} problems of {result['recipe']} (k={result['k']})"
+    return head + "\n" + "\n".join(f"  {k:<24} {result[k]:.3f}" for k in keys)

@@ -1,0 +1,18 @@
+"""Rule-based rewards for GRPO, by name: `get_reward("accuracy")`, `get_reward("format")`, ...
+
+Every reward is a TRL reward function (`completions`, `prompts`, `completion_ids`, dataset
+columns as keyword arguments) returning one finite float, or None where a sample cannot be
+judged, per completion. See docs/rewards.md for the table of rewards and their parameters.
+"""
+
+from r1lab.rewards import (  # noqa: F401  (importing registers the rewards)
+    accuracy,
+    code_exec,
+    countdown,
+    language,
+    length,
+    shape,
+)
+from r1lab.rewards.registry import RewardError, get_reward, required_columns, reward_names
+
+__all__ = ["RewardError", "get_reward", "required_columns", "reward_names"]

@@ -1,0 +1,130 @@
+"""What SFT and GRPO runs share: compose, check, load data, build TRL's config, resume, save.
+
+`r1lab.sft` and `r1lab.grpo` differ only in the TRL trainer they construct; everything else lives
+here once. Order matters: the recipe is checked and the data loaded before any model loads, so
+bad input fails in seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from r1lab.check import Checker, build_trl_config, dataset_columns
+from r1lab.data import DataConfig, for_training, load_raw
+from r1lab.errors import RecipeError
+from r1lab.recipe import Recipe, compose
+
+
+@dataclass
+class Run:
+    recipe: Recipe
+    args: Any  # trl.SFTConfig | trl.GRPOConfig
+    model_args: Any  # trl.ModelConfig
+    train_dataset: Any
+    resume_from: str | None
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def log(message: str) -> None:
+    if is_main_process():
+        print(f"[r1lab] {message}", flush=True)
+
+
+def configure_wandb(recipe: Recipe) -> None:
+    """wandb with no account: offline unless WANDB_API_KEY or WANDB_MODE says otherwise."""
+    report_to = recipe.trainer.get("report_to")
+    wanted = report_to == "wandb" or (isinstance(report_to, list) and "wandb" in report_to)
+    if not wanted:
+        return
+    if not os.environ.get("WANDB_API_KEY") and not os.environ.get("WANDB_MODE"):
+        os.environ["WANDB_MODE"] = "offline"
+    os.environ.setdefault("WANDB_DIR", recipe.output_dir)
+    os.environ.setdefault("WANDB_PROJECT", "r1lab")
+    Path(os.environ["WANDB_DIR"]).mkdir(parents=True, exist_ok=True)
+
+
+def last_checkpoint(output_dir: str) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+
+
+def prepare(kind: str, argv: list[str]) -> Run:
+    """Everything up to (not including) model loading; RecipeError on any bad input."""
+    from trl import ModelConfig
+
+    if not argv:
+        raise RecipeError(f"usage: r1lab {kind} <recipe> [key=value ...]")
+    recipe = compose(argv[0], argv[1:])
+    if recipe.kind != kind:
+        raise RecipeError(f"recipe '{recipe.name}' is a {recipe.kind} recipe: run `r1lab {recipe.kind} {recipe.name}`")
+    configure_wandb(recipe)
+    checker = Checker(recipe, running=True)
+    checker.run().raise_if_failed()
+    log(f"recipe {recipe.name}: checks passed")
+
+    data = DataConfig.from_recipe(recipe.data)
+    raw = load_raw(data, "train")
+    if dataset_columns(data) is None:  # a Hub dataset: its columns are known only now
+        checker.check_columns(raw.column_names)
+        checker.report.raise_if_failed()
+    train_dataset = for_training(raw, data, kind)
+
+    trainer_kwargs = {"output_dir": recipe.output_dir, "run_name": recipe.name, **recipe.trainer}
+    if kind == "grpo":
+        from r1lab.check import parse_rewards
+
+        trainer_kwargs["reward_weights"] = [w for _, w, _ in parse_rewards(recipe.rewards)]
+    args = build_trl_config(kind, trainer_kwargs)
+    model_args = ModelConfig(**recipe.model)
+    args.model_init_kwargs = {
+        "revision": model_args.model_revision,
+        "trust_remote_code": getattr(args, "trust_remote_code", False),
+        "attn_implementation": model_args.attn_implementation,
+        "dtype": model_args.dtype,
+        **(args.model_init_kwargs or {}),
+    }
+    resume_from = last_checkpoint(args.output_dir)
+    if is_main_process():
+        Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+        (Path(args.output_dir) / "recipe.yaml").write_text(recipe.to_yaml())
+    if resume_from:
+        log(f"resuming from {resume_from}")
+    return Run(recipe, args, model_args, train_dataset, resume_from)
+
+
+def callbacks() -> list:
+    """Callbacks every run gets: checkpoint-and-stop on a preemption signal (Slurm)."""
+    try:
+        from r1lab.preempt import PreemptionCallback
+    except ImportError:
+        return []
+    return [PreemptionCallback()]
+
+
+def finish(trainer, run: Run) -> None:
+    """Train (resuming if a checkpoint exists), then save the final model where the recipe says."""
+    trainer.train(resume_from_checkpoint=run.resume_from)
+    trainer.save_model(run.args.output_dir)
+    if trainer.accelerator.is_main_process:
+        trainer.save_state()
+        log(f"model saved to {run.args.output_dir}")
+    if hasattr(trainer, "end"):
+        trainer.end()
+
+
+def main(kind: str, build_trainer) -> None:
+    """Entry point shared by `python -m r1lab.sft|grpo`: errors in input exit 2 with a message."""
+    try:
+        run = prepare(kind, sys.argv[1:])
+    except RecipeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    finish(build_trainer(run), run)

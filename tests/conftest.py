@@ -1,0 +1,51 @@
+"""Shared fixtures: a private r1lab cache with the tiny model, and a tiny base model trained once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def r1lab_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every test (and every subprocess it starts) uses a fresh cache, never the user's."""
+    cache = tmp_path_factory.mktemp("r1lab-cache")
+    os.environ["R1LAB_CACHE"] = str(cache)
+    os.environ.setdefault("WANDB_MODE", "disabled")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return cache
+
+
+@pytest.fixture(scope="session")
+def tiny_model(r1lab_cache: Path) -> Path:
+    from r1lab import tiny
+
+    return tiny.ensure()
+
+
+def run_r1lab(*args: str, cwd: Path = REPO, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`r1lab ...` in a subprocess, as a user would run it; output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "r1lab.cli", *args],
+        cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def base_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny base model after a short SFT (enough to emit tags), shared by the GRPO tests."""
+    out = tmp_path_factory.mktemp("base") / "model"
+    proc = run_r1lab(
+        "sft", "base/tiny", "trainer.max_steps=30", "trainer.save_strategy=no",
+        "data.train_size=500", f"trainer.output_dir={out}",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out

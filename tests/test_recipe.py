@@ -1,0 +1,61 @@
+"""Recipe composition: groups, overrides, names, and the errors for bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from r1lab.errors import RecipeError
+from r1lab.recipe import compose, list_recipes
+
+
+def test_every_recipe_composes_into_sections():
+    names = list_recipes()
+    assert {"base/tiny", "r1_zero/tiny", "r1_zero/qwen2.5-math-7b"} <= set(names)
+    for name in names:
+        recipe = compose(name)
+        assert recipe.kind in ("sft", "grpo")
+        assert recipe.model["model_name_or_path"]
+        assert recipe.output_dir == recipe.trainer.get("output_dir", f"runs/{name}")
+
+
+def test_groups_and_self_merge_in_order():
+    recipe = compose("r1_zero/tiny")
+    assert recipe.trainer["use_cpu"] is True  # from trainer/cpu.yaml
+    assert recipe.trainer["per_device_train_batch_size"] == 64  # from the recipe itself
+    assert recipe.rewards == {"accuracy": 1.0, "format": 0.2}  # reward/r1_zero.yaml at `rewards`
+    assert recipe.model["model_name_or_path"] == "runs/base/tiny"  # recipe overrides the group
+
+
+def test_overrides_set_existing_and_new_keys_and_groups():
+    recipe = compose(
+        "r1_zero/tiny",
+        ["trainer.learning_rate=1e-6", "trainer.beta=0.04", "model=qwen2.5-math-7b", "rewards.format=0.5"],
+    )
+    assert recipe.trainer["learning_rate"] == pytest.approx(1e-6)
+    assert recipe.trainer["beta"] == pytest.approx(0.04)
+    assert recipe.model["model_name_or_path"] == "runs/base/tiny"  # the recipe's own value still wins
+    assert recipe.model["dtype"] == "bfloat16"  # ... over the swapped group
+    assert recipe.rewards["format"] == pytest.approx(0.5)
+
+
+def test_name_forms_are_accepted():
+    assert compose("recipes/r1_zero/tiny.yaml").name == "r1_zero/tiny"
+
+
+def test_unknown_recipe_names_the_closest():
+    with pytest.raises(RecipeError, match="did you mean 'r1_zero/tiny'"):
+        compose("r1_zero/tiyn")
+
+
+def test_unknown_top_level_key():
+    with pytest.raises(RecipeError, match="unknown top-level key 'trainr'.*did you mean 'trainer'"):
+        compose("base/tiny", ["+trainr.x=1"])
+
+
+def test_override_without_equals_sign():
+    with pytest.raises(RecipeError, match="not key=value"):
+        compose("base/tiny", ["trainer.max_steps"])
+
+
+def test_tiny_model_path_follows_the_cache(r1lab_cache):
+    assert compose("base/tiny").model["model_name_or_path"] == str(r1lab_cache / "tiny")

@@ -1,0 +1,230 @@
+"""code runs completions under limits without the trainer's secrets; countdown never executes."""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from r1lab.rewards import get_reward
+from r1lab.rewards.code_exec import last_python_block, parse_test_cases, same_output
+from r1lab.rewards.sandbox import _nobody_can_run, isolation
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def block(source: str) -> str:
+    return f"Here is my program:\n```python\n{textwrap.dedent(source).strip()}\n```\n"
+
+
+def score(source: str, cases, **params) -> float | None:
+    return get_reward("code", **params)([block(source)], test_cases=[cases])[0]
+
+
+def hidden_from_proc() -> bool:
+    """Whether this machine can hide the trainer's /proc/<pid>/environ from the program."""
+    return isolation()[1] or _nobody_can_run(sys.executable)
+
+
+# ---- semantics -------------------------------------------------------------------------------
+
+
+def test_fraction_of_test_cases_passed():
+    cases = [
+        {"input": "2\n", "output": "4\n"},
+        {"input": "5\n", "output": "10"},
+        {"input": "-1\n", "output": "3"},
+    ]
+    assert score("print(int(input()) * 2)", cases) == pytest.approx(2 / 3)
+
+
+def test_no_block_zero_and_no_tests_none():
+    reward = get_reward("code")
+    cases = [{"input": "", "output": "1"}]
+    out = reward(["print(1) without a fence", block("print(1)")], test_cases=[cases, []])
+    assert out == [0.0, None]
+
+
+def test_runtime_error_fails_even_with_the_right_output():
+    assert score("print(1)\nraise SystemExit(1)", [{"input": "", "output": "1"}]) == 0.0
+
+
+def test_last_block_and_case_formats():
+    text = "```python\nprint(1)\n```\ntext\n```py\nprint(2)\n```\n```python\nprint(3)"
+    assert last_python_block(text) == "print(2)\n"
+    assert parse_test_cases(json.dumps([{"input": "a", "output": "b"}])) == [("a", "b")]
+    assert parse_test_cases({"input": ["1", "2"], "output": ["3", "4"]}) == [("1", "3"), ("2", "4")]
+    assert parse_test_cases("not json") == []
+    assert same_output("1  \n2\n\n", "1\n2") and not same_output("1 2", "12")
+
+
+# ---- limits ------------------------------------------------------------------------------------
+
+
+def test_cpu_limit():
+    start = time.monotonic()
+    assert score("while True: pass", [{"input": "", "output": ""}], cpu_seconds=1) == 0.0
+    assert time.monotonic() - start < 6
+
+
+def test_wall_limit():
+    start = time.monotonic()
+    src = "import time\ntime.sleep(30)\nprint('late')"
+    assert score(src, [{"input": "", "output": "late"}], wall_seconds=1) == 0.0
+    assert time.monotonic() - start < 6
+
+
+def test_memory_limit():
+    src = "x = bytearray(700 * 1024 * 1024)\nprint('allocated')"
+    cases = [{"input": "", "output": "allocated"}]
+    assert score(src, cases, memory_mb=256) == 0.0
+    assert score(src, cases, memory_mb=2048) == 1.0  # the same program passes with room to run
+
+
+def test_output_is_bounded():
+    src = "import sys\nwhile True: sys.stdout.write('x' * 65536)"
+    assert score(src, [{"input": "", "output": "x"}], cpu_seconds=2) == 0.0
+
+
+def test_runs_in_a_fresh_temporary_directory():
+    src = """
+    import os, tempfile
+    here = os.getcwd()
+    print(here.startswith(tempfile.gettempdir()) and os.listdir(here) == ['main.py'])
+    open('left_behind.txt', 'w').write('x')
+    print(here == os.environ['HOME'])
+    """
+    cases = [{"input": "", "output": "True\nTrue"}]
+    assert score(src, cases) == 1.0
+    assert score(src, cases) == 1.0  # the second run does not see the first run's file
+
+
+def test_no_network_where_the_os_allows_it():
+    if not isolation()[0]:
+        pytest.skip("unshare is not permitted here: no network namespace")
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    src = f"""
+    import socket
+    try:
+        socket.create_connection(("127.0.0.1", {port}), timeout=2)
+        print("connected")
+    except OSError:
+        print("blocked")
+    """
+    try:
+        assert score(src, [{"input": "", "output": "blocked"}]) == 1.0
+    finally:
+        server.close()
+
+
+# ---- secrets and processes that try to outlive the limits ---------------------------------------
+
+_SNOOP = """
+import os, sys
+secret = sys.stdin.read().strip()
+found = [k for k, v in os.environ.items() if secret in v]
+for pid in os.listdir('/proc'):
+    if pid.isdigit():
+        try:
+            with open(f'/proc/{pid}/environ', 'rb') as f:
+                if secret.encode() in f.read():
+                    found.append(pid)
+        except OSError:
+            pass
+print('leak' if found else 'clean')
+"""
+
+
+def test_program_cannot_read_the_trainers_secrets():
+    """A 'trainer' process holding HF_TOKEN and WANDB_API_KEY scores a snooping program."""
+    secret = "hf_r1lab_test_secret_9f8e7d"
+    trainer = textwrap.dedent(
+        f"""
+        import json, sys
+        from r1lab.rewards import get_reward
+        source = {block(_SNOOP)!r}
+        cases = [{{"input": "{secret}", "output": "clean"}}]
+        print(json.dumps(get_reward("code")([source], test_cases=[cases])))
+        """
+    )
+    env = {**os.environ, "HF_TOKEN": secret, "WANDB_API_KEY": secret, "PYTHONPATH": SRC}
+    done = subprocess.run(
+        [sys.executable, "-c", trainer], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    if not hidden_from_proc():
+        pytest.skip("no PID namespace and no uid to drop to: /proc/<pid>/environ is readable")
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [1.0]
+
+
+def test_environment_is_built_from_scratch(monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_should_not_pass")
+    src = "import os\nprint(sorted(k for k in os.environ if 'TOKEN' in k or 'KEY' in k))"
+    assert score(src, [{"input": "", "output": "[]"}]) == 1.0
+
+
+@pytest.mark.parametrize("escape", [False, True], ids=["fork", "fork+setsid"])
+def test_children_do_not_outlive_the_program(tmp_path, escape):
+    if escape and not isolation()[1]:
+        pytest.skip("no PID namespace: a setsid() child can leave the process group")
+    marker = tmp_path / "survived"
+    os.chmod(tmp_path, 0o777)
+    src = f"""
+    import os, time
+    if os.fork() == 0:
+        {"os.setsid()" if escape else "pass"}
+        time.sleep(1.5)
+        open({str(marker)!r}, 'w').write('alive')
+        os._exit(0)
+    print('done')
+    """
+    assert score(src, [{"input": "", "output": "done"}]) == 1.0
+    time.sleep(2.5)
+    assert not marker.exists()
+
+
+# ---- countdown never executes the completion -----------------------------------------------------
+
+
+def test_countdown_never_executes_code(tmp_path, monkeypatch):
+    marker = tmp_path / "pwned"
+    compiled_flags = []
+    real_compile = builtins.compile
+
+    def no_exec(*args, **kwargs):
+        raise AssertionError("completion text reached eval/exec")
+
+    def ast_only_compile(source, filename, mode, flags=0, *args, **kwargs):
+        compiled_flags.append(flags)
+        return real_compile(source, filename, mode, flags, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "eval", no_exec)
+    monkeypatch.setattr(builtins, "exec", no_exec)
+    monkeypatch.setattr(builtins, "compile", ast_only_compile)
+    payloads = [
+        f"__import__('os').system('touch {marker}')",
+        f"open({str(marker)!r}, 'w')",
+        "(lambda: 1)()",
+        "[].__class__.__base__.__subclasses__()",
+        "1 if 1 else 2",
+        "9**9**9**9",
+        "2 + 3 * 4",
+    ]
+    reward = get_reward("countdown")
+    texts = [f"<answer>{p}</answer>" for p in payloads]
+    out = reward(texts, nums=[[2, 3, 4]] * len(texts), target=[14] * len(texts))
+    assert out == [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]
+    assert not marker.exists()
+    assert compiled_flags and all(flags & ast.PyCF_ONLY_AST for flags in compiled_flags)

@@ -1,0 +1,168 @@
+"""The reward registry: names, parameters, plug-ins, columns, TRL's calling convention."""
+
+from __future__ import annotations
+
+import pickle
+import textwrap
+
+import pytest
+
+from r1lab.rewards import RewardError, get_reward, required_columns, reward_names
+
+ALL = [
+    "accuracy",
+    "code",
+    "cosine",
+    "countdown",
+    "format",
+    "language",
+    "length",
+    "reasoning_steps",
+    "repetition",
+    "soft_overlong",
+    "tag_count",
+]
+
+
+def test_every_reward_of_the_design_is_registered():
+    assert reward_names() == ALL
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_name_is_the_metric_name(name):
+    params = {"max_length": 8} if name == "soft_overlong" else {}
+    assert get_reward(name, **params).__name__ == name
+
+
+def test_unknown_name_lists_known_names():
+    with pytest.raises(RewardError) as err:
+        get_reward("acuracy")
+    message = str(err.value)
+    assert "did you mean 'accuracy'" in message
+    for name in ALL:
+        assert name in message
+
+
+def test_reward_error_is_a_value_error():
+    assert issubclass(RewardError, ValueError)
+
+
+def test_unknown_parameter_is_named():
+    with pytest.raises(RewardError, match="no parameter 'max_lenght'.*did you mean 'max_len'"):
+        get_reward("cosine", max_lenght=10)
+
+
+def test_positive_max_penalty_is_an_error_naming_it():
+    with pytest.raises(RewardError, match="max_penalty"):
+        get_reward("repetition", max_penalty=0.5)
+    assert get_reward("repetition", max_penalty=0.0)(["a b c a b c"]) == [0.0]
+
+
+@pytest.mark.parametrize(
+    "name, params, word",
+    [
+        ("cosine", {"max_len": 0}, "max_len"),
+        ("cosine", {"min_value_correct": 2.0}, "min_value_correct"),
+        ("repetition", {"ngram_size": 0}, "ngram_size"),
+        ("soft_overlong", {}, "max_length"),
+        ("soft_overlong", {"max_length": 10, "cache_length": 11}, "cache_length"),
+        ("language", {"language": "klingon"}, "klingon"),
+        ("accuracy", {"time_limit": 0}, "time_limit"),
+        ("code", {"memory_mb": -1}, "memory_mb"),
+        ("code", {"runner": "no_such_module:run"}, "no_such_module"),
+    ],
+)
+def test_bad_values_are_reward_errors_naming_the_parameter(name, params, word):
+    with pytest.raises(RewardError, match=word):
+        get_reward(name, **params)
+
+
+def test_required_columns():
+    assert required_columns("accuracy") == {"solution"}
+    assert required_columns("accuracy", solution_column="answer") == {"answer"}
+    assert required_columns("length", solution_column="gold") == {"gold"}
+    assert required_columns("cosine") == {"solution"}
+    assert required_columns("countdown") == {"nums", "target"}
+    assert required_columns("code") == {"test_cases"}
+    assert required_columns("format") == set()
+    with pytest.raises(RewardError):
+        required_columns("nope")
+
+
+def test_missing_column_at_call_time_is_a_clear_error():
+    with pytest.raises(RewardError, match="'solution'"):
+        get_reward("accuracy")(["<answer>1</answer>"], problem=["x"])
+
+
+@pytest.fixture
+def plugin(tmp_path, monkeypatch):
+    (tmp_path / "my_rewards.py").write_text(
+        textwrap.dedent(
+            """
+            def shout(completions, difficulty, bonus=0.0, **kwargs):
+                return [float(c.isupper()) + bonus * d for c, d in zip(completions, difficulty)]
+
+            def declared(completions, **kwargs):
+                return [0.0] * len(completions)
+            declared.required_columns = {"meta"}
+
+            def strict(completions, solution):
+                return [float(c == s) for c, s in zip(completions, solution)]
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "my_rewards"
+
+
+def test_plugin_by_dotted_path(plugin):
+    reward = get_reward(f"{plugin}:shout", bonus=0.5)
+    assert reward.__name__ == f"{plugin}:shout"
+    assert reward(["HI", "hi"], difficulty=[1, 2], prompts=["p", "p"]) == [1.5, 1.0]
+    assert get_reward(f"{plugin}.shout")(["HI"], difficulty=[0]) == [1.0]
+    assert required_columns(f"{plugin}:shout") == {"difficulty"}
+    assert required_columns(f"{plugin}:declared") == {"meta"}
+
+
+def test_plugin_errors_list_known_names(plugin):
+    with pytest.raises(RewardError) as err:
+        get_reward(f"{plugin}:missing")
+    assert "accuracy" in str(err.value) and "missing" in str(err.value)
+    with pytest.raises(RewardError, match="nope"):
+        get_reward(f"{plugin}:strict", nope=1)
+    assert get_reward(f"{plugin}:strict")(completions=["a", "b"], solution=["a", "a"]) == [1.0, 0.0]
+
+
+def test_trl_calling_convention_and_metrics():
+    """Called the way GRPOTrainer._calculate_rewards calls it, extra kwargs included."""
+    logged = {}
+    reward = get_reward("accuracy")
+    out = reward(
+        prompts=["p1", "p2"],
+        completions=["<think>a</think> <answer> 46 </answer>", "<answer>-7</answer>"],
+        completion_ids=[[1, 2, 3], [4]],
+        solution=["46", "7"],
+        question=["q1", "q2"],
+        trainer_state=object(),
+        log_extra=lambda column, values: None,
+        log_metric=lambda name, value: logged.setdefault(name, value),
+    )
+    assert out == [1.0, 0.0]
+    assert logged == {"rewards/accuracy/timeout_frac": 0.0}
+
+
+def test_conversational_completions_score_like_strings():
+    text = "<think> 12 + 34 = 46 </think> <answer> 46 </answer>"
+    conversational = [[{"role": "assistant", "content": text}]]
+    parts = [[{"role": "assistant", "content": [{"type": "text", "text": text}]}]]
+    for name in ("format", "tag_count", "accuracy"):
+        reward = get_reward(name)
+        plain = reward([text], solution=["46"])
+        assert reward(conversational, solution=["46"]) == plain
+        assert reward(parts, solution=["46"]) == plain
+
+
+def test_rewards_pickle():
+    reward = pickle.loads(pickle.dumps(get_reward("format")))
+    assert reward.__name__ == "format"
+    assert reward(["<think>a</think><answer>b</answer>"]) == [1.0]

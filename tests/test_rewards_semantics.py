@@ -1,0 +1,313 @@
+"""Exact values for each row of the reward table (DESIGN.md section 3, docs/rewards.md)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from r1lab.rewards import get_reward
+from r1lab.rewards.answers import extract_answer, last_boxed, plain_number, thinking
+
+
+def one(name, text, **columns):
+    params = columns.pop("params", {})
+    return get_reward(name, **params)([text], **{k: [v] for k, v in columns.items()})[0]
+
+
+# ---- answer extraction -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, answer",
+    [
+        ("<think>x</think> <answer> 46 </answer>", "46"),
+        ("first \\boxed{1} then \\boxed{\\frac{1}{2}}", "\\frac{1}{2}"),
+        ("<answer> so \\boxed{3} </answer>", "3"),
+        ("\\boxed{3} <answer>5</answer>", "3"),  # the last \boxed wins over the <answer> block
+        ("<answer>1</answer> <answer> 2 </answer>", "2"),
+        ("\\boxed{\\{1,2\\}}", "\\{1,2\\}"),
+        ("\\boxed{a{b}c} and \\boxed{unclosed", "a{b}c"),
+        ("\\fbox{7}", "7"),
+        ("<answer>unclosed", None),
+        ("no answer at all", None),
+    ],
+)
+def test_extract_answer(text, answer):
+    assert extract_answer(text) == answer
+
+
+def test_unclosed_braces_are_linear():
+    assert last_boxed("\\boxed{" * 5000) is None
+    assert last_boxed("\\boxed{" + "{" * 100_000 + "}" * 100_001) == "{" * 100_000 + "}" * 100_000
+
+
+def test_thinking_and_plain_numbers():
+    assert thinking("<think> a b </think><answer>c</answer>") == " a b "
+    assert thinking("<think> open") == " open"
+    assert thinking("no tags") == "no tags"
+    assert plain_number(" 46.0 ") == plain_number("46")
+    assert plain_number("1e5") is None and plain_number("1/2") is None
+
+
+# ---- accuracy ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "completion, solution, expected",
+    [
+        ("<think> 12 + 34 = 46 </think> <answer> 46 </answer>", "46", 1.0),
+        ("<answer>46.0</answer>", "46", 1.0),
+        ("<answer>-7</answer>", "-7", 1.0),
+        ("<answer>7</answer>", "-7", 0.0),
+        ("<answer>\\frac{92}{2}</answer>", "46", 1.0),
+        ("<answer>2\\sqrt{3}</answer>", "\\sqrt{12}", 1.0),  # bare LaTeX reference
+        ("<answer>\\{2, 1\\}</answer>", "\\{1,2\\}", 1.0),
+        ("<answer>\\{1, 3\\}</answer>", "\\{1,2\\}", 0.0),
+        ("The answer is $\\boxed{\\dfrac{1}{2}}$.", "0.5", 1.0),
+        ("\\boxed{3} ... <answer>4</answer>", "4", 0.0),
+        ("<answer>[0,1)</answer>", "[0,1)", 1.0),
+        ("<answer>(0,1)</answer>", "[0,1)", 0.0),
+        ("<answer>1000</answer>", "1,000", 1.0),
+        ("<answer>x = 3</answer>", "3", 1.0),
+        ("I think it is 46.", "46", 0.0),  # no \boxed, no <answer>: nothing to check
+        ("<answer></answer>", "\\frac{1}{2}", 0.0),
+        ("<answer>1</answer>", "$\\frac{2}{2}$", 1.0),  # references with their own delimiters
+        ("<answer>3</answer>", "\\boxed{3}", 1.0),
+    ],
+)
+def test_accuracy(completion, solution, expected):
+    assert one("accuracy", completion, solution=solution) == expected
+
+
+def test_accuracy_none_only_for_unparseable_reference_and_warns_once(caplog):
+    from r1lab.rewards import accuracy
+
+    accuracy._warned.clear()
+    reward = get_reward("accuracy")
+    texts = ["<answer>1</answer>", "<answer>2</answer>", "<answer>3</answer>"]
+    with caplog.at_level("WARNING", logger="r1lab.rewards"):
+        assert reward(texts, solution=["\\frac{", "", "3"]) == [None, None, 1.0]
+        assert reward(texts, solution=["\\frac{", "\\frac{", "\\frac{"]) == [None, None, None]
+    warnings = [r for r in caplog.records if "cannot be parsed" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_accuracy_reads_the_configured_column():
+    reward = get_reward("accuracy", solution_column="answer")
+    assert reward(["<answer>5</answer>"], answer=["5"], solution=["6"]) == [1.0]
+
+
+# ---- format, tag_count, reasoning_steps ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("<think>reason</think><answer>42</answer>", 1.0),
+        (" <think> reason </think>\n\n<answer> 42 </answer>\n", 1.0),
+        ("<think>reason</think> so <answer>42</answer>", 0.0),  # text between the blocks
+        ("<think>reason</think><answer>42</answer> extra", 0.0),  # something after
+        ("preamble <think>reason</think><answer>42</answer>", 0.0),
+        ("<answer>42</answer><think>reason</think>", 0.0),
+        ("<think>a</think><think>b</think><answer>42</answer>", 0.0),
+        ("<think>reason<answer>42</answer>", 0.0),
+        ("", 0.0),
+    ],
+)
+def test_format(text, expected):
+    assert one("format", text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("<think>a</think><answer>b</answer>", 1.0),
+        ("<think>a</think>", 0.5),
+        ("<think>a</think><think>b</think><answer>c</answer>", 0.5),
+        ("<answer>", 0.25),
+        ("nothing", 0.0),
+    ],
+)
+def test_tag_count(text, expected):
+    assert one("tag_count", text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Step 1: add", 1 / 3),
+        ("Step 1: add. Step 2: carry.", 2 / 3),
+        ("1. one\n2. two\n3. three\n4. four", 1.0),
+        ("- a\n* b", 2 / 3),
+        ("First, x. Next, y. Finally, z.", 1.0),
+        ("just an answer: 12.5", 0.0),
+    ],
+)
+def test_reasoning_steps(text, expected):
+    assert one("reasoning_steps", text) == pytest.approx(expected)
+
+
+# ---- length (Kimi 1.5) ---------------------------------------------------------------------
+
+
+def test_length_within_each_prompt_group():
+    reward = get_reward("length")
+    texts = ["<answer>4</answer>", "<answer>4</answer>xxxxxxxxxx", "<answer>5</answer>xxxxx"]
+    texts += ["<answer>1</answer>", "<answer>2</answer>"]  # a second prompt, equal lengths
+    out = reward(
+        texts,
+        prompts=["p", "p", "p", "q", "q"],
+        completion_ids=[[0] * 10, [0] * 30, [0] * 20, [0] * 7, [0] * 7],
+        solution=["4", "4", "4", "1", "1"],
+    )
+    # min 10, max 30: lambda = 0.5 - (len - 10) / 20
+    assert out == [0.5, -0.5, 0.0, 0.0, 0.0]
+    wrong_short = reward(
+        ["<answer>5</answer>", "<answer>4</answer>"],
+        prompts=["p", "p"],
+        completion_ids=[[0] * 10, [0] * 30],
+        solution=["4", "4"],
+    )
+    assert wrong_short == [0.0, -0.5]  # wrong: min(0, 0.5) = 0; correct and longest: -0.5
+
+
+def test_length_counts_characters_without_ids():
+    out = get_reward("length")(
+        ["<answer>4</answer>", "<answer>4</answer>" + "x" * 18],
+        prompts=["p", "p"],
+        solution=["4"] * 2,
+    )
+    assert out == [0.5, -0.5]
+
+
+# ---- cosine --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "size, correct, expected",
+    [
+        (0, True, 1.0),
+        (50, True, 0.75),
+        (100, True, 0.5),
+        (250, True, 0.5),  # clamped: open-r1 wraps around to 1.0 at 2 * max_len
+        (200, True, 0.5),
+        (0, False, -1.0),
+        (50, False, -0.75),
+        (100, False, -0.5),
+        (200, False, -0.5),
+    ],
+)
+def test_cosine(size, correct, expected):
+    reward = get_reward("cosine", max_len=100)
+    text = "<answer>4</answer>" if correct else "<answer>5</answer>"
+    out = reward([text], completion_ids=[[1] * size], solution=["4"])[0]
+    assert out == pytest.approx(expected)
+
+
+def test_cosine_custom_range_and_none():
+    reward = get_reward(
+        "cosine",
+        min_value_wrong=-2.0,
+        max_value_wrong=0.0,
+        min_value_correct=1.0,
+        max_value_correct=3.0,
+        max_len=10,
+    )
+    out = reward(
+        ["<answer>4</answer>"] * 3, completion_ids=[[1] * 5] * 3, solution=["4", "5", "\\frac{"]
+    )
+    assert out == [pytest.approx(2.0), pytest.approx(-1.0), None]
+
+
+# ---- repetition ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, params, expected",
+    [
+        ("a b a b a b", {"ngram_size": 2}, -0.6),  # 5 bigrams, 2 distinct
+        ("a b c d e", {"ngram_size": 2}, 0.0),
+        ("a b", {"ngram_size": 3}, 0.0),  # shorter than n
+        ("", {}, 0.0),
+        ("go go go go", {"ngram_size": 1, "max_penalty": -0.5}, -0.375),
+        ("Go GO go", {"ngram_size": 1}, -2 / 3),  # lowercased
+        ("好好好好", {"ngram_size": 1}, -0.75),  # Han characters are tokens
+    ],
+)
+def test_repetition(text, params, expected):
+    assert one("repetition", text, params=params) == pytest.approx(expected)
+
+
+# ---- soft_overlong (DAPO) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "size, expected",
+    [(0, 0.0), (6, 0.0), (7, -0.25), (8, -0.5), (10, -1.0), (11, -1.0), (99, -1.0)],
+)
+def test_soft_overlong_tokens(size, expected):
+    reward = get_reward("soft_overlong", max_length=10, cache_length=4)
+    assert reward(["x"], completion_ids=[[0] * size]) == [pytest.approx(expected)]
+
+
+def test_soft_overlong_characters_and_default_cache():
+    reward = get_reward("soft_overlong", max_length=10)  # cache 2: free up to 8
+    assert reward(["x" * 8, "x" * 9, "x" * 12]) == [0.0, -0.5, -1.0]
+
+
+# ---- language ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, language, expected",
+    [
+        ("<think>we add the numbers</think><answer>5</answer>", "en", 1.0),
+        ("<think>we add 数字</think><answer>ignored words here</answer>", "en", 0.5),
+        ("<think>we add 数字</think>", "zh", 0.5),
+        ("<think>先计算 then add</think>", "zh", 0.6),  # 3 Han words of 5
+        ("<think>ひらがな と 漢字 and</think>", "ja", 7 / 8),
+        ("<think>안녕하세요 world</think>", "ko", 0.5),
+        ("<think>привет мир hello</think>", "ru", 2 / 3),
+        ("<think>12 + 34 = 46</think>", "en", 0.0),  # no words at all
+        ("no think block: english words only", "en", 1.0),
+    ],
+)
+def test_language(text, language, expected):
+    assert one("language", text, params={"language": language}) == pytest.approx(expected)
+
+
+# ---- countdown (TinyZero) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        ("<answer> ( 3 + 4 ) * 2 </answer>", 1.0),
+        ("<answer>2*(4+3) = 14</answer>", 1.0),
+        ("<answer>(3+4)*2*1</answer>", 0.1),  # uses a number not given
+        ("<answer>(3+4)+2</answer>", 0.1),  # each once, wrong value
+        ("<answer>3*4</answer>", 0.1),  # misses a number
+        ("<answer>3/(4-4)*2</answer>", 0.1),  # division by zero: well-formed, wrong
+        ("<answer>28/2</answer>", 0.1),
+        ("<answer>(3+4)*x</answer>", 0.0),  # not arithmetic over numbers
+        ("<answer>3**4</answer>", 0.0),
+        ("<answer></answer>", 0.0),
+        ("no answer", 0.0),
+        ("\\boxed{(3+4)*2}", 1.0),
+    ],
+)
+def test_countdown(answer, expected):
+    assert one("countdown", answer, nums=[2, 3, 4], target=14) == expected
+
+
+def test_countdown_exact_fractions():
+    # 8 / (3 - 8/3) = 24 exactly; floating point would give 23.99999...
+    assert one("countdown", "<answer>8/(3-8/3)</answer>", nums=[8, 3, 8, 3], target=24) == 1.0
+
+
+def test_all_values_finite_on_empty_batch():
+    for name in ("format", "tag_count", "repetition", "language"):
+        assert get_reward(name)([]) == []
+    assert get_reward("accuracy")([], solution=[]) == []
+    assert not any(math.isnan(v) for v in get_reward("format")(["x"]))

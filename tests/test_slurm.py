@@ -1,0 +1,540 @@
+"""r1lab on a real Slurm: `make sft|grpo` submits slurm/train.slurm with sbatch, and the job trains.
+
+The cluster is real (munged, slurmctld, two slurmd emulating node1 and node2 on this machine, two
+fake GPUs each), installed and started by the `slurm_cluster` fixture. Jobs are submitted through
+`make` exactly as a user does; their outcome is read from `scontrol show job`, their log and the
+files they leave. The one substitution: vLLM cannot run on these CPU-only machines, so the
+server-mode tests replace the vLLM server command, through the documented R1LAB_VLLM_SERVER_CMD,
+with a stand-in that serves the same GET /health endpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+# ------------------------------------------------------------------- the cluster
+REPO = Path(__file__).resolve().parents[1]
+CLUSTER_DIR = REPO / "slurm" / "local-cluster"
+NODES = ("node1", "node2")
+GPUS_PER_NODE = 2
+FINAL_STATES = {
+    "COMPLETED",
+    "FAILED",
+    "CANCELLED",
+    "TIMEOUT",
+    "NODE_FAIL",
+    "OUT_OF_MEMORY",
+    "BOOT_FAIL",
+    "DEADLINE",
+}
+
+
+@dataclass
+class Cluster:
+    root: Path
+    env: dict[str, str]
+    jobs: list[int] = field(default_factory=list)  # submitted by this session, cancelled at the end
+
+    def debug(self) -> str:
+        """The daemons' last log lines, for assertion messages."""
+        out = []
+        for log in sorted((self.root / "log").glob("*.log")):
+            lines = log.read_text(errors="replace").splitlines()[-15:]
+            out.append(f"--- {log}\n" + "\n".join(lines))
+        return "\n".join(out)
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(
+            f"the Slurm tests cannot run: {reason} (CI=true: they must run here)", pytrace=False
+        )
+    pytest.skip(f"Slurm tests skipped: {reason}")
+
+
+def _alive(pidfile: Path) -> bool:
+    try:
+        os.kill(int(pidfile.read_text().strip()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    if sys.platform != "linux":
+        _unavailable(f"the local cluster needs Linux, this is {sys.platform}")
+    if os.geteuid() != 0:
+        _unavailable(
+            "slurm/local-cluster/start.sh must run as root (apt-get install of slurmctld slurmd "
+            "slurm-client munge, /etc/slurm/slurm.conf, daemons); run the tests as root"
+        )
+    if not shutil.which("sbatch") and not shutil.which("apt-get"):
+        _unavailable("Slurm is not installed and there is no apt-get to install it with")
+    env = {
+        **os.environ,
+        "SLURM_CI_NODES": str(len(NODES)),
+        "SLURM_CI_GPUS": str(GPUS_PER_NODE),
+        "SLURM_CI_ROOT": os.environ.get("SLURM_CI_ROOT", "/tmp/r1lab-slurm"),
+    }
+    root = Path(env["SLURM_CI_ROOT"])
+    was_running = _alive(root / "run" / "slurmctld.pid")
+    try:
+        proc = subprocess.run(
+            ["bash", str(CLUSTER_DIR / "start.sh")],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+    except subprocess.TimeoutExpired:
+        _unavailable("slurm/local-cluster/start.sh did not finish in 15 minutes (apt-get?)")
+    if proc.returncode != 0:
+        _unavailable(f"slurm/local-cluster/start.sh failed:\n{proc.stderr[-3000:]}")
+    cluster = Cluster(root=root, env=env)
+    yield cluster
+    for job in cluster.jobs:
+        subprocess.run(["scancel", str(job)], capture_output=True)
+    if not was_running:
+        subprocess.run(
+            ["bash", str(CLUSTER_DIR / "stop.sh")], env=env, capture_output=True, timeout=120
+        )
+
+
+# ------------------------------------------------------------------- helpers
+def make(
+    kind: str, recipe: str, args: list[str], nodes: int | None = None, env: dict | None = None
+):
+    """`make sft|grpo RECIPE=... ARGS="..." [NODES=n]` as a user types it, with LOCAL unset."""
+    cmd = ["make", "--no-print-directory", kind, f"RECIPE={recipe}", "ARGS=" + " ".join(args)]
+    if nodes is not None:
+        cmd.append(f"NODES={nodes}")
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("LOCAL", None)
+    full_env.pop("NODES", None)
+    return subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=300)
+
+
+def submitted(proc, cluster: Cluster) -> tuple[int, Path]:
+    """The job id and log path that `make` printed; fails with make's output if it did not."""
+    out = proc.stdout + proc.stderr
+    job = re.search(r"^Submitted batch job (\d+)$", proc.stdout, re.M)
+    log = re.search(r"log: (\S+)$", proc.stdout, re.M)
+    assert proc.returncode == 0 and job and log, (
+        f"make did not submit (exit {proc.returncode}):\n{out[-4000:]}"
+    )
+    cluster.jobs.append(int(job.group(1)))
+    return int(job.group(1)), Path(log.group(1))
+
+
+def job_info(job: int) -> dict[str, str]:
+    """`scontrol show job` as a dict (finished jobs stay visible for MinJobAge=600 s)."""
+    out = subprocess.run(
+        ["scontrol", "-o", "show", "job", str(job)], capture_output=True, text=True
+    ).stdout
+    return dict(re.findall(r"(\w+)=(\S*)", out))
+
+
+def all_job_ids() -> set[str]:
+    out = subprocess.run(["scontrol", "-o", "show", "jobs"], capture_output=True, text=True).stdout
+    return set(re.findall(r"JobId=(\d+)", out))
+
+
+def wait_for(predicate, timeout: float, what: str, job: int | None = None, log: Path | None = None):
+    """Poll `predicate` every 0.5 s; on timeout cancel `job` and fail with its state and log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    details = ""
+    if job is not None:
+        details += f"\njob {job}: {job_info(job)}"
+        subprocess.run(["scancel", str(job)], capture_output=True)
+    if log is not None and log.exists():
+        details += f"\n--- {log} (tail)\n{log.read_text(errors='replace')[-4000:]}"
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}{details}")
+
+
+def wait_job(job: int, log: Path, timeout: float = 240) -> dict[str, str]:
+    """Wait until the job reaches a final state; return its `scontrol show job` fields."""
+
+    def final():
+        info = job_info(job)
+        return info if info.get("JobState") in FINAL_STATES else None
+
+    return wait_for(final, timeout, f"job {job} to finish", job, log)
+
+
+def read_log(log: Path) -> str:
+    return log.read_text(errors="replace") if log.exists() else ""
+
+
+# Small and quick: 2 prompts x 8 generations, 16-token completions (~0.3 s per GRPO step here).
+FAST_GRPO = [
+    "trainer.per_device_train_batch_size=16",
+    "trainer.num_generations=8",
+    "trainer.max_completion_length=16",
+    "trainer.logging_steps=1",
+]
+STEP_LOG = re.compile(r"\{'loss': ")
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> Path:
+    from r1lab import tiny
+
+    return Path(tiny.ensure(None))
+
+
+@pytest.fixture(scope="module")
+def sft_run(slurm_cluster, tiny_model, tmp_path_factory):
+    """Step 1 through Slurm: `make sft RECIPE=base/tiny` -> the base model the GRPO tests start from."""
+    out = tmp_path_factory.mktemp("slurm") / "base"
+    proc = make(
+        "sft",
+        "base/tiny",
+        ["trainer.max_steps=6", "trainer.logging_steps=1", f"trainer.output_dir={out}"],
+    )
+    job, log = submitted(proc, slurm_cluster)
+    return job, log, out, wait_job(job, log)
+
+
+def grpo_args(model: Path, out: Path, *extra: str) -> list[str]:
+    return [f"model.model_name_or_path={model}", f"trainer.output_dir={out}", *FAST_GRPO, *extra]
+
+
+def assert_loadable(out: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(out)
+    with torch.no_grad():
+        logits = model(torch.tensor([[1, 2, 3]])).logits
+    assert logits.shape[:2] == (1, 3) and torch.isfinite(logits).all()
+
+
+def steps_after(text: str, marker: str) -> int:
+    """Training steps logged after `marker` (logging_steps=1: one `{'loss': ...}` per step)."""
+    assert marker in text, f"'{marker}' not in the log:\n{text[-3000:]}"
+    return len(STEP_LOG.findall(text.split(marker, 1)[1]))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        return sock.getsockname()[1]
+
+
+# ------------------------------------------------------------------- no cluster needed
+def test_sbatch_command_takes_cluster_settings_from_recipe_and_env(monkeypatch):
+    """Partition, account, time and GPUs come from the recipe's slurm: section or R1LAB_SLURM_*."""
+    from r1lab.slurm import make_plan, sbatch_command
+
+    for key in ("PARTITION", "ACCOUNT", "TIME", "GPUS_PER_NODE", "NODES"):
+        monkeypatch.delenv(f"R1LAB_SLURM_{key}", raising=False)
+    cmd = sbatch_command(make_plan("grpo", "r1_zero/qwen2.5-math-7b", []))
+    assert "--nodes=2" in cmd and "--gpus-per-node=8" in cmd and "--time=48:00:00" in cmd
+    assert not any(a.startswith(("--partition", "--account")) for a in cmd)  # none hard-coded
+    assert "--requeue" in cmd and "--signal=B:USR1@300" in cmd
+    monkeypatch.setenv("R1LAB_SLURM_PARTITION", "h100")
+    monkeypatch.setenv("R1LAB_SLURM_ACCOUNT", "proj42")
+    monkeypatch.setenv("R1LAB_SLURM_GPUS_PER_NODE", "4")
+    cmd = sbatch_command(
+        make_plan("grpo", "r1_zero/qwen2.5-math-7b", ["slurm.time=01:00:00"], nodes=3)
+    )
+    assert {
+        "--partition=h100",
+        "--account=proj42",
+        "--gpus-per-node=4",
+        "--time=01:00:00",
+        "--nodes=3",
+    } <= set(cmd)
+    assert cmd[-4:] == [
+        str(REPO / "slurm" / "train.slurm"),
+        "grpo",
+        "r1_zero/qwen2.5-math-7b",
+        "slurm.time=01:00:00",
+    ]
+
+
+def test_preemption_callback_saves_and_stops(tmp_path, monkeypatch):
+    """The callback every trainer gets: SIGUSR1 or the batch shell's flag file -> save + stop."""
+    from transformers import TrainerControl, TrainerState
+
+    from r1lab import preempt
+
+    flag = tmp_path / "preempt"
+    monkeypatch.setenv(preempt.PREEMPT_FILE_ENV, str(flag))
+    preempt.reset()
+    try:
+        callback = preempt.PreemptionCallback()
+        control = callback.on_step_end(None, TrainerState(global_step=3), TrainerControl())
+        assert not control.should_save and not control.should_training_stop
+        flag.touch()
+        control = callback.on_step_end(None, TrainerState(global_step=4), TrainerControl())
+        assert control.should_save and control.should_training_stop and callback.triggered_at == 4
+
+        preempt.reset()
+        flag.unlink()
+        callback = preempt.PreemptionCallback()
+        os.kill(os.getpid(), signal.SIGUSR1)
+        control = callback.on_step_end(None, TrainerState(global_step=7), TrainerControl())
+        assert control.should_save and control.should_training_stop
+    finally:
+        preempt.reset()
+
+
+# ------------------------------------------------------------------- bad input: nothing submitted
+@pytest.fixture(scope="module")
+def server_recipes(tmp_path_factory, tiny_model) -> dict[str, str]:
+    """A recipe tree with slurm_test/vllm_server: r1_zero/tiny in vLLM server mode on 2 nodes.
+
+    It uses the ddp accelerate config (r1lab check rightly rejects vLLM on a CPU recipe) and one
+    fake GPU per node, so it passes `r1lab check` here; its training cannot run here (no vLLM, no
+    CUDA), which the server-mode tests account for.
+    """
+    root = tmp_path_factory.mktemp("recipes") / "recipes"
+    shutil.copytree(REPO / "recipes", root)
+    (root / "slurm_test").mkdir()
+    (root / "slurm_test" / "vllm_server.yaml").write_text(
+        "# @package _global_\n"
+        "defaults:\n  - /r1_zero/tiny\n  - _self_\n"
+        "accelerate: ddp\n"
+        f"model: {{model_name_or_path: {tiny_model}}}\n"
+        "trainer: {use_cpu: false, use_vllm: true, vllm_mode: server, per_device_train_batch_size: 16}\n"
+        "slurm: {nodes: 2, gpus_per_node: 1}\n"
+    )
+    return {"R1LAB_RECIPES": str(root)}
+
+
+@pytest.mark.slurm
+@pytest.mark.parametrize(
+    "recipe, args, nodes, message",
+    [
+        ("r1_zero/no_such_recipe", [], None, "unknown recipe 'r1_zero/no_such_recipe'"),
+        ("slurm_test/vllm_server", [], 1, "needs at least 2 nodes"),
+        ("r1_zero/tiny", ["trainer.num_generations=7"], None, "num_generations=7"),
+        ("r1_zero/tiny", ["trainer.learning_rat=1e-5"], None, "did you mean 'learning_rate'"),
+        ("r1_zero/tiny", ["slurm.partiton=gpu"], None, "did you mean 'partition'"),
+    ],
+    ids=["unknown-recipe", "server-mode-1-node", "check-batch", "check-typo", "slurm-key-typo"],
+)
+def test_bad_input_fails_before_sbatch(
+    slurm_cluster, server_recipes, tiny_model, recipe, args, nodes, message
+):
+    """Rejected in seconds with a clear message; no job reaches the cluster."""
+    before = all_job_ids()
+    proc = make(
+        "grpo",
+        recipe,
+        [f"model.model_name_or_path={tiny_model}", *args],
+        nodes=nodes,
+        env=server_recipes,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert message in out, out
+    assert "Submitted batch job" not in out
+    assert all_job_ids() == before, "a job was submitted"
+
+
+# ------------------------------------------------------------------- jobs that run
+@pytest.mark.slurm
+def test_make_sft_submits_and_trains(sft_run):
+    job, log, out, info = sft_run
+    text = read_log(log)
+    assert info["JobState"] == "COMPLETED" and info["ExitCode"] == "0:0", f"{info}\n{text[-3000:]}"
+    assert f"job {job} (sft base/tiny) restart 0" in text and "training finished" in text
+    assert (out / "model.safetensors").exists()
+    assert_loadable(out)
+
+
+@pytest.mark.slurm
+def test_make_grpo_submits_trains_and_leaves_a_model(slurm_cluster, sft_run, tmp_path):
+    _, _, base, _ = sft_run
+    out = tmp_path / "grpo"
+    proc = make("grpo", "r1_zero/tiny", grpo_args(base, out, "trainer.max_steps=3"))
+    job, log = submitted(proc, slurm_cluster)
+    assert log.parent == out / "slurm"
+    info = wait_job(job, log)
+    text = read_log(log)
+    assert info["JobState"] == "COMPLETED" and info["ExitCode"] == "0:0", f"{info}\n{text[-3000:]}"
+    assert info["Requeue"] == "1"  # --requeue: Slurm may requeue it on preemption / node failure
+    assert steps_after(text, f"job {job} (grpo r1_zero/tiny) restart 0") == 3
+    assert (out / "checkpoint-3" / "trainer_state.json").exists()
+    assert_loadable(out)
+
+
+@pytest.mark.slurm
+def test_failing_job_reports_failure(slurm_cluster, tiny_model, tmp_path):
+    """A model whose weights are corrupt passes the submit-time checks (config.json is fine) and
+    fails when the job loads it: the job must end FAILED with a non-zero exit code and say so."""
+    broken = tmp_path / "broken-model"
+    shutil.copytree(tiny_model, broken)
+    for weights in broken.glob("*.safetensors"):
+        weights.write_bytes(b"not a safetensors file")
+    proc = make("grpo", "r1_zero/tiny", grpo_args(broken, tmp_path / "out", "trainer.max_steps=2"))
+    job, log = submitted(proc, slurm_cluster)
+    info = wait_job(job, log)
+    text = read_log(log)
+    assert info["JobState"] == "FAILED", f"{info}\n{text[-3000:]}"
+    assert info["ExitCode"] != "0:0"
+    assert "ERROR: training failed (exit code" in text
+    assert "training finished" not in text
+
+
+@pytest.mark.slurm
+def test_scontrol_requeue_resumes_from_checkpoint(slurm_cluster, sft_run, tmp_path):
+    _, _, base, _ = sft_run
+    out, max_steps = tmp_path / "grpo", 30
+    proc = make(
+        "grpo",
+        "r1_zero/tiny",
+        grpo_args(base, out, f"trainer.max_steps={max_steps}", "trainer.save_steps=3"),
+    )
+    job, log = submitted(proc, slurm_cluster)
+    wait_for(
+        lambda: (out / "checkpoint-3" / "trainer_state.json").exists(),
+        180,
+        "checkpoint-3",
+        job,
+        log,
+    )
+    subprocess.run(["scontrol", "requeue", str(job)], check=True)
+    info = wait_job(job, log, timeout=300)
+    text = read_log(log)
+    assert info["JobState"] == "COMPLETED" and info["Restarts"] == "1", f"{info}\n{text[-3000:]}"
+    resumed = re.search(r"requeued \(restart 1\): resuming from (\S+/checkpoint-(\d+))", text)
+    assert resumed, text[-4000:]
+    step = int(resumed.group(2))
+    assert step >= 3 and step % 3 == 0
+    assert f"[r1lab] resuming from {resumed.group(1)}" in text  # the trainer itself says so
+    # Only the remaining steps ran after the restart, not all of them again.
+    assert steps_after(text, f"job {job} (grpo r1_zero/tiny) restart 1") == max_steps - step
+    assert (out / f"checkpoint-{max_steps}").exists()
+    assert_loadable(out)
+
+
+@pytest.mark.slurm
+def test_usr1_before_time_limit_checkpoints_requeues_and_resumes(slurm_cluster, sft_run, tmp_path):
+    """Slurm sends --signal=B:USR1@<s> to the batch shell before the time limit; here the same
+    signal is sent now with `scancel --batch --signal=USR1` instead of waiting for a time limit."""
+    _, _, base, _ = sft_run
+    out, max_steps = tmp_path / "grpo", 30
+    # save_steps above max_steps: the only checkpoint before the end is the preemption's.
+    proc = make(
+        "grpo",
+        "r1_zero/tiny",
+        grpo_args(base, out, f"trainer.max_steps={max_steps}", "trainer.save_steps=1000"),
+    )
+    job, log = submitted(proc, slurm_cluster)
+    wait_for(lambda: STEP_LOG.search(read_log(log)), 180, "the first training step", job, log)
+    subprocess.run(["scancel", "--batch", "--signal=USR1", str(job)], check=True)
+    info = wait_job(job, log, timeout=300)
+    text = read_log(log)
+    assert info["JobState"] == "COMPLETED" and info["Restarts"] == "1", f"{info}\n{text[-3000:]}"
+    saved = re.search(r"preemption requested: saving checkpoint-(\d+) and stopping", text)
+    assert saved, text[-4000:]
+    step = int(saved.group(1))
+    assert 1 <= step < max_steps
+    assert f"requeueing job {job}" in text
+    assert f"requeued (restart 1): resuming from {out}/checkpoint-{step}" in text
+    assert steps_after(text, f"job {job} (grpo r1_zero/tiny) restart 1") == max_steps - step
+    assert (out / f"checkpoint-{max_steps}").exists()
+    assert not list(out.glob(".preempt-*"))
+
+
+# ------------------------------------------------------------------- vLLM server mode, 2 nodes
+def stand_in_server(health_dir: Path) -> str:
+    """R1LAB_VLLM_SERVER_CMD for a stand-in vLLM server: GET /health answers 200 (a file named
+    `health` served by python's http.server), on the port train.slurm gives vLLM."""
+    health_dir.mkdir(parents=True, exist_ok=True)
+    (health_dir / "health").write_text("ok\n")
+    return (
+        'echo "stand-in vLLM server on $SLURMD_NODENAME port $R1LAB_VLLM_PORT model $R1LAB_VLLM_MODEL '
+        'tp $R1LAB_VLLM_TP"; '
+        f'exec python3 -m http.server "$R1LAB_VLLM_PORT" --bind 0.0.0.0 --directory {shlex.quote(str(health_dir))}'
+    )
+
+
+@pytest.mark.slurm
+def test_server_mode_runs_vllm_on_the_last_node(
+    slurm_cluster, server_recipes, tiny_model, tmp_path
+):
+    """Two nodes, trainer.vllm_mode=server: the server role lands on the last node (node2), the job
+    waits for its /health, and training starts on node1 with vllm_server_host=node2.
+
+    Uses the vLLM stand-in (see the module docstring). Training itself cannot use vLLM here (no
+    CUDA), so after starting on node1 it stops at r1lab's own check and the job ends FAILED; the
+    test asserts placement and what training was given, not a finished run.
+    """
+    port = free_port()
+    env = {**server_recipes, "R1LAB_VLLM_SERVER_CMD": stand_in_server(tmp_path / "www")}
+    args = [
+        f"trainer.output_dir={tmp_path / 'out'}",
+        f"trainer.vllm_server_port={port}",
+        "trainer.max_steps=2",
+    ]
+    proc = make("grpo", "slurm_test/vllm_server", args, env=env)
+    job, log = submitted(proc, slurm_cluster)
+    info = wait_job(job, log)
+    text = read_log(log)
+    assert info["NodeList"] == "node[1-2]" and info["BatchHost"] == NODES[0], info
+    assert f"stand-in vLLM server on {NODES[1]} port {port} model {tiny_model} tp 1" in text, text[
+        -4000:
+    ]
+    assert '"GET /health HTTP/1.1" 200' in text  # the job polled the stand-in's health endpoint
+    assert "vLLM server healthy after" in text
+    launch = re.search(r"\[r1lab\] (\S+): machine rank 0 of 1: accelerate launch .*", text)
+    assert launch, text[-4000:]
+    assert launch.group(1) == NODES[0]  # training on the other node only
+    assert f"trainer.vllm_server_host={NODES[1]} trainer.vllm_server_port={port}" in launch.group(0)
+    assert "--config_file " + str(
+        Path(server_recipes["R1LAB_RECIPES"]) / "accelerate" / "ddp.yaml"
+    ) in launch.group(0)
+    assert text.count("machine rank") == 1  # no training process on the server node
+
+
+@pytest.mark.slurm
+@pytest.mark.parametrize(
+    "command, message",
+    [
+        (
+            'echo "stand-in that never answers"; exec sleep 600',
+            "did not answer http://node2:{port}/health within 4s",
+        ),
+        (
+            'echo "stand-in that crashes"; exit 3',
+            "exited (code 3) before http://node2:{port}/health answered",
+        ),
+    ],
+    ids=["never-healthy", "server-crashes"],
+)
+def test_server_that_never_gets_healthy_fails_the_job(
+    slurm_cluster, server_recipes, tmp_path, command, message
+):
+    """Uses the vLLM stand-in variable (see the module docstring) for servers that never answer."""
+    port = free_port()
+    env = {**server_recipes, "R1LAB_VLLM_SERVER_CMD": command, "R1LAB_VLLM_TIMEOUT": "4"}
+    args = [f"trainer.output_dir={tmp_path / 'out'}", f"trainer.vllm_server_port={port}"]
+    job, log = submitted(make("grpo", "slurm_test/vllm_server", args, env=env), slurm_cluster)
+    info = wait_job(job, log)
+    text = read_log(log)
+    assert info["JobState"] == "FAILED" and info["ExitCode"] != "0:0", f"{info}\n{text[-3000:]}"
+    assert message.format(port=port) in text, text[-3000:]
+    assert "machine rank" not in text  # training never started
