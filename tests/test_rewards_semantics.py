@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from r1lab.rewards import get_reward
 from r1lab.rewards.answers import extract_answer, last_boxed, plain_number, thinking
@@ -311,3 +313,55 @@ def test_all_values_finite_on_empty_batch():
         assert get_reward(name)([]) == []
     assert get_reward("accuracy")([], solution=[]) == []
     assert not any(math.isnan(v) for v in get_reward("format")(["x"]))
+
+
+# ---- the exact fast path agrees with math-verify -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "answer, reference, expected",
+    [
+        ("\\frac{92}{2}", "46", "correct"),
+        ("3/4", "\\dfrac{3}{4}", "correct"),
+        ("0.5", "\\frac{1}{2}", "correct"),
+        ("-\\frac{1}{2}", "-0.5", "correct"),
+        ("\\frac{1}{2}", "\\frac{1}{3}", "wrong"),
+        ("46.5", "46", "wrong"),
+        (None, "46", "wrong"),
+        ("\\frac{1}{3}", "0.333333", None),  # math-verify rounds: its call
+        ("x", "46", None),
+        ("1/0", "1", None),
+    ],
+)
+def test_exact_fast_path(answer, reference, expected):
+    from r1lab.rewards.verify import CORRECT, WRONG, _exact
+
+    assert _exact(answer, reference) == {"correct": CORRECT, "wrong": WRONG, None: None}[expected]
+
+
+_RATIONAL_FORMS = [
+    lambda p, q: f"\\frac{{{p}}}{{{q}}}",
+    lambda p, q: f"{p}/{q}",
+    lambda p, q: str(p // q) if p % q == 0 else f"{p}/{q}",
+    lambda p, q: f"{p / q:.3f}" if (p * 1000) % q == 0 else f"\\dfrac{{{p}}}{{{q}}}",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(0, 60),
+    st.integers(1, 12),
+    st.integers(0, 60),
+    st.integers(1, 12),
+    st.integers(0, len(_RATIONAL_FORMS) - 1),
+    st.integers(0, len(_RATIONAL_FORMS) - 1),
+)
+def test_exact_fast_path_agrees_with_math_verify(p, q, r, s, form_a, form_b):
+    from r1lab.rewards import _mvworker
+    from r1lab.rewards.verify import _exact
+
+    answer, reference = _RATIONAL_FORMS[form_a](p, q), _RATIONAL_FORMS[form_b](r, s)
+    quick = _exact(answer, reference)
+    if quick is not None:
+        _mvworker.quiet_math_verify()
+        assert quick == _mvworker.check(answer, reference), (answer, reference)

@@ -58,7 +58,7 @@ def solution_columns(params: dict) -> set[str]:
 def accuracy(solution_column: str = "solution", time_limit: float = DEFAULT_TIME_LIMIT) -> Scorer:
     """1.0 if the final answer (last \\boxed{}, else <answer>) equals the reference, else 0.0.
 
-    Equivalence is math-verify's (exact for plain numbers); None where the reference cannot be
+    Equivalence is math-verify's (exact for simple rationals); None where the reference cannot be
     parsed. Each check is bounded by `time_limit` seconds in any thread; past it, 0.0.
     """
     time_limit = check_time_limit(time_limit)

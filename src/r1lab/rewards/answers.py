@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_INTEGER = r"\s*\d{1,30}\s*"
+_FRACTION = re.compile(
+    rf"(?P<sign>[+-]?)\s*(?:\\[dt]?frac\s*\{{(?P<a>{_INTEGER})\}}\s*\{{(?P<b>{_INTEGER})\}}"
+    rf"|(?P<c>{_INTEGER})/(?P<d>{_INTEGER}))"
+)
 
 
 def last_boxed(text: str) -> str | None:
@@ -83,3 +89,21 @@ def plain_number(text: str) -> Decimal | None:
         return Decimal(text)
     except InvalidOperation:
         return None
+
+
+def simple_rational(text: str) -> tuple[Fraction, str] | None:
+    """(value, "integer" | "decimal" | "fraction") for `46`, `-0.5`, `\\frac{3}{4}`, `3/4`; else None.
+
+    Lets the accuracy reward settle the commonest answers exactly without math-verify.
+    """
+    number = plain_number(text)
+    if number is not None:
+        return Fraction(number), "decimal" if "." in text else "integer"
+    match = _FRACTION.fullmatch(text.strip())
+    if match is None:
+        return None
+    top, bottom = int(match["a"] or match["c"]), int(match["b"] or match["d"])
+    if bottom == 0:
+        return None
+    value = Fraction(top, bottom)
+    return (-value if match["sign"] == "-" else value), "fraction"

@@ -7,8 +7,9 @@ worker process can be killed, so the bound holds whatever the input. The pool is
 `subprocess` (no fork of a torch process, no re-import of the trainer's `__main__`), and each
 rank of a `torchrun` job gets `cores // LOCAL_WORLD_SIZE` workers of its own.
 
-Plain numbers on both sides (`46` vs `46.0`) are compared exactly in the calling process and
-never reach a worker; identical (answer, reference) pairs are checked once per batch.
+Simple rationals on both sides (`46` vs `46.0`, `\\frac{92}{2}`) are compared exactly in the
+calling process and never reach a worker; identical (answer, reference) pairs are checked once
+per batch.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from r1lab.rewards import _mvworker
 from r1lab.rewards._mvworker import CORRECT, ERROR, TIMEOUT, UNPARSEABLE_REFERENCE, WRONG
-from r1lab.rewards.answers import plain_number
+from r1lab.rewards.answers import simple_rational
 
 __all__ = [
     "CORRECT",
@@ -269,6 +270,26 @@ def shared_pool() -> VerifierPool:
         return _POOL
 
 
+def _exact(answer: str | None, reference: str) -> int | None:
+    """CORRECT/WRONG decided exactly for simple rationals (`46`, `-7`, `0.5`, `\\frac{3}{4}`).
+
+    Equal values are CORRECT. Unequal ones are WRONG unless a decimal meets a fraction
+    (math-verify rounds, so `0.333333` may equal `1/3`); that case, like everything that is not
+    a simple rational, is left to math-verify (None).
+    """
+    gold = simple_rational(reference)
+    if gold is None:
+        return None
+    if answer is None:
+        return WRONG
+    guess = simple_rational(answer)
+    if guess is None:
+        return None
+    if guess[0] == gold[0]:
+        return CORRECT
+    return None if {guess[1], gold[1]} == {"decimal", "fraction"} else WRONG
+
+
 def judge(
     answers: Sequence[str | None],
     references: Sequence[str | None],
@@ -285,18 +306,13 @@ def judge(
             continue
         if answer is not None and len(answer) > MAX_CHARS:
             answer = None  # judged WRONG unless the reference itself cannot be parsed
-        gold = plain_number(reference)
-        if gold is not None and answer is not None:
-            guess = plain_number(answer)
-            if guess is not None:
-                outcomes[i] = CORRECT if guess == gold else WRONG
-                continue
-        if gold is not None and answer is None:
-            outcomes[i] = WRONG
+        quick = _exact(answer, reference)
+        if quick is not None:
+            outcomes[i] = quick
             continue
         todo.setdefault((answer, reference), []).append(i)
     if todo:
-        keys = list(todo)
+        keys = sorted(todo, key=lambda pair: pair[1])  # same reference, same worker's cache
         checked = (pool or shared_pool()).check(keys, time_limit)
         for key, outcome in zip(keys, checked, strict=True):
             for i in todo[key]:
