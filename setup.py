@@ -7,7 +7,9 @@ from setuptools import find_packages, setup
 install_requires = [
     "torch>=2.13,<2.14",
     "trl>=1.16,<1.17",
-    "transformers>=5.23,<5.24",
+    # 5.23 is what a plain install gets (measured); vllm 0.31 needs transformers<5.18, so the
+    # `vllm` extra resolves to 5.17 (also measured to resolve, see README).
+    "transformers>=5.17,<5.24",
     "accelerate>=1.15,<1.16",
     "datasets>=5.2,<5.3",
     "tokenizers>=0.22",

@@ -31,11 +31,17 @@ def tiny_model(r1lab_cache: Path) -> Path:
     return tiny.ensure()
 
 
-def run_r1lab(*args: str, cwd: Path = REPO, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_r1lab(
+    *args: str, cwd: Path = REPO, env: dict | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """`r1lab ...` in a subprocess, as a user would run it; output captured as text."""
     return subprocess.run(
         [sys.executable, "-m", "r1lab.cli", *args],
-        cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -44,8 +50,12 @@ def base_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     """A tiny base model after a short SFT (enough to emit tags), shared by the GRPO tests."""
     out = tmp_path_factory.mktemp("base") / "model"
     proc = run_r1lab(
-        "sft", "base/tiny", "trainer.max_steps=30", "trainer.save_strategy=no",
-        "data.train_size=500", f"trainer.output_dir={out}",
+        "sft",
+        "base/tiny",
+        "trainer.max_steps=30",
+        "trainer.save_strategy=no",
+        "data.train_size=500",
+        f"trainer.output_dir={out}",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out

@@ -19,8 +19,9 @@ def test_tiny_recipes_pass(tiny_model):
 
 
 def test_unknown_trainer_key_names_the_closest():
-    assert "trainer.learning_rat: SFTConfig has no field 'learning_rat' (did you mean 'learning_rate'?)" in errors(
-        "base/tiny", "trainer.learning_rat=1e-5"
+    assert (
+        "trainer.learning_rat: SFTConfig has no field 'learning_rat' (did you mean 'learning_rate'?)"
+        in errors("base/tiny", "trainer.learning_rat=1e-5")
     )
 
 
@@ -48,7 +49,9 @@ def test_grpo_batch_that_cannot_split_into_groups_says_what_works():
 def test_batch_check_uses_the_number_of_processes():
     ok = check(compose("r1_zero/tiny", ["trainer.per_device_train_batch_size=12"]), num_processes=2)
     assert not [e for e in ok.errors if "GRPO batch" in e]
-    bad = check(compose("r1_zero/tiny", ["trainer.per_device_train_batch_size=12"]), num_processes=1)
+    bad = check(
+        compose("r1_zero/tiny", ["trainer.per_device_train_batch_size=12"]), num_processes=1
+    )
     assert any("GRPO batch" in e for e in bad.errors)
 
 
@@ -64,12 +67,20 @@ def test_missing_dataset_column_for_a_reward():
 
 def test_cpu_recipe_with_bf16_or_checkpointing_is_rejected():
     msg = errors("base/tiny", "trainer.bf16=true", "trainer.gradient_checkpointing=true")
-    assert "16x slower" in msg and "trainer.bf16=false" in msg and "trainer.gradient_checkpointing=false" in msg
+    assert (
+        "16x slower" in msg
+        and "trainer.bf16=false" in msg
+        and "trainer.gradient_checkpointing=false" in msg
+    )
 
 
 def test_prompt_plus_completion_longer_than_the_context(tiny_model, tmp_path):
     # the tiny model has a 256-token context; base/tiny prompts are ~90 tokens
-    msg = errors("r1_zero/tiny", f"model.model_name_or_path={tiny_model}", "trainer.max_completion_length=400")
+    msg = errors(
+        "r1_zero/tiny",
+        f"model.model_name_or_path={tiny_model}",
+        "trainer.max_completion_length=400",
+    )
     assert "exceeds the model's context of 256 tokens" in msg
     assert "max_completion_length<=" in msg
 
@@ -95,7 +106,9 @@ def test_cli_exit_code_and_message():
     assert "skipped" in ok.stdout
 
 
-@pytest.mark.parametrize("override", ["trainer.num_generations=1", "trainer.per_device_train_batch_size=7"])
+@pytest.mark.parametrize(
+    "override", ["trainer.num_generations=1", "trainer.per_device_train_batch_size=7"]
+)
 def test_trainers_refuse_before_loading_a_model(override, tmp_path):
     """`r1lab grpo` runs the same checks first: exit 2 with the message, no output dir made."""
     out = tmp_path / "out"
@@ -103,3 +116,8 @@ def test_trainers_refuse_before_loading_a_model(override, tmp_path):
     assert proc.returncode == 2
     assert "error:" in proc.stderr and "GRPO" in proc.stderr
     assert not out.exists()
+
+
+def test_evaluation_size_larger_than_the_test_split_is_caught_early():
+    msg = errors("base/tiny", "+evaluate.num_problems=500")
+    assert "too few distinct test problems for size=500" in msg

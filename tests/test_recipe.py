@@ -29,11 +29,18 @@ def test_groups_and_self_merge_in_order():
 def test_overrides_set_existing_and_new_keys_and_groups():
     recipe = compose(
         "r1_zero/tiny",
-        ["trainer.learning_rate=1e-6", "trainer.beta=0.04", "model=qwen2.5-math-7b", "rewards.format=0.5"],
+        [
+            "trainer.learning_rate=1e-6",
+            "trainer.beta=0.04",
+            "model=qwen2.5-math-7b",
+            "rewards.format=0.5",
+        ],
     )
     assert recipe.trainer["learning_rate"] == pytest.approx(1e-6)
     assert recipe.trainer["beta"] == pytest.approx(0.04)
-    assert recipe.model["model_name_or_path"] == "runs/base/tiny"  # the recipe's own value still wins
+    assert (
+        recipe.model["model_name_or_path"] == "runs/base/tiny"
+    )  # the recipe's own value still wins
     assert recipe.model["dtype"] == "bfloat16"  # ... over the swapped group
     assert recipe.rewards["format"] == pytest.approx(0.5)
 

@@ -10,6 +10,7 @@ with a stand-in that serves the same GET /health endpoint.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -46,14 +47,6 @@ class Cluster:
     root: Path
     env: dict[str, str]
     jobs: list[int] = field(default_factory=list)  # submitted by this session, cancelled at the end
-
-    def debug(self) -> str:
-        """The daemons' last log lines, for assertion messages."""
-        out = []
-        for log in sorted((self.root / "log").glob("*.log")):
-            lines = log.read_text(errors="replace").splitlines()[-15:]
-            out.append(f"--- {log}\n" + "\n".join(lines))
-        return "\n".join(out)
 
 
 def _unavailable(reason: str) -> None:
@@ -154,13 +147,13 @@ def all_job_ids() -> set[str]:
 
 
 def wait_for(predicate, timeout: float, what: str, job: int | None = None, log: Path | None = None):
-    """Poll `predicate` every 0.5 s; on timeout cancel `job` and fail with its state and log."""
+    """Poll `predicate` every 0.2 s; on timeout cancel `job` and fail with its state and log."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.5)
+        time.sleep(0.2)
     details = ""
     if job is not None:
         details += f"\njob {job}: {job_info(job)}"
@@ -400,8 +393,10 @@ def test_failing_job_reports_failure(slurm_cluster, tiny_model, tmp_path):
 
 @pytest.mark.slurm
 def test_scontrol_requeue_resumes_from_checkpoint(slurm_cluster, sft_run, tmp_path):
+    """`scontrol requeue` kills the running job and queues it again (SLURM_RESTART_COUNT=1); the
+    new run must continue from the last complete checkpoint instead of starting over."""
     _, _, base, _ = sft_run
-    out, max_steps = tmp_path / "grpo", 30
+    out, max_steps = tmp_path / "grpo", 15
     proc = make(
         "grpo",
         "r1_zero/tiny",
@@ -431,32 +426,44 @@ def test_scontrol_requeue_resumes_from_checkpoint(slurm_cluster, sft_run, tmp_pa
 
 
 @pytest.mark.slurm
-def test_usr1_before_time_limit_checkpoints_requeues_and_resumes(slurm_cluster, sft_run, tmp_path):
-    """Slurm sends --signal=B:USR1@<s> to the batch shell before the time limit; here the same
-    signal is sent now with `scancel --batch --signal=USR1` instead of waiting for a time limit."""
+def test_time_limit_signal_checkpoints_requeues_and_resumes(slurm_cluster, sft_run, tmp_path):
+    """A 1-minute time limit with slurm.signal_seconds=55: Slurm itself sends USR1 to the batch
+    shell (--signal=B:USR1@55) some seconds in; the job saves a checkpoint, requeues itself, and
+    the requeued run resumes from that checkpoint. The test sends no signal; it cancels the job
+    once the resumed run is training (it would otherwise go on being preempted until done)."""
     _, _, base, _ = sft_run
-    out, max_steps = tmp_path / "grpo", 30
-    # save_steps above max_steps: the only checkpoint before the end is the preemption's.
-    proc = make(
-        "grpo",
-        "r1_zero/tiny",
-        grpo_args(base, out, f"trainer.max_steps={max_steps}", "trainer.save_steps=1000"),
+    out = tmp_path / "grpo"
+    args = [
+        "trainer.max_steps=2000",
+        "trainer.save_steps=2000",
+        "slurm.time=1",
+        "slurm.signal_seconds=55",
+    ]
+    job, log = submitted(make("grpo", "r1_zero/tiny", grpo_args(base, out, *args)), slurm_cluster)
+    marker = f"job {job} (grpo r1_zero/tiny) restart 1"
+    resumed = wait_for(
+        lambda: (
+            (t := read_log(log)) and marker in t and STEP_LOG.search(t.split(marker, 1)[1]) and t
+        ),
+        200,
+        "the requeued run to train",
+        job,
+        log,
     )
-    job, log = submitted(proc, slurm_cluster)
-    wait_for(lambda: STEP_LOG.search(read_log(log)), 180, "the first training step", job, log)
-    subprocess.run(["scancel", "--batch", "--signal=USR1", str(job)], check=True)
-    info = wait_job(job, log, timeout=300)
-    text = read_log(log)
-    assert info["JobState"] == "COMPLETED" and info["Restarts"] == "1", f"{info}\n{text[-3000:]}"
-    saved = re.search(r"preemption requested: saving checkpoint-(\d+) and stopping", text)
-    assert saved, text[-4000:]
+    subprocess.run(["scancel", str(job)], check=True)
+    info = job_info(job)
+    assert info["TimeLimit"] == "00:01:00" and int(info["Restarts"]) >= 1, info
+    first_run = resumed.split(marker, 1)[0]
+    assert "USR1 (time limit or preemption near)" in first_run, first_run[-3000:]
+    saved = re.search(r"preemption requested: saving checkpoint-(\d+) and stopping", first_run)
+    assert saved, first_run[-3000:]
     step = int(saved.group(1))
-    assert 1 <= step < max_steps
-    assert f"requeueing job {job}" in text
-    assert f"requeued (restart 1): resuming from {out}/checkpoint-{step}" in text
-    assert steps_after(text, f"job {job} (grpo r1_zero/tiny) restart 1") == max_steps - step
-    assert (out / f"checkpoint-{max_steps}").exists()
-    assert not list(out.glob(".preempt-*"))
+    assert f"requeueing job {job}" in first_run
+    state = json.loads((out / f"checkpoint-{step}" / "trainer_state.json").read_text())
+    assert state["global_step"] == step
+    second_run = resumed.split(marker, 1)[1]
+    assert f"requeued (restart 1): resuming from {out}/checkpoint-{step}" in second_run
+    assert f"[r1lab] resuming from {out}/checkpoint-{step}" in second_run  # the trainer itself
 
 
 # ------------------------------------------------------------------- vLLM server mode, 2 nodes

@@ -11,7 +11,12 @@ import pytest
 from r1lab.errors import RecipeError
 from r1lab.tasks import generate_rows, make_dataset
 
-BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+BINOPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
 
 
 def value(node):
@@ -41,7 +46,7 @@ def test_arithmetic_solution_is_the_value_of_the_question():
         expr = row["question"].removeprefix("Compute ")
         tokens = expr.split()
         acc = int(tokens[0])
-        for op, n in zip(tokens[1::2], tokens[2::2]):
+        for op, n in zip(tokens[1::2], tokens[2::2], strict=True):
             acc = {"+": operator.add, "-": operator.sub, "*": operator.mul}[op](acc, int(n))
         assert row["solution"] == str(acc)
         assert row["reasoning"].endswith(f"<answer> {acc} </answer>")

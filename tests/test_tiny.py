@@ -52,7 +52,9 @@ def test_digits_and_tags_are_single_tokens(tiny_model):
     # tags survive decoding with skip_special_tokens, as TRL decodes completions
     ids = tok("<answer> 7 </answer>")["input_ids"] + [tok.eos_token_id]
     assert tok.decode(ids, skip_special_tokens=True) == "<answer> 7 </answer>"
-    chat = tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+    chat = tok.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
     assert chat == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
 
 

@@ -145,13 +145,27 @@ class Checker:
         names = {f.name for f in dataclasses.fields(ModelConfig)}
         for key in self.recipe.model:
             if key not in names:
-                raise RecipeError(f"model.{key}: TRL's ModelConfig has no field '{key}'{closest(key, names)}")
+                raise RecipeError(
+                    f"model.{key}: TRL's ModelConfig has no field '{key}'{closest(key, names)}"
+                )
         if not self.recipe.model.get("model_name_or_path"):
             raise RecipeError("model.model_name_or_path is required (a Hub id or a local folder)")
 
     # -- data and rewards -----------------------------------------------------------------------
     def check_data(self) -> None:
         self.data = DataConfig.from_recipe(self.recipe.data)
+        if self.data.task_name:  # both splits must be drawable, or training/evaluation fails late
+            from r1lab.tasks import generate_rows
+
+            generate_rows(
+                self.data.task_name,
+                "train",
+                self.data.train_size or 1000,
+                self.data.seed,
+                **self.data.task,
+            )
+            test_size = self.recipe.evaluate.get("num_problems", self.data.test_size) or 0
+            generate_rows(self.data.task_name, "test", test_size, self.data.seed, **self.data.task)
         columns = dataset_columns(self.data)
         if columns is None:
             self.report.skipped.append(
@@ -204,7 +218,9 @@ class Checker:
                 raise RecipeError("rewards: only GRPO recipes use rewards; remove the section")
             return
         if not self.recipe.rewards:
-            raise RecipeError("rewards: a GRPO recipe needs at least one, e.g. {accuracy: 1.0, format: 0.2}")
+            raise RecipeError(
+                "rewards: a GRPO recipe needs at least one, e.g. {accuracy: 1.0, format: 0.2}"
+            )
         from r1lab.rewards import get_reward
 
         for name, _, params in parse_rewards(self.recipe.rewards):
@@ -233,7 +249,9 @@ class Checker:
                 f"training ~16x slower; set {' '.join(problems)}"
             )
         if t.get("use_vllm"):
-            raise RecipeError("trainer.use_vllm: vLLM needs CUDA GPUs; set trainer.use_vllm=false on a CPU")
+            raise RecipeError(
+                "trainer.use_vllm: vLLM needs CUDA GPUs; set trainer.use_vllm=false on a CPU"
+            )
         self.report.passed.append("CPU settings: bf16 and gradient checkpointing off")
 
     def will_run_on_cpu(self) -> bool:
@@ -262,9 +280,15 @@ class Checker:
         else:
             batch = per_device * n * steps
         if groups < 2:
-            raise RecipeError(f"trainer.num_generations={groups}: GRPO needs at least 2 completions per prompt")
+            raise RecipeError(
+                f"trainer.num_generations={groups}: GRPO needs at least 2 completions per prompt"
+            )
         if batch % groups:
-            ok_sizes = [b for b in range(1, 4 * max(per_device, groups) + 1) if (b * n * steps) % groups == 0]
+            ok_sizes = [
+                b
+                for b in range(1, 4 * max(per_device, groups) + 1)
+                if (b * n * steps) % groups == 0
+            ]
             ok_groups = [g for g in range(2, batch + 1) if batch % g == 0]
             raise RecipeError(
                 f"GRPO batch: {per_device} completions per device x {n} process(es) x {steps} "
@@ -350,7 +374,9 @@ class Checker:
                     f"trainer.max_length={max_length} exceeds the model's context of {context} "
                     f"tokens; set trainer.max_length<={context}"
                 )
-        self.report.passed.append(f"lengths fit the model's context ({context} tokens; longest prompt {longest})")
+        self.report.passed.append(
+            f"lengths fit the model's context ({context} tokens; longest prompt {longest})"
+        )
 
     def check_vllm(self) -> None:
         if not self.recipe.trainer.get("use_vllm"):
@@ -383,9 +409,12 @@ def build_trl_config(kind: str, kwargs: dict[str, Any], num_processes: int | Non
         # TRL derives the generation batch from the world size it sees (1 here); hand it the batch
         # the N-process run will have, which check_batch has already validated.
         kwargs = dict(kwargs)
-        steps = kwargs.pop("steps_per_generation", None) or kwargs.get("gradient_accumulation_steps", 1)
+        steps = kwargs.pop("steps_per_generation", None) or kwargs.get(
+            "gradient_accumulation_steps", 1
+        )
         kwargs.setdefault(
-            "generation_batch_size", kwargs.get("per_device_train_batch_size", 8) * num_processes * steps
+            "generation_batch_size",
+            kwargs.get("per_device_train_batch_size", 8) * num_processes * steps,
         )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -402,7 +431,9 @@ def local_model_folder(ref: str) -> Path | None:
                 hint = " Build the tiny model with `r1lab tiny-model`."
             if ref.startswith("runs/"):
                 hint = " It is another recipe's output: run that recipe first (see README)."
-            raise RecipeError(f"model.model_name_or_path: no model at '{ref}' (no config.json).{hint}")
+            raise RecipeError(
+                f"model.model_name_or_path: no model at '{ref}' (no config.json).{hint}"
+            )
         return path
     try:
         from huggingface_hub import try_to_load_from_cache
@@ -422,7 +453,12 @@ def dataset_columns(data: DataConfig) -> list[str] | None:
         return COLUMNS[data.task_name]
     path = Path(data.source).expanduser()
     if not path.exists():
-        if data.source.startswith(("/", "./", "../", "~")) or path.suffix in (".jsonl", ".json", ".parquet", ".csv"):
+        if data.source.startswith(("/", "./", "../", "~")) or path.suffix in (
+            ".jsonl",
+            ".json",
+            ".parquet",
+            ".csv",
+        ):
             raise RecipeError(f"data.source: no file or folder at '{data.source}'")
         return None
     from r1lab.data import load_raw

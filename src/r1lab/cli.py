@@ -13,13 +13,17 @@ from r1lab.errors import RecipeError
 def _recipe_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"r1lab {prog}", description=description)
     parser.add_argument("recipe", help="recipe name, e.g. r1_zero/tiny (a path under recipes/)")
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. trainer.learning_rate=1e-6")
+    parser.add_argument(
+        "overrides", nargs="*", help="Hydra overrides, e.g. trainer.learning_rate=1e-6"
+    )
     return parser
 
 
 def cmd_check(argv: list[str]) -> int:
     parser = _recipe_parser("check", "Validate a recipe in seconds, without loading a model.")
-    parser.add_argument("--num-processes", type=int, default=None, help="training processes of the run")
+    parser.add_argument(
+        "--num-processes", type=int, default=None, help="training processes of the run"
+    )
     args = parser.parse_args(argv)
     from r1lab.check import check
     from r1lab.recipe import compose
@@ -62,7 +66,9 @@ def _train(kind: str) -> Callable[[list[str]], int]:
 
 
 def cmd_tiny_model(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="r1lab tiny-model", description="Build the tiny tokenizer + model.")
+    parser = argparse.ArgumentParser(
+        prog="r1lab tiny-model", description="Build the tiny tokenizer + model."
+    )
     parser.add_argument("--out", default=None, help="folder (default: $R1LAB_CACHE/tiny)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -117,7 +123,10 @@ def main(argv: list[str] | None = None) -> None:
     if name not in COMMANDS:
         from r1lab.errors import closest
 
-        print(f"error: unknown command '{name}'{closest(name, COMMANDS)}\n\n{usage()}", file=sys.stderr)
+        print(
+            f"error: unknown command '{name}'{closest(name, COMMANDS)}\n\n{usage()}",
+            file=sys.stderr,
+        )
         sys.exit(2)
     try:
         sys.exit(COMMANDS[name][0](rest))

@@ -33,7 +33,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="r1lab demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/demo")
     parser.add_argument("--fresh", action="store_true", help="delete earlier demo outputs first")
-    parser.add_argument("overrides", nargs="*", help="overrides for the GRPO recipe, e.g. trainer.max_steps=50")
+    parser.add_argument(
+        "overrides", nargs="*", help="overrides for the GRPO recipe, e.g. trainer.max_steps=50"
+    )
     args = parser.parse_args(argv)
     out = Path(args.out)
     if args.fresh and out.exists():
@@ -45,12 +47,39 @@ def main(argv: list[str]) -> int:
 
     stage("1/5 tiny tokenizer + model", [*r1lab, "tiny-model"])
     if not done(base):
-        stage("2/5 base SFT (stand-in for pretraining)", [*r1lab, "sft", "base/tiny", f"trainer.output_dir={base}"])
-    stage("3/5 evaluate the base", [*r1lab, "evaluate", "r1_zero/tiny", *args.overrides, "--model", str(base), "--out", str(out / "eval_base.json")])
+        stage(
+            "2/5 base SFT (stand-in for pretraining)",
+            [*r1lab, "sft", "base/tiny", f"trainer.output_dir={base}"],
+        )
+    stage(
+        "3/5 evaluate the base",
+        [
+            *r1lab,
+            "evaluate",
+            "r1_zero/tiny",
+            *args.overrides,
+            "--model",
+            str(base),
+            "--out",
+            str(out / "eval_base.json"),
+        ],
+    )
     grpo_args = [f"model.model_name_or_path={base}", f"trainer.output_dir={grpo}", *args.overrides]
     if not done(grpo):
         stage("4/5 R1-Zero GRPO", [*r1lab, "grpo", "r1_zero/tiny", *grpo_args])
-    stage("5/5 evaluate after GRPO", [*r1lab, "evaluate", "r1_zero/tiny", *args.overrides, "--model", str(grpo), "--out", str(out / "eval_r1_zero.json")])
+    stage(
+        "5/5 evaluate after GRPO",
+        [
+            *r1lab,
+            "evaluate",
+            "r1_zero/tiny",
+            *args.overrides,
+            "--model",
+            str(grpo),
+            "--out",
+            str(out / "eval_r1_zero.json"),
+        ],
+    )
 
     from r1lab.report import write
 

@@ -37,7 +37,9 @@ class EvalConfig:
         names = [f.name for f in fields(cls)]
         for key in section:
             if key not in names:
-                raise RecipeError(f"evaluate.{key}: unknown key{closest(key, names)}; valid: {', '.join(names)}")
+                raise RecipeError(
+                    f"evaluate.{key}: unknown key{closest(key, names)}; valid: {', '.join(names)}"
+                )
         return cls(**{**section, **{k: v for k, v in overrides.items() if v is not None}})
 
 
@@ -57,7 +59,9 @@ class Scores:
             "problems": len(self.sampled),
             "k": k,
             "pass@1": mean(mean(s) for s in self.sampled),
-            f"maj@{k}": mean(majority_correct(a, s) for a, s in zip(self.answers, self.sampled)),
+            f"maj@{k}": mean(
+                majority_correct(a, s) for a, s in zip(self.answers, self.sampled, strict=True)
+            ),
             f"pass@{k}": mean(float(any(x >= 1.0 for x in s)) for s in self.sampled),
         }
         if self.greedy is not None:
@@ -80,8 +84,14 @@ def majority_correct(answers: list[str | None], correct: list[float]) -> float:
     if not votes:
         return 0.0
     top = max(votes.values())
-    winner = next(_normal(a) for a in answers if a is not None and a.strip() and votes[_normal(a)] == top)
-    return next(float(c >= 1.0) for a, c in zip(answers, correct) if a is not None and _normal(a) == winner)
+    winner = next(
+        _normal(a) for a in answers if a is not None and a.strip() and votes[_normal(a)] == top
+    )
+    return next(
+        float(c >= 1.0)
+        for a, c in zip(answers, correct, strict=True)
+        if a is not None and _normal(a) == winner
+    )
 
 
 def _normal(answer: str) -> str:
@@ -91,21 +101,29 @@ def _normal(answer: str) -> str:
     return str(number.normalize()) if number is not None else " ".join(answer.split())
 
 
-def generate(model, tokenizer, prompts: list[Any], cfg: EvalConfig, sample: bool) -> list[list[str]]:
+def generate(
+    model, tokenizer, prompts: list[Any], cfg: EvalConfig, sample: bool
+) -> list[list[str]]:
     """`k` sampled (or one greedy) completions per prompt with transformers' generate."""
     import torch
     from tqdm.auto import tqdm
 
     tokenizer.padding_side = "left"
     texts = [
-        p if isinstance(p, str) else tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
+        p
+        if isinstance(p, str)
+        else tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
         for p in prompts
     ]
     n = cfg.k if sample else 1
     out: list[list[str]] = []
     step = max(1, cfg.batch_size // n) if sample else cfg.batch_size
-    for start in tqdm(range(0, len(texts), step), desc="sampling" if sample else "greedy", leave=False):
-        batch = tokenizer(texts[start : start + step], return_tensors="pt", padding=True, add_special_tokens=False)
+    for start in tqdm(
+        range(0, len(texts), step), desc="sampling" if sample else "greedy", leave=False
+    ):
+        batch = tokenizer(
+            texts[start : start + step], return_tensors="pt", padding=True, add_special_tokens=False
+        )
         batch = {k: v.to(model.device) for k, v in batch.items()}
         with torch.no_grad():
             ids = model.generate(
@@ -118,18 +136,22 @@ def generate(model, tokenizer, prompts: list[Any], cfg: EvalConfig, sample: bool
                 max_new_tokens=cfg.max_new_tokens,
                 pad_token_id=tokenizer.pad_token_id,
             )
-        decoded = tokenizer.batch_decode(ids[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+        decoded = tokenizer.batch_decode(
+            ids[:, batch["input_ids"].shape[1] :], skip_special_tokens=True
+        )
         out += [decoded[i : i + n] for i in range(0, len(decoded), n)]
     return out
 
 
-def score(completions: list[list[str]], rows: list[dict], reward, tokenizer) -> tuple[list[list[float]], list[list[str | None]], list[int]]:
+def score(
+    completions: list[list[str]], rows: list[dict], reward, tokenizer
+) -> tuple[list[list[float]], list[list[str | None]], list[int]]:
     """Correctness and extracted answer of every completion, via the training reward."""
     from r1lab.rewards.answers import extract_answer
 
     flat = [c for group in completions for c in group]
     columns: dict[str, list] = {key: [] for key in rows[0]} if rows else {}
-    for row, group in zip(rows, completions):
+    for row, group in zip(rows, completions, strict=True):
         for key in columns:
             columns[key] += [row[key]] * len(group)
     rewards = reward(prompts=columns.get("prompt", [""] * len(flat)), completions=flat, **columns)
@@ -168,7 +190,11 @@ def evaluate(model_path: str, recipe, cfg: EvalConfig) -> dict[str, Any]:
     summary = scores.summary()
     summary.update(model=str(model_path), recipe=recipe.name, settings=asdict(cfg))
     summary["examples"] = [
-        {"prompt": rows[i]["question"] if "question" in rows[i] else "", "completion": sampled[i][0], "correct": correct[i][0]}
+        {
+            "prompt": rows[i]["question"] if "question" in rows[i] else "",
+            "completion": sampled[i][0],
+            "correct": correct[i][0],
+        }
         for i in range(min(3, len(rows)))
     ]
     return summary
@@ -183,7 +209,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="r1lab evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("recipe")
     parser.add_argument("overrides", nargs="*")
-    parser.add_argument("--model", default=None, help="model folder (default: the recipe's output, else its model)")
+    parser.add_argument(
+        "--model", default=None, help="model folder (default: the recipe's output, else its model)"
+    )
     parser.add_argument("--out", default=None, help="write the metrics as JSON here")
     parser.add_argument("--k", type=int, default=None)
     parser.add_argument("--num-problems", type=int, default=None)
@@ -205,6 +233,10 @@ def main(argv: list[str]) -> int:
 
 
 def format_summary(result: dict[str, Any]) -> str:
-    keys = [k for k in result if k.startswith(("pass@", "maj@")) or k in ("greedy", "format", "mean_completion_tokens")]
+    keys = [
+        k
+        for k in result
+        if k.startswith(("pass@", "maj@")) or k in ("greedy", "format", "mean_completion_tokens")
+    ]
     head = f"{result['model']} on {result['problems']} problems of {result['recipe']} (k={result['k']})"
     return head + "\n" + "\n".join(f"  {k:<24} {result[k]:.3f}" for k in keys)

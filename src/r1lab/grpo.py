@@ -14,7 +14,9 @@ def build_trainer(run: Run):
     from r1lab.check import parse_rewards
     from r1lab.rewards import get_reward
 
-    reward_funcs = [get_reward(name, **params) for name, _, params in parse_rewards(run.recipe.rewards)]
+    reward_funcs = [
+        get_reward(name, **params) for name, _, params in parse_rewards(run.recipe.rewards)
+    ]
     return GRPOTrainer(
         model=run.model_args.model_name_or_path,
         reward_funcs=reward_funcs,

@@ -18,14 +18,21 @@ from r1lab.paths import recipes_dir
 from r1lab.recipe import KINDS, compose
 
 
-def local_command(kind: str, recipe_name: str, overrides: list[str], num_processes: int) -> list[str]:
+def local_command(
+    kind: str, recipe_name: str, overrides: list[str], num_processes: int
+) -> list[str]:
     module = ["-m", f"r1lab.{kind}", recipe_name, *overrides]
     if num_processes <= 1:
         return [sys.executable, *module]
     return [
-        sys.executable, "-m", "accelerate.commands.launch",
-        "--config_file", str(recipes_dir() / "accelerate" / f"{compose(recipe_name, overrides).accelerate}.yaml"),
-        "--num_processes", str(num_processes), *module,
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(recipes_dir() / "accelerate" / f"{compose(recipe_name, overrides).accelerate}.yaml"),
+        "--num_processes",
+        str(num_processes),
+        *module,
     ]
 
 
@@ -35,7 +42,9 @@ def main(argv: list[str]) -> int:
     kind, name, overrides = argv[0], argv[1], argv[2:]
     recipe = compose(name, overrides)
     if recipe.kind != kind:
-        raise RecipeError(f"recipe '{recipe.name}' is a {recipe.kind} recipe: use `make {recipe.kind}`")
+        raise RecipeError(
+            f"recipe '{recipe.name}' is a {recipe.kind} recipe: use `make {recipe.kind}`"
+        )
     if shutil.which("sbatch") and os.environ.get("LOCAL") != "1":
         from r1lab.slurm import submit
 

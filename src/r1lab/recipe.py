@@ -89,7 +89,9 @@ def _hydra_overrides(overrides: list[str]) -> list[str]:
     out = []
     for item in overrides:
         if "=" not in item:
-            raise RecipeError(f"override '{item}' is not key=value (example: trainer.learning_rate=1e-6)")
+            raise RecipeError(
+                f"override '{item}' is not key=value (example: trainer.learning_rate=1e-6)"
+            )
         out.append(f"++{item}" if _OVERRIDE.match(item) else item)
     return out
 

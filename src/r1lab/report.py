@@ -32,7 +32,7 @@ def plot(history: list[dict[str, Any]], key: str, title: str, out: Path) -> bool
     if not points:
         return False
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
-    ax.plot(*zip(*points), marker=".", linewidth=1)
+    ax.plot(*zip(*points, strict=True), marker=".", linewidth=1)
     ax.set_xlabel("GRPO step")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
@@ -42,7 +42,13 @@ def plot(history: list[dict[str, Any]], key: str, title: str, out: Path) -> bool
     return True
 
 
-def write(out_dir: str | Path, before: dict[str, Any], after: dict[str, Any], grpo_dir: str | Path, command: str) -> Path:
+def write(
+    out_dir: str | Path,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    grpo_dir: str | Path,
+    command: str,
+) -> Path:
     """`report.md` with the before/after table and the plots, in `out_dir`."""
     out = Path(out_dir)
     k = after["k"]

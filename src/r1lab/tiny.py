@@ -17,8 +17,13 @@ from r1lab.prompts import R1_ZERO_INSTRUCTION, R1_ZERO_TEMPLATE
 TAGS = ["<think>", "</think>", "<answer>", "</answer>"]
 EOS, PAD, IM_START, IM_END = "<|endoftext|>", "<|pad|>", "<|im_start|>", "<|im_end|>"
 CHAT_TEMPLATE = (
-    "{% for message in messages %}" + IM_START + "{{ message['role'] }}\n{{ message['content'] }}"
-    + IM_END + "\n{% endfor %}{% if add_generation_prompt %}" + IM_START + "assistant\n{% endif %}"
+    "{% for message in messages %}"
+    + IM_START
+    + "{{ message['role'] }}\n{{ message['content'] }}"
+    + IM_END
+    + "\n{% endfor %}{% if add_generation_prompt %}"
+    + IM_START
+    + "assistant\n{% endif %}"
 )
 # Qwen2's own split (one token per digit): AutoTokenizer maps model_type qwen2 to Qwen2Tokenizer,
 # which rebuilds the pre-tokenizer from this regex, so using it here makes the reload exact.
@@ -27,8 +32,14 @@ QWEN2_SPLIT = (
     r"|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 DEFAULTS = dict(
-    seed=0, vocab_size=512, hidden_size=128, num_hidden_layers=4, num_attention_heads=4,
-    num_key_value_heads=2, intermediate_size=384, max_position_embeddings=256,
+    seed=0,
+    vocab_size=512,
+    hidden_size=128,
+    num_hidden_layers=4,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    intermediate_size=384,
+    max_position_embeddings=256,
 )
 
 
@@ -37,7 +48,7 @@ def corpus(seed: int, size: int = 4000) -> list[str]:
     from r1lab.tasks import TASKS
 
     lines = [R1_ZERO_TEMPLATE, R1_ZERO_INSTRUCTION, "system user assistant"]
-    for name, sampler in TASKS.items():
+    for sampler in TASKS.values():
         stream = sampler(seed=seed)
         for _ in range(size):
             row = next(stream)
@@ -77,7 +88,11 @@ def build_tokenizer(seed: int = 0, vocab_size: int = 512):
     tok.train_from_iterator(corpus(seed), trainer=trainer)
     tok.add_tokens([AddedToken(t, normalized=False, special=False) for t in TAGS])
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token=EOS, pad_token=PAD, bos_token=None, unk_token=None,
+        tokenizer_object=tok,
+        eos_token=EOS,
+        pad_token=PAD,
+        bos_token=None,
+        unk_token=None,
         model_max_length=DEFAULTS["max_position_embeddings"],
     )
     fast.chat_template = CHAT_TEMPLATE

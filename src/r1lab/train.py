@@ -7,6 +7,7 @@ bad input fails in seconds.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -64,7 +65,9 @@ def prepare(kind: str, argv: list[str]) -> Run:
         raise RecipeError(f"usage: r1lab {kind} <recipe> [key=value ...]")
     recipe = compose(argv[0], argv[1:])
     if recipe.kind != kind:
-        raise RecipeError(f"recipe '{recipe.name}' is a {recipe.kind} recipe: run `r1lab {recipe.kind} {recipe.name}`")
+        raise RecipeError(
+            f"recipe '{recipe.name}' is a {recipe.kind} recipe: run `r1lab {recipe.kind} {recipe.name}`"
+        )
     configure_wandb(recipe)
     checker = Checker(recipe, running=True)
     checker.run().raise_if_failed()
@@ -115,6 +118,13 @@ def finish(trainer, run: Run) -> None:
     trainer.save_model(run.args.output_dir)
     if trainer.accelerator.is_main_process:
         trainer.save_state()
+        info = {
+            "recipe": run.recipe.name,
+            "world_size": trainer.accelerator.num_processes,
+            "global_step": trainer.state.global_step,
+            "resumed_from": run.resume_from,
+        }
+        (Path(run.args.output_dir) / "run_info.json").write_text(json.dumps(info, indent=2))
         log(f"model saved to {run.args.output_dir}")
     if hasattr(trainer, "end"):
         trainer.end()

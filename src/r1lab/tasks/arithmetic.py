@@ -14,7 +14,7 @@ OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b
 def solve(numbers: list[int], ops: list[str]) -> tuple[int, list[str]]:
     """Left-to-right value of the chain and one `a op b = c` step per operation."""
     value, steps = numbers[0], []
-    for op, n in zip(ops, numbers[1:]):
+    for op, n in zip(ops, numbers[1:], strict=True):
         new = OPS[op](value, n)
         steps.append(f"{value} {op} {n} = {new}")
         value = new
@@ -40,7 +40,9 @@ def sample(
         numbers = [rng.randint(0, max_value) for _ in range(count)]
         chosen = [rng.choice(ops) for _ in range(count - 1)]
         answer, steps = solve(numbers, chosen)
-        expr = " ".join([str(numbers[0])] + [f"{o} {n}" for o, n in zip(chosen, numbers[1:])])
+        expr = " ".join(
+            [str(numbers[0])] + [f"{o} {n}" for o, n in zip(chosen, numbers[1:], strict=True)]
+        )
         yield {
             "question": f"Compute {expr}",
             "solution": str(answer),

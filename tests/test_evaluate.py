@@ -1,0 +1,73 @@
+"""pass@1 / maj@k / pass@k arithmetic, and the demo report built from a TRL log history."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from r1lab.errors import RecipeError
+from r1lab.evaluate import EvalConfig, Scores, majority_correct
+from r1lab.report import write
+
+
+def test_majority_vote_uses_normalised_answers_and_ignores_missing():
+    # "6" and "6.0" are one vote; two wrong "5"s lose to three "6"s
+    assert majority_correct(["6", "5", "6.0", None, "5", " 6 "], [1, 0, 1, 0, 0, 1]) == 1.0
+    assert majority_correct(["5", "5", "6"], [0, 0, 1]) == 0.0
+    assert majority_correct([None, None], [0, 0]) == 0.0
+    # a tie goes to the answer seen first
+    assert majority_correct(["7", "8", "8", "7"], [0, 1, 1, 0]) == 0.0
+
+
+def test_summary_metrics():
+    scores = Scores(
+        sampled=[[1, 0, 0, 0], [0, 0, 0, 0], [1, 1, 1, 0]],
+        answers=[["3", "4", "5", "6"], ["1", "1", "2", "2"], ["9", "9", "9", "8"]],
+        greedy=[1, 0, 0],
+    )
+    s = scores.summary()
+    assert s["pass@1"] == pytest.approx((0.25 + 0 + 0.75) / 3)
+    assert s["maj@4"] == pytest.approx(2 / 3)  # problem 1: tie -> "3" (correct); problem 3: "9"
+    assert s["pass@4"] == pytest.approx(2 / 3)
+    assert s["greedy"] == pytest.approx(1 / 3)
+
+
+def test_eval_section_rejects_unknown_keys():
+    with pytest.raises(RecipeError, match="did you mean 'temperature'"):
+        EvalConfig.from_recipe({"temprature": 0.6})
+    assert EvalConfig.from_recipe({"k": 4}, k=16).k == 16
+
+
+def test_report_has_the_table_and_plots(tmp_path):
+    run = tmp_path / "grpo"
+    run.mkdir()
+    history = [
+        {
+            "step": s,
+            "reward": s / 10,
+            "rewards/accuracy/mean": s / 20,
+            "completions/mean_length": 20 - s,
+        }
+        for s in range(1, 6)
+    ]
+    (run / "trainer_state.json").write_text(json.dumps({"log_history": history}))
+    base = {
+        "k": 8,
+        "problems": 10,
+        "pass@1": 0.2,
+        "maj@8": 0.3,
+        "pass@8": 0.8,
+        "greedy": 0.5,
+        "format": 0.9,
+        "mean_completion_tokens": 20.0,
+        "settings": {"temperature": 1.0},
+    }
+    after = {**base, "pass@1": 0.35, "format": 1.0, "mean_completion_tokens": 18.5}
+    report = write(tmp_path, base, after, run, "make demo").read_text()
+    assert "| pass@1 (mean of 8 samples, T=1.0) | 20.0% | 35.0% | +15.0 pts |" in report
+    assert "| mean completion tokens | 20.0 | 18.5 | -1.5 |" in report
+    for name in ("reward", "accuracy", "length"):
+        png = tmp_path / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({name}.png)" in report

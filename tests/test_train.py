@@ -1,0 +1,140 @@
+"""Tiny end-to-end training through the real entry points (each test trains for a few steps)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run_r1lab
+
+pytestmark = pytest.mark.slow
+
+
+def load_and_generate(path: Path) -> str:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    ids = tok("Compute 1 + 2", return_tensors="pt")
+    out = model.generate(**ids, max_new_tokens=5, do_sample=False, pad_token_id=tok.pad_token_id)
+    return tok.decode(out[0])
+
+
+def test_sft_leaves_a_model_transformers_loads(base_model):
+    assert load_and_generate(base_model).startswith("Compute 1 + 2")
+    info = json.loads((base_model / "run_info.json").read_text())
+    assert info["global_step"] == 30 and info["world_size"] == 1
+    saved = (base_model / "recipe.yaml").read_text()
+    assert "max_steps: 30" in saved and "name: base/tiny" in saved
+
+
+def test_grpo_trains_logs_to_wandb_offline_and_saves(base_model, tmp_path):
+    out = tmp_path / "grpo"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "r1lab.grpo",
+            "r1_zero/tiny",
+            f"model.model_name_or_path={base_model}",
+            f"trainer.output_dir={out}",
+            "trainer.max_steps=2",
+            "trainer.per_device_train_batch_size=16",
+            "trainer.report_to=wandb",
+            "trainer.logging_steps=1",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert load_and_generate(out)
+    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    assert any("rewards/accuracy/mean" in h and "rewards/format/mean" in h for h in history)
+    runs = list((out / "wandb").glob("offline-run-*"))
+    assert runs, "wandb should log offline with no API key"
+
+
+def test_two_cpu_processes_train_together(base_model, tmp_path):
+    """`--multi_gpu` with the cpu config gives two gloo ranks (`--cpu` alone silently gives one)."""
+    out = tmp_path / "ddp"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--config_file",
+            "recipes/accelerate/cpu.yaml",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "-m",
+            "r1lab.grpo",
+            "r1_zero/tiny",
+            f"model.model_name_or_path={base_model}",
+            f"trainer.output_dir={out}",
+            "trainer.max_steps=2",
+            "trainer.per_device_train_batch_size=8",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((out / "run_info.json").read_text())["world_size"] == 2
+    assert load_and_generate(out)
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(tiny_model, tmp_path):
+    out = tmp_path / "sft"
+    args = [
+        sys.executable,
+        "-m",
+        "r1lab.sft",
+        "base/tiny",
+        f"trainer.output_dir={out}",
+        "trainer.max_steps=40",
+        "trainer.save_steps=5",
+        "data.train_size=300",
+    ]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (out / "checkpoint-10" / "trainer_state.json").exists():
+        assert proc.poll() is None, "run ended before it could be killed"
+        assert time.time() < deadline
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "run_info.json").exists()
+    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    info = json.loads((out / "run_info.json").read_text())
+    resumed = int(Path(info["resumed_from"]).name.split("-")[1])
+    assert resumed >= 10 and f"resuming from {out}/checkpoint-{resumed}" in done.stdout
+    assert info["global_step"] == 40
+
+
+def test_launch_runs_locally_without_sbatch(base_model, tmp_path):
+    out = tmp_path / "launch"
+    proc = run_r1lab(
+        "launch",
+        "sft",
+        "base/tiny",
+        f"model.model_name_or_path={base_model}",
+        f"trainer.output_dir={out}",
+        "trainer.max_steps=2",
+        env={"LOCAL": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((out / "run_info.json").read_text())["global_step"] == 2
