@@ -66,3 +66,9 @@ def test_override_without_equals_sign():
 
 def test_tiny_model_path_follows_the_cache(r1lab_cache):
     assert compose("base/tiny").model["model_name_or_path"] == str(r1lab_cache / "tiny")
+
+
+def test_scalar_top_level_overrides_even_where_a_folder_has_the_name():
+    # recipes/accelerate/ holds files, which Hydra would otherwise treat as a config group
+    assert compose("r1_zero/tiny", ["accelerate=ddp"]).accelerate == "ddp"
+    assert compose("r1_zero/tiny", ["kind=sft"]).kind == "sft"

@@ -188,13 +188,6 @@ STEP_LOG = re.compile(r"\{'loss': ")
 
 
 @pytest.fixture(scope="module")
-def tiny_model() -> Path:
-    from r1lab import tiny
-
-    return Path(tiny.ensure(None))
-
-
-@pytest.fixture(scope="module")
 def sft_run(slurm_cluster, tiny_model, tmp_path_factory):
     """Step 1 through Slurm: `make sft RECIPE=base/tiny` -> the base model the GRPO tests start from."""
     out = tmp_path_factory.mktemp("slurm") / "base"
@@ -235,34 +228,31 @@ def free_port() -> int:
 
 # ------------------------------------------------------------------- no cluster needed
 def test_sbatch_command_takes_cluster_settings_from_recipe_and_env(monkeypatch):
-    """Partition, account, time and GPUs come from the recipe's slurm: section or R1LAB_SLURM_*."""
-    from r1lab.slurm import make_plan, sbatch_command
+    """Partition, account, time and GPUs come from the recipe's slurm: section (here set by
+    overrides) or R1LAB_SLURM_* variables, which win; nothing cluster-specific is built in."""
+    from r1lab.slurm import SlurmError, make_plan, sbatch_command
 
-    for key in ("PARTITION", "ACCOUNT", "TIME", "GPUS_PER_NODE", "NODES"):
+    for key in ("PARTITION", "ACCOUNT", "TIME", "GPUS_PER_NODE", "NODES", "SIGNAL_SECONDS"):
         monkeypatch.delenv(f"R1LAB_SLURM_{key}", raising=False)
-    cmd = sbatch_command(make_plan("grpo", "r1_zero/qwen2.5-math-7b", []))
-    assert "--nodes=2" in cmd and "--gpus-per-node=8" in cmd and "--time=48:00:00" in cmd
+    monkeypatch.delenv("R1LAB_SBATCH_ARGS", raising=False)
+    section = ["slurm.gpus_per_node=8", "slurm.time=48:00:00", "slurm.qos=high"]
+    cmd = sbatch_command(make_plan("grpo", "r1_zero/tiny", section))
+    assert {"--nodes=1", "--gpus-per-node=8", "--time=48:00:00", "--qos=high"} <= set(cmd)
     assert not any(a.startswith(("--partition", "--account")) for a in cmd)  # none hard-coded
-    assert "--requeue" in cmd and "--signal=B:USR1@300" in cmd
+    assert {"--requeue", "--signal=B:USR1@300", "--ntasks-per-node=1", "--export=ALL"} <= set(cmd)
+    assert cmd[-6:] == [str(REPO / "slurm" / "train.slurm"), "grpo", "r1_zero/tiny", *section]
+
     monkeypatch.setenv("R1LAB_SLURM_PARTITION", "h100")
     monkeypatch.setenv("R1LAB_SLURM_ACCOUNT", "proj42")
     monkeypatch.setenv("R1LAB_SLURM_GPUS_PER_NODE", "4")
-    cmd = sbatch_command(
-        make_plan("grpo", "r1_zero/qwen2.5-math-7b", ["slurm.time=01:00:00"], nodes=3)
-    )
-    assert {
-        "--partition=h100",
-        "--account=proj42",
-        "--gpus-per-node=4",
-        "--time=01:00:00",
-        "--nodes=3",
-    } <= set(cmd)
-    assert cmd[-4:] == [
-        str(REPO / "slurm" / "train.slurm"),
-        "grpo",
-        "r1_zero/qwen2.5-math-7b",
-        "slurm.time=01:00:00",
-    ]
+    monkeypatch.setenv("R1LAB_SBATCH_ARGS", "--reservation=r1 --mail-type=END")
+    cmd = sbatch_command(make_plan("grpo", "r1_zero/tiny", section))
+    assert {"--partition=h100", "--account=proj42", "--gpus-per-node=4"} <= set(cmd)
+    assert {"--reservation=r1", "--mail-type=END"} <= set(cmd)
+    # NODES=3 wins over the recipe; a one-process accelerate config cannot span nodes.
+    assert "--nodes=3" in sbatch_command(make_plan("grpo", "r1_zero/qwen2.5-math-7b", [], nodes=3))
+    with pytest.raises(SlurmError, match="cannot train on 3 nodes"):
+        make_plan("grpo", "r1_zero/tiny", [], nodes=3)
 
 
 def test_preemption_callback_saves_and_stops(tmp_path, monkeypatch):
@@ -294,23 +284,26 @@ def test_preemption_callback_saves_and_stops(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------- bad input: nothing submitted
 @pytest.fixture(scope="module")
-def server_recipes(tmp_path_factory, tiny_model) -> dict[str, str]:
-    """A recipe tree with slurm_test/vllm_server: r1_zero/tiny in vLLM server mode on 2 nodes.
+def test_recipes(tmp_path_factory, tiny_model) -> dict[str, str]:
+    """The project's recipe tree (R1LAB_RECIPES) plus two recipes that need the ddp accelerate
+    config, which cannot be chosen with an override (`accelerate` is also a Hydra group name):
 
-    It uses the ddp accelerate config (r1lab check rightly rejects vLLM on a CPU recipe) and one
-    fake GPU per node, so it passes `r1lab check` here; its training cannot run here (no vLLM, no
-    CUDA), which the server-mode tests account for.
+    - slurm_test/two_nodes: r1_zero/tiny trained data-parallel on 2 nodes (gloo on CPU).
+    - slurm_test/vllm_server: r1_zero/tiny in vLLM server mode on 2 nodes. It passes `r1lab
+      check` here (check rightly rejects vLLM on a CPU recipe, hence ddp and use_cpu=false); its
+      training cannot run here (no vLLM, no CUDA), which the server-mode tests account for.
     """
     root = tmp_path_factory.mktemp("recipes") / "recipes"
     shutil.copytree(REPO / "recipes", root)
     (root / "slurm_test").mkdir()
+    head = f"# @package _global_\ndefaults:\n  - /r1_zero/tiny\n  - _self_\naccelerate: ddp\nmodel: {{model_name_or_path: {tiny_model}}}\n"
+    (root / "slurm_test" / "two_nodes.yaml").write_text(
+        head + "trainer: {per_device_train_batch_size: 8}\nslurm: {nodes: 2, gpus_per_node: 1}\n"
+    )
     (root / "slurm_test" / "vllm_server.yaml").write_text(
-        "# @package _global_\n"
-        "defaults:\n  - /r1_zero/tiny\n  - _self_\n"
-        "accelerate: ddp\n"
-        f"model: {{model_name_or_path: {tiny_model}}}\n"
-        "trainer: {use_cpu: false, use_vllm: true, vllm_mode: server, per_device_train_batch_size: 16}\n"
-        "slurm: {nodes: 2, gpus_per_node: 1}\n"
+        head
+        + "trainer: {use_cpu: false, use_vllm: true, vllm_mode: server, per_device_train_batch_size: 16}\n"
+        + "slurm: {nodes: 2, gpus_per_node: 1}\n"
     )
     return {"R1LAB_RECIPES": str(root)}
 
@@ -328,7 +321,7 @@ def server_recipes(tmp_path_factory, tiny_model) -> dict[str, str]:
     ids=["unknown-recipe", "server-mode-1-node", "check-batch", "check-typo", "slurm-key-typo"],
 )
 def test_bad_input_fails_before_sbatch(
-    slurm_cluster, server_recipes, tiny_model, recipe, args, nodes, message
+    slurm_cluster, test_recipes, tiny_model, recipe, args, nodes, message
 ):
     """Rejected in seconds with a clear message; no job reaches the cluster."""
     before = all_job_ids()
@@ -337,7 +330,7 @@ def test_bad_input_fails_before_sbatch(
         recipe,
         [f"model.model_name_or_path={tiny_model}", *args],
         nodes=nodes,
-        env=server_recipes,
+        env=test_recipes,
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
@@ -370,6 +363,31 @@ def test_make_grpo_submits_trains_and_leaves_a_model(slurm_cluster, sft_run, tmp
     assert info["Requeue"] == "1"  # --requeue: Slurm may requeue it on preemption / node failure
     assert steps_after(text, f"job {job} (grpo r1_zero/tiny) restart 0") == 3
     assert (out / "checkpoint-3" / "trainer_state.json").exists()
+    assert_loadable(out)
+
+
+@pytest.mark.slurm
+def test_two_training_nodes_rendezvous_at_the_first(slurm_cluster, test_recipes, tmp_path):
+    """accelerate launch on node1 and node2 (machine ranks 0 and 1, one process each, gloo),
+    rank 0's address from `scontrol show hostnames`. The launch uses a static rendezvous for 2
+    machines, so the job can only complete if both nodes joined the same training run."""
+    out = tmp_path / "grpo"
+    args = [f"trainer.output_dir={out}", "trainer.max_steps=2", *FAST_GRPO[2:]]
+    job, log = submitted(
+        make("grpo", "slurm_test/two_nodes", args, env=test_recipes), slurm_cluster
+    )
+    info = wait_job(job, log)
+    text = read_log(log)
+    assert info["JobState"] == "COMPLETED" and info["NodeList"] == "node[1-2]", (
+        f"{info}\n{text[-3000:]}"
+    )
+    for rank, node in enumerate(NODES):
+        assert re.search(
+            rf"\[r1lab\] {node}: machine rank {rank} of 2: accelerate launch .*--num_machines 2 "
+            rf"--machine_rank {rank} --num_processes 2 --main_process_ip {NODES[0]} ",
+            text,
+        ), text[-4000:]
+    assert (out / "checkpoint-2" / "trainer_state.json").exists()
     assert_loadable(out)
 
 
@@ -480,9 +498,7 @@ def stand_in_server(health_dir: Path) -> str:
 
 
 @pytest.mark.slurm
-def test_server_mode_runs_vllm_on_the_last_node(
-    slurm_cluster, server_recipes, tiny_model, tmp_path
-):
+def test_server_mode_runs_vllm_on_the_last_node(slurm_cluster, test_recipes, tiny_model, tmp_path):
     """Two nodes, trainer.vllm_mode=server: the server role lands on the last node (node2), the job
     waits for its /health, and training starts on node1 with vllm_server_host=node2.
 
@@ -491,7 +507,7 @@ def test_server_mode_runs_vllm_on_the_last_node(
     test asserts placement and what training was given, not a finished run.
     """
     port = free_port()
-    env = {**server_recipes, "R1LAB_VLLM_SERVER_CMD": stand_in_server(tmp_path / "www")}
+    env = {**test_recipes, "R1LAB_VLLM_SERVER_CMD": stand_in_server(tmp_path / "www")}
     args = [
         f"trainer.output_dir={tmp_path / 'out'}",
         f"trainer.vllm_server_port={port}",
@@ -512,9 +528,11 @@ def test_server_mode_runs_vllm_on_the_last_node(
     assert launch.group(1) == NODES[0]  # training on the other node only
     assert f"trainer.vllm_server_host={NODES[1]} trainer.vllm_server_port={port}" in launch.group(0)
     assert "--config_file " + str(
-        Path(server_recipes["R1LAB_RECIPES"]) / "accelerate" / "ddp.yaml"
+        Path(test_recipes["R1LAB_RECIPES"]) / "accelerate" / "ddp.yaml"
     ) in launch.group(0)
     assert text.count("machine rank") == 1  # no training process on the server node
+    # ...and, as expected here, training then fails (no vLLM/CUDA): the job reports it.
+    assert info["JobState"] == "FAILED" and "ERROR: training failed" in text, info
 
 
 @pytest.mark.slurm
@@ -533,11 +551,11 @@ def test_server_mode_runs_vllm_on_the_last_node(
     ids=["never-healthy", "server-crashes"],
 )
 def test_server_that_never_gets_healthy_fails_the_job(
-    slurm_cluster, server_recipes, tmp_path, command, message
+    slurm_cluster, test_recipes, tmp_path, command, message
 ):
     """Uses the vLLM stand-in variable (see the module docstring) for servers that never answer."""
     port = free_port()
-    env = {**server_recipes, "R1LAB_VLLM_SERVER_CMD": command, "R1LAB_VLLM_TIMEOUT": "4"}
+    env = {**test_recipes, "R1LAB_VLLM_SERVER_CMD": command, "R1LAB_VLLM_TIMEOUT": "4"}
     args = [f"trainer.output_dir={tmp_path / 'out'}", f"trainer.vllm_server_port={port}"]
     job, log = submitted(make("grpo", "slurm_test/vllm_server", args, env=env), slurm_cluster)
     info = wait_job(job, log)

@@ -72,3 +72,19 @@ def test_unknown_task_and_bad_parameter():
         generate_rows("arithmetc", "train", 5)
     with pytest.raises(RecipeError, match="bad parameter"):
         generate_rows("arithmetic", "train", 5, max_valu=3)
+
+
+def test_direct_fraction_changes_only_the_trace_style():
+    kw = dict(max_value=9, min_operands=3, max_operands=3)
+    worked = generate_rows("arithmetic", "train", 400, seed=3, **kw)
+    mixed = generate_rows("arithmetic", "train", 400, seed=3, direct_fraction=0.5, **kw)
+    assert [r["question"] for r in mixed] == [r["question"] for r in worked]
+    assert [r["solution"] for r in mixed] == [r["solution"] for r in worked]
+    direct = [r for r in mixed if r["reasoning"].startswith("<think> </think>")]
+    assert 150 < len(direct) < 250
+    assert all(
+        r["reasoning"] == f"<think> </think> <answer> {r['solution']} </answer>" for r in direct
+    )
+    assert not any(r["reasoning"].startswith("<think> </think>") for r in worked)
+    with pytest.raises(RecipeError, match="direct_fraction"):
+        generate_rows("arithmetic", "train", 5, direct_fraction=2.0)

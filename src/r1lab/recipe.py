@@ -20,6 +20,7 @@ from r1lab.errors import RecipeError, closest
 from r1lab.paths import cache_dir, recipes_dir
 
 KINDS = ("sft", "grpo")
+SCALAR_KEYS = ("kind", "accelerate")
 SECTIONS = ("kind", "accelerate", "model", "data", "rewards", "trainer", "slurm", "evaluate")
 # Folders of recipes/ that hold config groups or accelerate files, not runnable recipes.
 GROUP_DIRS = {"model", "data", "reward", "trainer", "accelerate", "hydra"}
@@ -113,11 +114,17 @@ def compose(name: str, overrides: list[str] | None = None) -> Recipe:
             f"unknown recipe '{name}'{hint}. Recipes are YAML files under {recipes_dir()} named by "
             f"their path without .yaml; available: {', '.join(known)}"
         )
+    # `accelerate=ddp` names a file in recipes/accelerate/, which Hydra would take for a config
+    # group; scalar top-level keys are therefore set after composition.
+    scalars = {
+        k: v for k, v in (o.split("=", 1) for o in overrides if "=" in o) if k in SCALAR_KEYS
+    }
+    hydra_overrides = [o for o in overrides if o.split("=", 1)[0] not in SCALAR_KEYS]
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(recipes_dir()), version_base="1.3"):
-            cfg = hydra_compose(config_name=name, overrides=_hydra_overrides(overrides))
-        data = OmegaConf.to_container(cfg, resolve=True)
+            cfg = hydra_compose(config_name=name, overrides=_hydra_overrides(hydra_overrides))
+        data = {**OmegaConf.to_container(cfg, resolve=True), **scalars}
     except (HydraException, OmegaConfBaseException) as err:
         raise RecipeError(f"recipe '{name}' with overrides {overrides}: {err}") from None
     finally:

@@ -5,20 +5,13 @@ Run: `r1lab sft <recipe> [key=value ...]` or `accelerate launch ... -m r1lab.sft
 
 from __future__ import annotations
 
-from r1lab.train import Run, callbacks, main
+from r1lab.train import Run, main, trainer_kwargs
 
 
 def build_trainer(run: Run):
-    from trl import SFTTrainer, get_peft_config, get_quantization_config
+    from trl import SFTTrainer
 
-    return SFTTrainer(
-        model=run.model_args.model_name_or_path,
-        args=run.args,
-        train_dataset=run.train_dataset,
-        peft_config=get_peft_config(run.model_args),
-        quantization_config=get_quantization_config(run.model_args),
-        callbacks=callbacks(),
-    )
+    return SFTTrainer(**trainer_kwargs(run))
 
 
 if __name__ == "__main__":

@@ -225,7 +225,7 @@ def make_plan(
         if train_nodes > 1:
             raise SlurmError(
                 f"accelerate: '{recipe.accelerate}' runs a single process, so it cannot train on "
-                f"{train_nodes} nodes; use accelerate=ddp, zero2 or zero3 for multi-node runs"
+                f"{train_nodes} nodes; multi-node runs need `accelerate: ddp`, `zero2` or `zero3` in the recipe"
             )
     else:
         procs = gpus or int(accel.get("num_processes", 1) or 1)

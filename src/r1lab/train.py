@@ -103,18 +103,34 @@ def prepare(kind: str, argv: list[str]) -> Run:
     return Run(recipe, args, model_args, train_dataset, resume_from)
 
 
-def callbacks() -> list:
-    """Callbacks every run gets: checkpoint-and-stop on a preemption signal (Slurm)."""
-    try:
-        from r1lab.preempt import PreemptionCallback
-    except ImportError:
-        return []
-    return [PreemptionCallback()]
+def trainer_kwargs(run: Run) -> dict[str, Any]:
+    """Arguments every TRL trainer takes the same way: the model id, config, data and callbacks.
+
+    TRL loads the model itself from the id (with `args.model_init_kwargs`), so r1lab never does.
+    """
+    from trl import get_peft_config, get_quantization_config
+
+    from r1lab.preempt import PreemptionCallback
+
+    return {
+        "model": run.model_args.model_name_or_path,
+        "args": run.args,
+        "train_dataset": run.train_dataset,
+        "peft_config": get_peft_config(run.model_args),
+        "quantization_config": get_quantization_config(run.model_args),
+        # checkpoint-and-stop on a preemption signal (Slurm's --signal=USR1@...)
+        "callbacks": [PreemptionCallback()],
+    }
 
 
 def finish(trainer, run: Run) -> None:
     """Train (resuming if a checkpoint exists), then save the final model where the recipe says."""
+    from r1lab import preempt
+
     trainer.train(resume_from_checkpoint=run.resume_from)
+    if preempt.requested():  # stopped early to be requeued: the checkpoint is the output
+        log("preempted: checkpoint saved; the requeued job resumes from it")
+        return
     trainer.save_model(run.args.output_dir)
     if trainer.accelerator.is_main_process:
         trainer.save_state()

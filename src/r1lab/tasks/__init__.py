@@ -7,6 +7,7 @@ Each task yields rows `{question, solution, reasoning, ...}`: `question` is the 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -35,12 +36,13 @@ def generate_rows(task: str, split: str, size: int, seed: int = 0, **kwargs: Any
     sampler = task_sampler(task)
     try:
         stream = sampler(seed=seed + (0 if split == "train" else 1_000_003), **kwargs)
+        first = next(stream)  # a generator checks its parameters only when first run
     except TypeError as err:
         raise RecipeError(f"task '{task}': bad parameter in data.task: {err}") from None
     rows: list[dict] = []
     seen: set[str] = set()
     attempts = 0
-    for row in stream:
+    for row in itertools.chain([first], stream):
         attempts += 1
         if attempts > 50 * size + 10_000:
             raise RecipeError(

@@ -27,14 +27,22 @@ def sample(
     min_operands: int = 2,
     max_operands: int = 2,
     ops: str = "+-",
+    direct_fraction: float = 0.0,
 ) -> Iterator[dict]:
-    """Endless stream of problems; `ops` is a string of operators drawn from `+-*`."""
+    """Endless stream of problems; `ops` is a string of operators drawn from `+-*`.
+
+    `direct_fraction` of the traces skip the working (`<think> </think> <answer> 21 </answer>`):
+    a base model trained on them has both habits, answering directly and working step by step,
+    as pretrained models do, and RL can learn which one pays. Questions do not depend on it.
+    """
     bad = set(ops) - set(OPS)
     if bad or not ops:
         raise TypeError(f"ops must be made of {''.join(OPS)}, got {ops!r}")
     if not 2 <= min_operands <= max_operands:
         raise TypeError("need 2 <= min_operands <= max_operands")
-    rng = random.Random(seed)
+    if not 0.0 <= direct_fraction <= 1.0:
+        raise TypeError(f"direct_fraction must be in [0, 1], got {direct_fraction}")
+    rng, style = random.Random(seed), random.Random(seed + 7)
     while True:
         count = rng.randint(min_operands, max_operands)
         numbers = [rng.randint(0, max_value) for _ in range(count)]
@@ -43,8 +51,9 @@ def sample(
         expr = " ".join(
             [str(numbers[0])] + [f"{o} {n}" for o, n in zip(chosen, numbers[1:], strict=True)]
         )
+        work = "" if style.random() < direct_fraction else " , ".join(steps) + " "
         yield {
             "question": f"Compute {expr}",
             "solution": str(answer),
-            "reasoning": f"<think> {' , '.join(steps)} </think> <answer> {answer} </answer>",
+            "reasoning": f"<think> {work}</think> <answer> {answer} </answer>",
         }
