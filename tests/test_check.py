@@ -72,6 +72,9 @@ def test_cpu_recipe_with_bf16_or_checkpointing_is_rejected():
         and "trainer.bf16=false" in msg
         and "trainer.gradient_checkpointing=false" in msg
     )
+    on = errors("base/tiny", "trainer.activation_checkpointing=true")
+    assert "trainer.activation_checkpointing=false" in on
+    assert "16x slower" not in errors("base/tiny")
 
 
 def test_prompt_plus_completion_longer_than_the_context(tiny_model, tmp_path):

@@ -238,9 +238,11 @@ class Checker:
         problems = []
         if t.get("bf16") is None or t.get("bf16"):
             problems.append("trainer.bf16=false")
-        for key in ("gradient_checkpointing", "activation_checkpointing"):
-            if key in t and t[key] or key == "gradient_checkpointing" and t.get(key) is None:
-                problems.append(f"trainer.{key}=false")
+        # TRL defaults gradient_checkpointing to True; activation_checkpointing is its new name
+        if t.get("gradient_checkpointing", True):
+            problems.append("trainer.gradient_checkpointing=false")
+        if t.get("activation_checkpointing"):
+            problems.append("trainer.activation_checkpointing=false")
         if not t.get("use_cpu") and self.recipe.accelerate == "cpu":
             problems.append("trainer.use_cpu=true")
         if problems:

@@ -74,7 +74,7 @@ def cmd_tiny_model(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from r1lab import tiny
 
-    print(tiny.ensure(args.out, seed=args.seed) if args.seed else tiny.ensure(args.out))
+    print(tiny.ensure(args.out, seed=args.seed))
     return 0
 
 

@@ -130,7 +130,13 @@ def finish(trainer, run: Run) -> None:
     trainer.train(resume_from_checkpoint=run.resume_from)
     if preempt.requested():  # stopped early to be requeued: the checkpoint is the output
         log("preempted: checkpoint saved; the requeued job resumes from it")
-        return
+    else:
+        save_outputs(trainer, run)
+    release_distributed(trainer)
+
+
+def save_outputs(trainer, run: Run) -> None:
+    """The final model, TRL's trainer state, and run_info.json (world size, step, resume point)."""
     trainer.save_model(run.args.output_dir)
     if trainer.accelerator.is_main_process:
         trainer.save_state()
@@ -142,6 +148,24 @@ def finish(trainer, run: Run) -> None:
         }
         (Path(run.args.output_dir) / "run_info.json").write_text(json.dumps(info, indent=2))
         log(f"model saved to {run.args.output_dir}")
+
+
+def release_distributed(trainer) -> None:
+    """Free DDP and end the process group while every rank is still alive.
+
+    Freeing a DDP model frees its gloo/NCCL group; done after a peer rank has exited (rank 0
+    finishes last-step I/O later than the others) that destructor waits on the dead peer for
+    ever. So: wait for everyone, drop the wrapped model, collect, wait again, then end.
+    """
+    import gc
+
+    accelerator = trainer.accelerator
+    if accelerator.num_processes > 1:
+        accelerator.wait_for_everyone()
+        accelerator.free_memory()
+        trainer.model_wrapped = trainer.model
+        gc.collect()
+        accelerator.wait_for_everyone()
     if hasattr(trainer, "end"):
         trainer.end()
 
