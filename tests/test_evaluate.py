@@ -71,3 +71,15 @@ def test_report_has_the_table_and_plots(tmp_path):
         png = tmp_path / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({name}.png)" in report
+
+
+def test_evaluation_size_falls_back_to_the_recipe_test_size(tiny_model):
+    """`r1lab check` validates the test split at this same size, so the two must agree."""
+    from r1lab.evaluate import evaluate
+    from r1lab.recipe import compose
+
+    recipe = compose("r1_zero/tiny", ["data.test_size=5"])
+    recipe.evaluate = {}
+    cfg = EvalConfig.from_recipe({}, k=2, max_new_tokens=3, greedy=False)
+    result = evaluate(str(tiny_model), recipe, cfg)
+    assert result["problems"] == 5 and result["k"] == 2

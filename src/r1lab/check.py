@@ -164,8 +164,12 @@ class Checker:
                 self.data.seed,
                 **self.data.task,
             )
-            test_size = self.recipe.evaluate.get("num_problems", self.data.test_size) or 0
-            generate_rows(self.data.task_name, "test", test_size, self.data.seed, **self.data.task)
+            # the size `r1lab evaluate` draws: evaluate.num_problems, else data.test_size
+            test_size = self.recipe.evaluate.get("num_problems") or self.data.test_size
+            if test_size:
+                generate_rows(
+                    self.data.task_name, "test", test_size, self.data.seed, **self.data.task
+                )
         columns = dataset_columns(self.data)
         if columns is None:
             self.report.skipped.append(

@@ -22,7 +22,7 @@ from r1lab.errors import RecipeError, closest
 class EvalConfig:
     """The recipe's `evaluate:` section (DeepSeek-R1 protocol defaults: T=0.6, top-p 0.95)."""
 
-    num_problems: int = 200
+    num_problems: int | None = None  # None: the recipe's data.test_size
     k: int = 8
     temperature: float = 0.6
     top_p: float = 0.95
@@ -170,7 +170,9 @@ def evaluate(model_path: str, recipe, cfg: EvalConfig) -> dict[str, Any]:
     from r1lab.data import DataConfig, for_training, load_raw
     from r1lab.rewards import get_reward
 
-    data = DataConfig.from_recipe({**recipe.data, "test_size": cfg.num_problems})
+    data = DataConfig.from_recipe(recipe.data)
+    if cfg.num_problems is not None:
+        data.test_size = cfg.num_problems
     test = for_training(load_raw(data, "test"), data, "grpo")
     rows = [dict(r) for r in test]
     reward = get_reward(cfg.reward)

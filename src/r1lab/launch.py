@@ -15,13 +15,11 @@ import sys
 from r1lab.check import accelerate_settings, check
 from r1lab.errors import RecipeError
 from r1lab.paths import recipes_dir
-from r1lab.recipe import KINDS, compose
+from r1lab.recipe import KINDS, Recipe, compose
 
 
-def local_command(
-    kind: str, recipe_name: str, overrides: list[str], num_processes: int
-) -> list[str]:
-    module = ["-m", f"r1lab.{kind}", recipe_name, *overrides]
+def local_command(recipe: Recipe, num_processes: int) -> list[str]:
+    module = ["-m", f"r1lab.{recipe.kind}", recipe.name, *recipe.overrides]
     if num_processes <= 1:
         return [sys.executable, *module]
     return [
@@ -29,7 +27,7 @@ def local_command(
         "-m",
         "accelerate.commands.launch",
         "--config_file",
-        str(recipes_dir() / "accelerate" / f"{compose(recipe_name, overrides).accelerate}.yaml"),
+        str(recipes_dir() / "accelerate" / f"{recipe.accelerate}.yaml"),
         "--num_processes",
         str(num_processes),
         *module,
@@ -53,6 +51,6 @@ def main(argv: list[str]) -> int:
         return 0
     num_processes = int(accelerate_settings(recipe).get("num_processes", 1) or 1)
     check(recipe, num_processes=num_processes).raise_if_failed()
-    cmd = local_command(kind, recipe.name, overrides, num_processes)
+    cmd = local_command(recipe, num_processes)
     print("[r1lab] " + " ".join(cmd), flush=True)
     return subprocess.call(cmd)
