@@ -1,5 +1,6 @@
 # r1lab: `make demo` and `make test` work as the first command on a fresh machine.
-#   make sft|grpo RECIPE=r1_zero/tiny ARGS="trainer.max_steps=50" [LOCAL=1] [NODES=2]
+#   make <kind> RECIPE=r1_zero/tiny ARGS="trainer.max_steps=50" [LOCAL=1] [NODES=2]
+# One target per kind: every module of src/r1lab that declares `KIND = Kind(...)` (sft, grpo, ...).
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -10,8 +11,9 @@ EXTRAS ?= dev
 RECIPE ?=
 ARGS ?=
 PYTEST_ARGS ?=
+KINDS := $(basename $(notdir $(shell grep -l '^KIND = Kind' src/r1lab/*.py)))
 
-.PHONY: install demo test lint sft grpo check clean
+.PHONY: install demo test lint check clean $(KINDS)
 
 $(VENV)/.installed: setup.py
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -35,7 +37,7 @@ lint: install
 check: install
 	$(R1LAB) check $(RECIPE) $(ARGS)
 
-sft grpo: install
+$(KINDS): install
 	@test -n "$(RECIPE)" || { echo "usage: make $@ RECIPE=<recipe> [ARGS=\"k=v ...\"] [LOCAL=1] [NODES=n]"; exit 2; }
 	LOCAL=$(LOCAL) NODES=$(NODES) $(R1LAB) launch $@ $(RECIPE) $(ARGS)
 

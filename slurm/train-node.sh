@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # slurm/train-node.sh - one training node's part of slurm/train.slurm, started by its srun with
-# one task per training node. Runs `accelerate launch` with the recipe's accelerate config; this
-# node's machine rank is its position in R1LAB_TRAIN_NODES (rank 0 = MASTER_ADDR).
+# one task per training node. Runs the kind's entry module (R1LAB_MODULE, from `r1lab.slurm plan`)
+# under `accelerate launch` with the recipe's accelerate config, or as one python process when the
+# kind says so (R1LAB_LAUNCHER=python); this node's machine rank is its position in
+# R1LAB_TRAIN_NODES (rank 0 = MASTER_ADDR).
 # Usage (from train.slurm): train-node.sh <recipe> [key=value ...]
-# Environment from train.slurm: R1LAB_KIND ACCELERATE_CONFIG DISTRIBUTED_TYPE PROCS_PER_NODE
-#   R1LAB_TRAIN_NODES MASTER_ADDR MASTER_PORT
+# Environment from train.slurm: R1LAB_MODULE R1LAB_LAUNCHER ACCELERATE_CONFIG DISTRIBUTED_TYPE
+#   PROCS_PER_NODE R1LAB_TRAIN_NODES MASTER_ADDR MASTER_PORT
 set -euo pipefail
 
 me=${SLURMD_NODENAME:-$(hostname -s)}
@@ -24,5 +26,9 @@ if [[ $DISTRIBUTED_TYPE != NO ]]; then
   args+=(--num_machines "$n" --machine_rank "$rank" --num_processes "$((n * PROCS_PER_NODE))"
     --main_process_ip "$MASTER_ADDR" --main_process_port "$MASTER_PORT")
 fi
-echo "[r1lab] $me: machine rank $rank of $n: accelerate launch ${args[*]} -m r1lab.$R1LAB_KIND $*"
-exec accelerate launch "${args[@]}" -m "r1lab.$R1LAB_KIND" "$@"
+if [[ ${R1LAB_LAUNCHER:-accelerate} == python ]]; then
+  echo "[r1lab] $me: python -m $R1LAB_MODULE $*"
+  exec "${R1LAB_PYTHON:-python3}" -m "$R1LAB_MODULE" "$@"
+fi
+echo "[r1lab] $me: machine rank $rank of $n: accelerate launch ${args[*]} -m $R1LAB_MODULE $*"
+exec accelerate launch "${args[@]}" -m "$R1LAB_MODULE" "$@"

@@ -55,7 +55,9 @@ def test_unknown_recipe_names_the_closest():
 
 
 def test_unknown_top_level_key():
-    with pytest.raises(RecipeError, match="unknown top-level key 'trainr'.*did you mean 'trainer'"):
+    with pytest.raises(
+        RecipeError, match="top level: unknown key 'trainr'.*did you mean 'trainer'"
+    ):
         compose("base/tiny", ["+trainr.x=1"])
 
 
@@ -71,4 +73,23 @@ def test_tiny_model_path_follows_the_cache(r1lab_cache):
 def test_scalar_top_level_overrides_even_where_a_folder_has_the_name():
     # recipes/accelerate/ holds files, which Hydra would otherwise treat as a config group
     assert compose("r1_zero/tiny", ["accelerate=ddp"]).accelerate == "ddp"
-    assert compose("r1_zero/tiny", ["kind=sft"]).kind == "sft"
+    assert compose("base/tiny", ["kind=grpo"]).kind == "grpo"
+
+
+def test_a_section_of_another_kind_is_refused_with_the_fix():
+    with pytest.raises(RecipeError, match="kind sft has no 'rewards:' section .only grpo"):
+        compose("r1_zero/tiny", ["kind=sft"])
+
+
+def test_rewards_given_as_a_group_name_says_the_group_syntax():
+    with pytest.raises(RecipeError, match="write `reward@rewards=countdown`"):
+        compose("r1_zero/tiny", ["rewards=countdown"])
+
+
+def test_reward_specs_are_parsed_once_into_typed_values():
+    recipe = compose("r1_zero/tiny", ["+rewards.length={weight: 0.5, max_len: 9}"])
+    specs = {s.name: s for s in recipe.reward_specs}
+    assert specs["accuracy"].weight == 1.0 and specs["accuracy"].params == {}
+    assert specs["length"].weight == 0.5 and specs["length"].params == {"max_len": 9}
+    with pytest.raises(RecipeError, match="rewards.format: weight must be a number"):
+        compose("r1_zero/tiny", ["rewards.format=high"])

@@ -108,6 +108,12 @@ def plugin(tmp_path, monkeypatch):
 
             def strict(completions, solution):
                 return [float(c == s) for c, s in zip(completions, solution)]
+
+            def buggy(completions, **kwargs):
+                raise KeyError("a bug in the user's reward")
+
+            def unbounded(completions, **kwargs):
+                return [float("nan"), float("inf"), 0.5][: len(completions)]
             """
         )
     )
@@ -131,6 +137,21 @@ def test_plugin_errors_list_known_names(plugin):
     with pytest.raises(RewardError, match="nope"):
         get_reward(f"{plugin}:strict", nope=1)
     assert get_reward(f"{plugin}:strict")(completions=["a", "b"], solution=["a", "a"]) == [1.0, 0.0]
+
+
+def test_plugin_rewards_get_the_safety_net_of_built_in_ones(plugin, caplog):
+    """A plug-in that raises scores 0.0 (logged, failed_frac) instead of ending the run; NaN and
+    inf become 0.0; a wrong number of values is an error naming the reward."""
+    metrics: dict[str, float] = {}
+    log = lambda key, value: metrics.__setitem__(key, value)  # noqa: E731
+    buggy = get_reward(f"{plugin}:buggy")
+    assert buggy(completions=["a", "b"], prompts=["p", "p"], log_metric=log) == [0.0, 0.0]
+    assert metrics == {f"rewards/{plugin}:buggy/failed_frac": 1.0}
+    assert "a bug in the user's reward" in caplog.text
+    unbounded = get_reward(f"{plugin}:unbounded")
+    assert unbounded(completions=["a", "b", "c"]) == [0.0, 0.0, 0.5]
+    with pytest.raises(RewardError, match=f"reward '{plugin}:unbounded' returned 3 values for 4"):
+        unbounded(completions=["a", "b", "c", "d"])
 
 
 def test_trl_calling_convention_and_metrics():

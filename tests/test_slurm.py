@@ -230,13 +230,14 @@ def free_port() -> int:
 def test_sbatch_command_takes_cluster_settings_from_recipe_and_env(monkeypatch):
     """Partition, account, time and GPUs come from the recipe's slurm: section (here set by
     overrides) or R1LAB_SLURM_* variables, which win; nothing cluster-specific is built in."""
+    from r1lab.recipe import compose
     from r1lab.slurm import SlurmError, make_plan, sbatch_command
 
     for key in ("PARTITION", "ACCOUNT", "TIME", "GPUS_PER_NODE", "NODES", "SIGNAL_SECONDS"):
         monkeypatch.delenv(f"R1LAB_SLURM_{key}", raising=False)
     monkeypatch.delenv("R1LAB_SBATCH_ARGS", raising=False)
     section = ["slurm.gpus_per_node=8", "slurm.time=48:00:00", "slurm.qos=high"]
-    cmd = sbatch_command(make_plan("grpo", "r1_zero/tiny", section))
+    cmd = sbatch_command(make_plan(compose("r1_zero/tiny", section)))
     assert {"--nodes=1", "--gpus-per-node=8", "--time=48:00:00", "--qos=high"} <= set(cmd)
     assert not any(a.startswith(("--partition", "--account")) for a in cmd)  # none hard-coded
     assert {"--requeue", "--signal=B:USR1@300", "--ntasks-per-node=1", "--export=ALL"} <= set(cmd)
@@ -246,13 +247,13 @@ def test_sbatch_command_takes_cluster_settings_from_recipe_and_env(monkeypatch):
     monkeypatch.setenv("R1LAB_SLURM_ACCOUNT", "proj42")
     monkeypatch.setenv("R1LAB_SLURM_GPUS_PER_NODE", "4")
     monkeypatch.setenv("R1LAB_SBATCH_ARGS", "--reservation=r1 --mail-type=END")
-    cmd = sbatch_command(make_plan("grpo", "r1_zero/tiny", section))
+    cmd = sbatch_command(make_plan(compose("r1_zero/tiny", section)))
     assert {"--partition=h100", "--account=proj42", "--gpus-per-node=4"} <= set(cmd)
     assert {"--reservation=r1", "--mail-type=END"} <= set(cmd)
     # NODES=3 wins over the recipe; a one-process accelerate config cannot span nodes.
-    assert "--nodes=3" in sbatch_command(make_plan("grpo", "r1_zero/qwen2.5-math-7b", [], nodes=3))
+    assert "--nodes=3" in sbatch_command(make_plan(compose("r1_zero/qwen2.5-math-7b"), nodes=3))
     with pytest.raises(SlurmError, match="cannot train on 3 nodes"):
-        make_plan("grpo", "r1_zero/tiny", [], nodes=3)
+        make_plan(compose("r1_zero/tiny"), nodes=3)
 
 
 def test_preemption_callback_saves_and_stops(tmp_path, monkeypatch):
@@ -284,7 +285,7 @@ def test_preemption_callback_saves_and_stops(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------- bad input: nothing submitted
 @pytest.fixture(scope="module")
-def test_recipes(tmp_path_factory, tiny_model) -> dict[str, str]:
+def recipe_tree(tmp_path_factory, tiny_model) -> dict[str, str]:
     """The project's recipe tree (R1LAB_RECIPES) plus two recipes that need the ddp accelerate
     config, which cannot be chosen with an override (`accelerate` is also a Hydra group name):
 
@@ -321,7 +322,7 @@ def test_recipes(tmp_path_factory, tiny_model) -> dict[str, str]:
     ids=["unknown-recipe", "server-mode-1-node", "check-batch", "check-typo", "slurm-key-typo"],
 )
 def test_bad_input_fails_before_sbatch(
-    slurm_cluster, test_recipes, tiny_model, recipe, args, nodes, message
+    slurm_cluster, recipe_tree, tiny_model, recipe, args, nodes, message
 ):
     """Rejected in seconds with a clear message; no job reaches the cluster."""
     before = all_job_ids()
@@ -330,7 +331,7 @@ def test_bad_input_fails_before_sbatch(
         recipe,
         [f"model.model_name_or_path={tiny_model}", *args],
         nodes=nodes,
-        env=test_recipes,
+        env=recipe_tree,
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
@@ -367,15 +368,13 @@ def test_make_grpo_submits_trains_and_leaves_a_model(slurm_cluster, sft_run, tmp
 
 
 @pytest.mark.slurm
-def test_two_training_nodes_rendezvous_at_the_first(slurm_cluster, test_recipes, tmp_path):
+def test_two_training_nodes_rendezvous_at_the_first(slurm_cluster, recipe_tree, tmp_path):
     """accelerate launch on node1 and node2 (machine ranks 0 and 1, one process each, gloo),
     rank 0's address from `scontrol show hostnames`. The launch uses a static rendezvous for 2
     machines, so the job can only complete if both nodes joined the same training run."""
     out = tmp_path / "grpo"
     args = [f"trainer.output_dir={out}", "trainer.max_steps=2", *FAST_GRPO[2:]]
-    job, log = submitted(
-        make("grpo", "slurm_test/two_nodes", args, env=test_recipes), slurm_cluster
-    )
+    job, log = submitted(make("grpo", "slurm_test/two_nodes", args, env=recipe_tree), slurm_cluster)
     info = wait_job(job, log)
     text = read_log(log)
     assert info["JobState"] == "COMPLETED" and info["NodeList"] == "node[1-2]", (
@@ -498,7 +497,7 @@ def stand_in_server(health_dir: Path) -> str:
 
 
 @pytest.mark.slurm
-def test_server_mode_runs_vllm_on_the_last_node(slurm_cluster, test_recipes, tiny_model, tmp_path):
+def test_server_mode_runs_vllm_on_the_last_node(slurm_cluster, recipe_tree, tiny_model, tmp_path):
     """Two nodes, trainer.vllm_mode=server: the server role lands on the last node (node2), the job
     waits for its /health, and training starts on node1 with vllm_server_host=node2.
 
@@ -507,7 +506,7 @@ def test_server_mode_runs_vllm_on_the_last_node(slurm_cluster, test_recipes, tin
     test asserts placement and what training was given, not a finished run.
     """
     port = free_port()
-    env = {**test_recipes, "R1LAB_VLLM_SERVER_CMD": stand_in_server(tmp_path / "www")}
+    env = {**recipe_tree, "R1LAB_VLLM_SERVER_CMD": stand_in_server(tmp_path / "www")}
     args = [
         f"trainer.output_dir={tmp_path / 'out'}",
         f"trainer.vllm_server_port={port}",
@@ -528,7 +527,7 @@ def test_server_mode_runs_vllm_on_the_last_node(slurm_cluster, test_recipes, tin
     assert launch.group(1) == NODES[0]  # training on the other node only
     assert f"trainer.vllm_server_host={NODES[1]} trainer.vllm_server_port={port}" in launch.group(0)
     assert "--config_file " + str(
-        Path(test_recipes["R1LAB_RECIPES"]) / "accelerate" / "ddp.yaml"
+        Path(recipe_tree["R1LAB_RECIPES"]) / "accelerate" / "ddp.yaml"
     ) in launch.group(0)
     assert text.count("machine rank") == 1  # no training process on the server node
     # ...and, as expected here, training then fails (no vLLM/CUDA): the job reports it.
@@ -551,11 +550,11 @@ def test_server_mode_runs_vllm_on_the_last_node(slurm_cluster, test_recipes, tin
     ids=["never-healthy", "server-crashes"],
 )
 def test_server_that_never_gets_healthy_fails_the_job(
-    slurm_cluster, test_recipes, tmp_path, command, message
+    slurm_cluster, recipe_tree, tmp_path, command, message
 ):
     """Uses the vLLM stand-in variable (see the module docstring) for servers that never answer."""
     port = free_port()
-    env = {**test_recipes, "R1LAB_VLLM_SERVER_CMD": command, "R1LAB_VLLM_TIMEOUT": "4"}
+    env = {**recipe_tree, "R1LAB_VLLM_SERVER_CMD": command, "R1LAB_VLLM_TIMEOUT": "4"}
     args = [f"trainer.output_dir={tmp_path / 'out'}", f"trainer.vllm_server_port={port}"]
     job, log = submitted(make("grpo", "slurm_test/vllm_server", args, env=env), slurm_cluster)
     info = wait_job(job, log)

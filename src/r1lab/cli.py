@@ -1,4 +1,5 @@
-"""`r1lab <command> ...`: one sub-command per entry in COMMANDS; bad input exits 2 with a message."""
+"""`r1lab <command> ...`: one sub-command per entry in COMMANDS (one per kind, from `r1lab.kinds`,
+plus the tools); bad input exits 2 with a message."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import sys
 import time
 from collections.abc import Callable
 
-from r1lab.errors import RecipeError
+from r1lab.errors import closest, exit_on_error
+from r1lab.kinds import KINDS
 
 
 def _recipe_parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -44,25 +46,15 @@ def cmd_show(argv: list[str]) -> int:
     if args.get is None:
         print(recipe.to_yaml(), end="")
         return 0
-    value: object = {**recipe.to_dict(), "output_dir": recipe.output_dir}
+    effective = {**recipe.to_dict(), "output_dir": recipe.output_dir}
+    effective["trainer"] = {**recipe.trainer, "output_dir": recipe.output_dir}
+    value: object = effective
     for part in args.get.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     if isinstance(value, bool):
         value = str(value).lower()
     print("null" if value is None else value)
     return 0
-
-
-def _train(kind: str) -> Callable[[list[str]], int]:
-    def run(argv: list[str]) -> int:
-        import importlib
-
-        module = importlib.import_module(f"r1lab.{kind}")
-        sys.argv = [f"r1lab {kind}", *argv]
-        module.main(kind, module.build_trainer)
-        return 0
-
-    return run
 
 
 def cmd_tiny_model(argv: list[str]) -> int:
@@ -99,9 +91,8 @@ def cmd_launch(argv: list[str]) -> int:
 COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "check": (cmd_check, "validate a recipe without loading a model"),
     "show": (cmd_show, "print the resolved recipe or one value"),
-    "sft": (_train("sft"), "run an SFT recipe in this process"),
-    "grpo": (_train("grpo"), "run a GRPO recipe in this process"),
-    "launch": (cmd_launch, "run sft|grpo locally (accelerate) or submit it to Slurm"),
+    **{name: (kind.run, kind.help) for name, kind in KINDS.items()},
+    "launch": (cmd_launch, f"run {'|'.join(KINDS)} locally (accelerate) or submit it to Slurm"),
     "tiny-model": (cmd_tiny_model, "build the tiny tokenizer and model"),
     "evaluate": (cmd_evaluate, "pass@1 over k samples, maj@k and greedy accuracy"),
     "demo": (cmd_demo, "tiny end-to-end R1-Zero: base SFT, GRPO, evaluation, report"),
@@ -121,18 +112,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0 if argv else 2)
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        from r1lab.errors import closest
-
         print(
             f"error: unknown command '{name}'{closest(name, COMMANDS)}\n\n{usage()}",
             file=sys.stderr,
         )
         sys.exit(2)
-    try:
-        sys.exit(COMMANDS[name][0](rest))
-    except RecipeError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    exit_on_error(lambda: COMMANDS[name][0](rest))
 
 
 if __name__ == "__main__":

@@ -8,11 +8,12 @@ Every other column is kept, because TRL hands them to reward functions as keywor
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from r1lab.errors import RecipeError, closest
+from r1lab.errors import RecipeError, closest, section_dataclass
 from r1lab.prompts import TEMPLATES, format_completion, format_prompt
 
 FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
@@ -37,21 +38,20 @@ class DataConfig:
 
     @classmethod
     def from_recipe(cls, section: dict[str, Any]) -> DataConfig:
-        names = [f.name for f in fields(cls)]
-        for key in section:
-            if key not in names:
-                raise RecipeError(
-                    f"data: unknown key '{key}'{closest(key, names)}; valid keys: {', '.join(names)}"
-                )
         if "source" not in section:
             raise RecipeError("data: 'source' is required (tasks/arithmetic, a file, or a Hub id)")
-        cfg = cls(**section)
+        cfg = section_dataclass(cls, "data", section)
         if cfg.template not in TEMPLATES:
             raise RecipeError(
                 f"data.template: '{cfg.template}'{closest(cfg.template, TEMPLATES)} is not one of "
                 f"{', '.join(TEMPLATES)}"
             )
         return cfg
+
+    def input_columns(self, completions: bool) -> list[str]:
+        """Columns the template reads: the question, and for SFT-like kinds the completion."""
+        need = [self.question_column] + ([self.completion_column] if completions else [])
+        return [c for c in need if c]
 
     @property
     def task_name(self) -> str | None:
@@ -88,12 +88,11 @@ def load_raw(cfg: DataConfig, split: str):
     return ds
 
 
-def for_training(ds, cfg: DataConfig, kind: str):
-    """Add TRL's `prompt` (and for SFT `completion`) columns from the question/completion columns."""
+def format_dataset(ds, cfg: DataConfig, completions: bool):
+    """Add TRL's `prompt` (and with `completions`, `completion`) columns through the template."""
     if cfg.template == "none":
         return ds
-    need = [cfg.question_column] + ([cfg.completion_column] if kind == "sft" else [])
-    missing = [c for c in need if c and c not in ds.column_names]
+    missing = [c for c in cfg.input_columns(completions) if c not in ds.column_names]
     if missing:
         raise RecipeError(
             f"data: column(s) {missing} not in dataset {cfg.source} (columns: {ds.column_names}); "
@@ -102,7 +101,7 @@ def for_training(ds, cfg: DataConfig, kind: str):
 
     def shape(row: dict[str, Any]) -> dict[str, Any]:
         out = {"prompt": format_prompt(row[cfg.question_column], cfg.template)}
-        if kind == "sft":
+        if completions:
             out["completion"] = format_completion(row[cfg.completion_column], cfg.template)
         return out
 
@@ -110,10 +109,21 @@ def for_training(ds, cfg: DataConfig, kind: str):
     return ds.remove_columns(drop).map(shape)
 
 
-def columns_after_shaping(cfg: DataConfig, kind: str, raw_columns: list[str]) -> list[str]:
-    extra = [] if cfg.template == "none" else ["prompt"] + (["completion"] if kind == "sft" else [])
-    return list(dict.fromkeys(raw_columns + extra))
+def columns_after_shaping(cfg: DataConfig, completions: bool, raw_columns: list[str]) -> list[str]:
+    added = ["prompt"] + (["completion"] if completions else [])
+    return list(dict.fromkeys(raw_columns + ([] if cfg.template == "none" else added)))
 
 
-def describe(cfg: DataConfig) -> dict[str, Any]:
-    return asdict(cfg)
+def peek_columns(cfg: DataConfig) -> list[str] | None:
+    """Columns of the raw dataset, read cheaply; None for a Hub dataset (not reachable offline)."""
+    if cfg.task_name:
+        from r1lab.tasks import COLUMNS, task_sampler
+
+        task_sampler(cfg.task_name)
+        return COLUMNS[cfg.task_name]
+    path = Path(cfg.source).expanduser()
+    if not path.exists():
+        if cfg.source.startswith(("/", "./", "../", "~")) or path.suffix in FILE_BUILDERS:
+            raise RecipeError(f"data.source: no file or folder at '{cfg.source}'")
+        return None
+    return load_raw(dataclasses.replace(cfg, train_size=None), "train").column_names

@@ -11,11 +11,12 @@ import argparse
 import json
 import math
 from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from r1lab.errors import RecipeError, closest
+from r1lab.errors import section_dataclass
+from r1lab.generation import Completion, Sampling
 
 
 @dataclass
@@ -34,13 +35,17 @@ class EvalConfig:
 
     @classmethod
     def from_recipe(cls, section: dict[str, Any], **overrides: Any) -> EvalConfig:
-        names = [f.name for f in fields(cls)]
-        for key in section:
-            if key not in names:
-                raise RecipeError(
-                    f"evaluate.{key}: unknown key{closest(key, names)}; valid: {', '.join(names)}"
-                )
-        return cls(**{**section, **{k: v for k, v in overrides.items() if v is not None}})
+        return section_dataclass(cls, "evaluate", section, **overrides)
+
+    def sampling(self, greedy: bool = False) -> Sampling:
+        """The sampled run is seeded; the greedy one needs no seed (and draws none)."""
+        return Sampling(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_new_tokens=self.max_new_tokens,
+            greedy=greedy,
+            seed=None if greedy else self.seed,
+        )
 
 
 @dataclass
@@ -101,55 +106,13 @@ def _normal(answer: str) -> str:
     return str(number.normalize()) if number is not None else " ".join(answer.split())
 
 
-def generate(
-    model, tokenizer, prompts: list[Any], cfg: EvalConfig, sample: bool
-) -> list[list[str]]:
-    """`k` sampled (or one greedy) completions per prompt with transformers' generate."""
-    import torch
-    from tqdm.auto import tqdm
-
-    tokenizer.padding_side = "left"
-    texts = [
-        p
-        if isinstance(p, str)
-        else tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
-        for p in prompts
-    ]
-    n = cfg.k if sample else 1
-    out: list[list[str]] = []
-    step = max(1, cfg.batch_size // n) if sample else cfg.batch_size
-    for start in tqdm(
-        range(0, len(texts), step), desc="sampling" if sample else "greedy", leave=False
-    ):
-        batch = tokenizer(
-            texts[start : start + step], return_tensors="pt", padding=True, add_special_tokens=False
-        )
-        batch = {k: v.to(model.device) for k, v in batch.items()}
-        with torch.no_grad():
-            ids = model.generate(
-                **batch,
-                do_sample=sample,
-                temperature=cfg.temperature if sample else None,
-                top_p=cfg.top_p if sample else None,
-                top_k=0 if sample else None,
-                num_return_sequences=n,
-                max_new_tokens=cfg.max_new_tokens,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        decoded = tokenizer.batch_decode(
-            ids[:, batch["input_ids"].shape[1] :], skip_special_tokens=True
-        )
-        out += [decoded[i : i + n] for i in range(0, len(decoded), n)]
-    return out
-
-
 def score(
-    completions: list[list[str]], rows: list[dict], reward, tokenizer
-) -> tuple[list[list[float]], list[list[str | None]], list[int]]:
+    completions: list[list[Completion]], rows: list[dict], reward
+) -> tuple[list[list[float]], list[list[str | None]]]:
     """Correctness and extracted answer of every completion, via the training reward."""
     from r1lab.rewards.answers import extract_answer
 
-    flat = [c for group in completions for c in group]
+    flat = [c.text for group in completions for c in group]
     columns: dict[str, list] = {key: [] for key in rows[0]} if rows else {}
     for row, group in zip(rows, completions, strict=True):
         for key in columns:
@@ -157,44 +120,44 @@ def score(
     rewards = reward(prompts=columns.get("prompt", [""] * len(flat)), completions=flat, **columns)
     it = iter(rewards)
     correct = [[float(next(it) or 0.0) for _ in group] for group in completions]
-    answers = [[extract_answer(c) for c in group] for group in completions]
-    lengths = [len(tokenizer(c, add_special_tokens=False)["input_ids"]) for c in flat]
-    return correct, answers, lengths
+    answers = [[extract_answer(c.text) for c in group] for group in completions]
+    return correct, answers
 
 
 def evaluate(model_path: str, recipe, cfg: EvalConfig) -> dict[str, Any]:
     """Summary metrics of `model_path` on the recipe's test split."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from r1lab.data import DataConfig, for_training, load_raw
+    from r1lab.data import DataConfig, format_dataset, load_raw
+    from r1lab.generation import load_generator
     from r1lab.rewards import get_reward
 
     data = DataConfig.from_recipe(recipe.data)
     if cfg.num_problems is not None:
         data.test_size = cfg.num_problems
-    test = for_training(load_raw(data, "test"), data, "grpo")
+    test = format_dataset(load_raw(data, "test"), data, completions=False)
     rows = [dict(r) for r in test]
     reward = get_reward(cfg.reward)
     fmt = get_reward("format")
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype="auto")
-    model.eval()
-    torch.manual_seed(cfg.seed)
+    generator = load_generator("hf", model_path, batch_size=cfg.batch_size)
     prompts = [r["prompt"] for r in rows]
-    sampled = generate(model, tokenizer, prompts, cfg, sample=True)
-    correct, answers, lengths = score(sampled, rows, reward, tokenizer)
-    formats = fmt(prompts=[""] * len(lengths), completions=[c for g in sampled for c in g])
-    scores = Scores(correct, answers, lengths=lengths, formats=[float(f or 0.0) for f in formats])
+    sampled = generator.generate(prompts, cfg.k, cfg.sampling())
+    correct, answers = score(sampled, rows, reward)
+    flat = [c for group in sampled for c in group]
+    formats = fmt(prompts=[""] * len(flat), completions=[c.text for c in flat])
+    scores = Scores(
+        correct,
+        answers,
+        lengths=[c.completion_tokens for c in flat],
+        formats=[float(f or 0.0) for f in formats],
+    )
     if cfg.greedy:
-        greedy_out = generate(model, tokenizer, prompts, cfg, sample=False)
-        scores.greedy = [g[0] for g in score(greedy_out, rows, reward, tokenizer)[0]]
+        greedy_out = generator.generate(prompts, 1, cfg.sampling(greedy=True))
+        scores.greedy = [g[0] for g in score(greedy_out, rows, reward)[0]]
     summary = scores.summary()
     summary.update(model=str(model_path), recipe=recipe.name, settings=asdict(cfg))
     summary["examples"] = [
         {
             "prompt": rows[i]["question"] if "question" in rows[i] else "",
-            "completion": sampled[i][0],
+            "completion": sampled[i][0].text,
             "correct": correct[i][0],
         }
         for i in range(min(3, len(rows)))

@@ -1,8 +1,8 @@
-"""`r1lab launch sft|grpo <recipe> [k=v ...]`: what `make sft|grpo` runs.
+"""`r1lab launch <kind> <recipe> [k=v ...]`: what `make <kind>` runs.
 
 Submits to Slurm (`r1lab.slurm`) when `sbatch` is on PATH and LOCAL is not 1; otherwise runs
-here, under `accelerate launch` with the recipe's accelerate config when it asks for several
-processes, or in this process when it asks for one.
+here: under `accelerate launch` with the recipe's accelerate config when the kind is launched by
+accelerate and the config asks for several processes, else in one process.
 """
 
 from __future__ import annotations
@@ -12,22 +12,24 @@ import shutil
 import subprocess
 import sys
 
-from r1lab.check import accelerate_settings, check
+from r1lab import accelerate_config
+from r1lab.check import check
 from r1lab.errors import RecipeError
-from r1lab.paths import recipes_dir
-from r1lab.recipe import KINDS, Recipe, compose
+from r1lab.kind import Kind
+from r1lab.kinds import KINDS, get_kind, require_kind
+from r1lab.recipe import Recipe, compose
 
 
-def local_command(recipe: Recipe, num_processes: int) -> list[str]:
-    module = ["-m", f"r1lab.{recipe.kind}", recipe.name, *recipe.overrides]
-    if num_processes <= 1:
+def local_command(kind: Kind, recipe: Recipe, num_processes: int) -> list[str]:
+    module = ["-m", kind.module, recipe.name, *recipe.overrides]
+    if kind.launcher != "accelerate" or num_processes <= 1:
         return [sys.executable, *module]
     return [
         sys.executable,
         "-m",
         "accelerate.commands.launch",
         "--config_file",
-        str(recipes_dir() / "accelerate" / f"{recipe.accelerate}.yaml"),
+        str(accelerate_config.load(recipe.accelerate).path),
         "--num_processes",
         str(num_processes),
         *module,
@@ -36,21 +38,17 @@ def local_command(recipe: Recipe, num_processes: int) -> list[str]:
 
 def main(argv: list[str]) -> int:
     if len(argv) < 2 or argv[0] not in KINDS:
-        raise RecipeError("usage: r1lab launch sft|grpo <recipe> [key=value ...]")
-    kind, name, overrides = argv[0], argv[1], argv[2:]
-    recipe = compose(name, overrides)
-    if recipe.kind != kind:
-        raise RecipeError(
-            f"recipe '{recipe.name}' is a {recipe.kind} recipe: use `make {recipe.kind}`"
-        )
+        raise RecipeError(f"usage: r1lab launch {'|'.join(KINDS)} <recipe> [key=value ...]")
+    kind = get_kind(argv[0])
+    recipe = compose(argv[1], argv[2:])
+    require_kind(recipe.name, recipe.kind, kind.name)
     if shutil.which("sbatch") and os.environ.get("LOCAL") != "1":
-        from r1lab.slurm import submit
+        from r1lab.slurm import nodes_from_env, submit
 
-        nodes = os.environ.get("NODES")
-        submit(kind, recipe.name, overrides, int(nodes) if nodes else None)
+        submit(recipe, nodes_from_env())
         return 0
-    num_processes = int(accelerate_settings(recipe).get("num_processes", 1) or 1)
+    num_processes = accelerate_config.load(recipe.accelerate).num_processes
     check(recipe, num_processes=num_processes).raise_if_failed()
-    cmd = local_command(recipe, num_processes)
+    cmd = local_command(kind, recipe, num_processes)
     print("[r1lab] " + " ".join(cmd), flush=True)
     return subprocess.call(cmd)

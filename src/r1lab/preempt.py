@@ -42,11 +42,6 @@ def install_signal_handler(signum: int = signal.SIGUSR1) -> bool:
     return True
 
 
-def request() -> None:
-    """Ask the running Trainer to save a checkpoint and stop at the end of the current step."""
-    _requested.set()
-
-
 def reset() -> None:
     """Forget a request (tests; a process that trains twice)."""
     _requested.clear()

@@ -16,12 +16,12 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from r1lab.errors import RecipeError, closest
+from r1lab.errors import RecipeError, closest, unknown_key
 from r1lab.paths import cache_dir, recipes_dir
 
-KINDS = ("sft", "grpo")
+# Sections every kind has; a kind adds its own (`r1lab.kind.Kind.sections`, e.g. GRPO's `rewards`).
+COMMON_SECTIONS = ("kind", "accelerate", "model", "data", "trainer", "slurm", "evaluate")
 SCALAR_KEYS = ("kind", "accelerate")
-SECTIONS = ("kind", "accelerate", "model", "data", "rewards", "trainer", "slurm", "evaluate")
 # Folders of recipes/ that hold config groups or accelerate files, not runnable recipes.
 GROUP_DIRS = {"model", "data", "reward", "trainer", "accelerate", "hydra"}
 
@@ -29,27 +29,68 @@ if not OmegaConf.has_resolver("r1lab_cache"):
     OmegaConf.register_new_resolver("r1lab_cache", lambda sub="": str(cache_dir() / sub))
 
 
+@dataclass(frozen=True)
+class RewardSpec:
+    """One entry of a recipe's `rewards:` section: `{name: weight}` or `{name: {weight, **params}}`."""
+
+    name: str
+    weight: float
+    params: dict[str, Any]
+
+
+def parse_rewards(section: Any) -> list[RewardSpec]:
+    """The `rewards:` section as typed specs; a RecipeError with the right syntax otherwise."""
+    if not isinstance(section, dict):
+        raise RecipeError(
+            f"rewards: expected a mapping of reward name to weight, got {section!r}. To use a "
+            f"reward group from recipes/reward/, write `reward@rewards={section}`; to add one "
+            f"reward, `+rewards.<name>=<weight>` (e.g. +rewards.countdown=1.0)"
+        )
+    specs = []
+    for name, value in section.items():
+        params = dict(value) if isinstance(value, dict) else {}
+        weight = params.pop("weight", 1.0) if isinstance(value, dict) else value
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+            raise RecipeError(f"rewards.{name}: weight must be a number, got {weight!r}")
+        specs.append(RewardSpec(str(name), float(weight), params))
+    return specs
+
+
 @dataclass
 class Recipe:
-    """A composed, resolved recipe. `trainer` goes verbatim into TRL's SFTConfig/GRPOConfig."""
+    """A composed, resolved recipe. `trainer` goes verbatim into the kind's TRL config class.
+
+    `sections` holds the kind's own sections as written (for recipe.yaml); `parsed` the same
+    sections as their parser made them (e.g. `rewards` -> list[RewardSpec]).
+    """
 
     name: str
     kind: str
     model: dict[str, Any]
     data: dict[str, Any]
     trainer: dict[str, Any]
-    rewards: dict[str, Any] = field(default_factory=dict)
     accelerate: str = "cpu"
     slurm: dict[str, Any] = field(default_factory=dict)
     evaluate: dict[str, Any] = field(default_factory=dict)
+    sections: dict[str, Any] = field(default_factory=dict)
+    parsed: dict[str, Any] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
 
     @property
     def output_dir(self) -> str:
         return self.trainer.get("output_dir") or f"runs/{self.name}"
 
+    @property
+    def rewards(self) -> dict[str, Any]:
+        return self.sections.get("rewards") or {}
+
+    @property
+    def reward_specs(self) -> list[RewardSpec]:
+        return self.parsed.get("rewards", [])
+
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("name", *SECTIONS, "overrides")}
+        common = {k: getattr(self, k) for k in COMMON_SECTIONS}
+        return {"name": self.name, **common, **self.sections, "overrides": self.overrides}
 
     def to_yaml(self) -> str:
         return OmegaConf.to_yaml(OmegaConf.create(self.to_dict()))
@@ -133,38 +174,40 @@ def compose(name: str, overrides: list[str] | None = None) -> Recipe:
 
 
 def from_dict(name: str, data: dict[str, Any], overrides: list[str] | None = None) -> Recipe:
-    """Validate the top level of a composed recipe and build the `Recipe`."""
+    """Validate the top level of a composed recipe (against its kind) and build the `Recipe`."""
+    from r1lab.kinds import KINDS, get_kind
+
     data = dict(data)
     data.pop("name", None)
     data.pop("overrides", None)
-    unknown = [k for k in data if k not in SECTIONS]
-    if unknown:
-        key = unknown[0]
-        raise RecipeError(
-            f"recipe '{name}': unknown top-level key '{key}'{closest(key, SECTIONS)}; "
-            f"valid keys: {', '.join(SECTIONS)}"
-        )
-    kind = data.get("kind")
-    if kind not in KINDS:
-        raise RecipeError(f"recipe '{name}': kind must be one of {KINDS}, got {kind!r}")
+    try:
+        kind = get_kind(data.get("kind"))
+    except RecipeError as err:
+        raise RecipeError(f"recipe '{name}': {err}") from None
+    valid = (*COMMON_SECTIONS, *kind.sections)
+    for key in data:
+        owners = [k.name for k in KINDS.values() if key in k.sections]
+        if key not in valid and owners:
+            raise RecipeError(
+                f"recipe '{name}': kind {kind.name} has no '{key}:' section (only "
+                f"{', '.join(owners)} recipes do); remove it, or set kind: {owners[0]}"
+            )
+        if key not in valid:
+            raise unknown_key(f"recipe '{name}', top level", key, valid)
     for section in ("model", "data", "trainer"):
         if not isinstance(data.get(section), dict):
             raise RecipeError(f"recipe '{name}': section '{section}:' is missing or not a mapping")
+    sections = {key: data[key] for key in kind.sections if data.get(key) is not None}
     return Recipe(
         name=name,
-        kind=kind,
+        kind=kind.name,
         model=data["model"],
         data=data["data"],
         trainer=data["trainer"],
-        rewards=data.get("rewards") or {},
         accelerate=data.get("accelerate") or "cpu",
         slurm=data.get("slurm") or {},
         evaluate=data.get("evaluate") or {},
+        sections=sections,
+        parsed={key: parse(sections.get(key) or {}) for key, parse in kind.sections.items()},
         overrides=list(overrides or []),
     )
-
-
-def load_saved(path: str | Path) -> Recipe:
-    """Reload the `recipe.yaml` a run wrote next to its checkpoints."""
-    data = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    return from_dict(data.get("name", Path(path).parent.name), data, data.get("overrides"))

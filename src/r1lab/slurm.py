@@ -24,9 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from r1lab.errors import RecipeError, closest
-from r1lab.paths import REPO_ROOT, recipes_dir
-from r1lab.recipe import KINDS, Recipe, compose
+from r1lab import accelerate_config
+from r1lab.errors import RecipeError, exit_on_error, unknown_key
+from r1lab.kinds import KINDS, get_kind, require_kind
+from r1lab.paths import REPO_ROOT
+from r1lab.recipe import Recipe, compose
 
 SLURM_DIR = REPO_ROOT / "slurm"
 TRAIN_SCRIPT = SLURM_DIR / "train.slurm"
@@ -68,6 +70,8 @@ class Plan:
     """What one Slurm run of a recipe looks like: nodes and their roles, launcher, sbatch options."""
 
     kind: str
+    module: str  # the kind's entry point, what each training node launches
+    launcher: str  # "accelerate" or "python" (Kind.launcher)
     recipe: Recipe
     overrides: list[str]
     nodes: int
@@ -110,10 +114,7 @@ def slurm_settings(recipe: Recipe, nodes: int | None = None) -> dict[str, Any]:
     section = dict(recipe.slurm or {})
     for key in section:
         if key not in SLURM_DEFAULTS:
-            raise SlurmError(
-                f"slurm.{key}: unknown key{closest(key, SLURM_DEFAULTS)}; "
-                f"valid keys: {', '.join(SLURM_DEFAULTS)}"
-            )
+            raise SlurmError(str(unknown_key(f"slurm.{key}", key, SLURM_DEFAULTS)))
     settings = {**SLURM_DEFAULTS, **{k: v for k, v in section.items() if v is not None}}
     for key, default in SLURM_DEFAULTS.items():
         if isinstance(default, (list, dict)):
@@ -147,10 +148,7 @@ def vllm_settings(settings: dict[str, Any]) -> dict[str, Any]:
     section = dict(settings.get("vllm") or {})
     for key in section:
         if key not in VLLM_DEFAULTS:
-            raise SlurmError(
-                f"slurm.vllm.{key}: unknown key{closest(key, VLLM_DEFAULTS)}; "
-                f"valid keys: {', '.join(VLLM_DEFAULTS)}"
-            )
+            raise SlurmError(str(unknown_key(f"slurm.vllm.{key}", key, VLLM_DEFAULTS)))
     vllm = {**VLLM_DEFAULTS, **{k: v for k, v in section.items() if v is not None}}
     if os.environ.get("R1LAB_VLLM_TIMEOUT"):
         vllm["timeout"] = os.environ["R1LAB_VLLM_TIMEOUT"]
@@ -164,34 +162,27 @@ def vllm_settings(settings: dict[str, Any]) -> dict[str, Any]:
     return vllm
 
 
-def make_plan(
-    kind: str,
-    recipe_name: str,
-    overrides: list[str],
-    nodes: int | None = None,
-    gpus_on_node: int | None = None,
-) -> Plan:
-    """Compose the recipe and decide the run's shape; SlurmError/RecipeError on bad input.
+def nodes_from_env(name: str = "NODES") -> int | None:
+    """`NODES=n` (make) or Slurm's node count inside a job; None when unset."""
+    value = os.environ.get(name)
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise SlurmError(f"{name}={value!r} must be a whole number of nodes") from None
+
+
+def make_plan(recipe: Recipe, nodes: int | None = None, gpus_on_node: int | None = None) -> Plan:
+    """Decide the run's shape for a composed recipe; SlurmError/RecipeError on bad input.
 
     `gpus_on_node` (inside a job: $SLURM_GPUS_ON_NODE) wins over slurm.gpus_per_node.
     """
-    from r1lab.check import accelerate_settings
-
-    if kind not in KINDS:
-        raise SlurmError(f"kind must be one of {KINDS}, got {kind!r}")
-    recipe = compose(recipe_name, overrides)
-    if recipe.kind != kind:
-        raise SlurmError(
-            f"recipe '{recipe.name}' is a {recipe.kind} recipe: use `make {recipe.kind}`"
-        )
+    kind = get_kind(recipe.kind)
     settings = slurm_settings(recipe, nodes)
     vllm = vllm_settings(settings)
     trainer = recipe.trainer
-    server = (
-        kind == "grpo"
-        and bool(trainer.get("use_vllm"))
-        and trainer.get("vllm_mode", "colocate") == "server"
-    )
+    server = kind.vllm_server(recipe)
     n = settings["nodes"]
     if server:
         if n < 2:
@@ -216,8 +207,8 @@ def make_plan(
                 f"slurm.vllm: tensor_parallel_size x data_parallel_size = {tp} x {dp} = {tp * dp} GPUs, "
                 f"but a node has slurm.gpus_per_node={gpus}"
             )
-    accel = accelerate_settings(recipe)
-    distributed = str(accel.get("distributed_type", "NO"))
+    accel = accelerate_config.load(recipe.accelerate)
+    distributed = accel.distributed_type
     gpus = gpus_on_node or settings["gpus_per_node"]
     if distributed == "NO":
         procs = 1
@@ -228,16 +219,18 @@ def make_plan(
                 f"{train_nodes} nodes; multi-node runs need `accelerate: ddp`, `zero2` or `zero3` in the recipe"
             )
     else:
-        procs = gpus or int(accel.get("num_processes", 1) or 1)
+        procs = gpus or accel.num_processes
     return Plan(
-        kind=kind,
+        kind=kind.name,
+        module=kind.module,
+        launcher=kind.launcher,
         recipe=recipe,
-        overrides=list(overrides),
+        overrides=list(recipe.overrides),
         nodes=n,
         settings=settings,
         vllm=vllm,
         server=server,
-        accelerate_config=recipes_dir() / "accelerate" / f"{recipe.accelerate}.yaml",
+        accelerate_config=accel.path,
         distributed_type=distributed,
         procs_per_node=procs,
         output_dir=Path(recipe.output_dir).resolve(),
@@ -299,13 +292,13 @@ def validate(plan: Plan) -> None:
     check(plan.recipe, num_processes=plan.num_processes).raise_if_failed()
 
 
-def submit(kind: str, recipe: str, overrides: list[str], nodes: int | None) -> int:
+def submit(recipe: Recipe, nodes: int | None) -> int:
     """Validate, then sbatch `slurm/train.slurm`; print the job id and log path; return the id."""
     if not shutil.which("sbatch"):
         raise SlurmError(
             "sbatch is not on PATH: run on a Slurm login node, or set LOCAL=1 to run here"
         )
-    plan = make_plan(kind, recipe, overrides, nodes)
+    plan = make_plan(recipe, nodes)
     validate(plan)
     plan.log_dir.mkdir(
         parents=True, exist_ok=True
@@ -335,6 +328,8 @@ def shell_plan(plan: Plan) -> str:
     q = shlex.quote
     values = {
         "R1LAB_KIND": plan.kind,
+        "R1LAB_MODULE": plan.module,
+        "R1LAB_LAUNCHER": plan.launcher,
         "R1LAB_RECIPE": plan.recipe.name,
         "ACCELERATE_CONFIG": str(plan.accelerate_config),
         "DISTRIBUTED_TYPE": plan.distributed_type,
@@ -353,39 +348,26 @@ def shell_plan(plan: Plan) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str]) -> int:
     """`python -m r1lab.slurm plan|submit|sbatch-command <kind> <recipe> [k=v ...]`."""
-    argv = sys.argv[1:] if argv is None else argv
-    usage = (
-        "usage: python -m r1lab.slurm plan|submit|sbatch-command sft|grpo <recipe> [key=value ...]"
-    )
-    if len(argv) < 3 or argv[0] not in ("plan", "submit", "sbatch-command"):
-        print(usage, file=sys.stderr)
-        return 2
-    action, kind, name, overrides = argv[0], argv[1], argv[2], argv[3:]
-    try:
-        if action == "plan":  # inside the job: the allocation decides the node count
-            nodes = os.environ.get("SLURM_JOB_NUM_NODES") or os.environ.get("SLURM_NNODES")
-            gpus = int(os.environ.get("SLURM_GPUS_ON_NODE") or 0) or None
-            plan = make_plan(
-                kind, name, overrides, int(nodes) if nodes else None, gpus_on_node=gpus
-            )
-            print(shell_plan(plan), end="")
-        elif action == "sbatch-command":
-            nodes = os.environ.get("NODES")
-            print(
-                shlex.join(
-                    sbatch_command(make_plan(kind, name, overrides, int(nodes) if nodes else None))
-                )
-            )
-        else:
-            nodes = os.environ.get("NODES")
-            submit(kind, name, overrides, int(nodes) if nodes else None)
-    except RecipeError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    actions = ("plan", "submit", "sbatch-command")
+    if len(argv) < 3 or argv[0] not in actions:
+        raise RecipeError(
+            f"usage: python -m r1lab.slurm {'|'.join(actions)} {'|'.join(KINDS)} <recipe> "
+            "[key=value ...]"
+        )
+    action, kind, recipe = argv[0], argv[1], compose(argv[2], argv[3:])
+    require_kind(recipe.name, recipe.kind, get_kind(kind).name)
+    if action == "plan":  # inside the job: the allocation decides the node count
+        nodes = nodes_from_env("SLURM_JOB_NUM_NODES") or nodes_from_env("SLURM_NNODES")
+        gpus = int(os.environ.get("SLURM_GPUS_ON_NODE") or 0) or None
+        print(shell_plan(make_plan(recipe, nodes, gpus_on_node=gpus)), end="")
+    elif action == "sbatch-command":
+        print(shlex.join(sbatch_command(make_plan(recipe, nodes_from_env()))))
+    else:
+        submit(recipe, nodes_from_env())
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_on_error(lambda: main(sys.argv[1:]))

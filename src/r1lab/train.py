@@ -1,22 +1,23 @@
-"""What SFT and GRPO runs share: compose, check, load data, build TRL's config, resume, save.
+"""What every trainer kind shares: compose, check, load data, build TRL's config, resume, save.
 
-`r1lab.sft` and `r1lab.grpo` differ only in the TRL trainer they construct; everything else lives
-here once. Order matters: the recipe is checked and the data loaded before any model loads, so
-bad input fails in seconds.
+`r1lab.sft` and `r1lab.grpo` declare their kind (`r1lab.kind.Kind`) and the TRL trainer they
+construct; everything else lives here once. Order matters: the recipe is checked and the data
+loaded before any model loads, so bad input fails in seconds.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from r1lab.check import Checker, build_trl_config, dataset_columns
-from r1lab.data import DataConfig, for_training, load_raw
+from r1lab.check import check
+from r1lab.data import DataConfig, format_dataset, load_raw, peek_columns
 from r1lab.errors import RecipeError
+from r1lab.kind import Kind
 from r1lab.recipe import Recipe, compose
 
 
@@ -57,35 +58,30 @@ def last_checkpoint(output_dir: str) -> str | None:
     return get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
 
 
-def prepare(kind: str, argv: list[str]) -> Run:
+def prepare(kind: Kind, recipe: Recipe) -> Run:
     """Everything up to (not including) model loading; RecipeError on any bad input."""
     from trl import ModelConfig
 
-    if not argv:
-        raise RecipeError(f"usage: r1lab {kind} <recipe> [key=value ...]")
-    recipe = compose(argv[0], argv[1:])
-    if recipe.kind != kind:
-        raise RecipeError(
-            f"recipe '{recipe.name}' is a {recipe.kind} recipe: run `r1lab {recipe.kind} {recipe.name}`"
-        )
+    from r1lab.kinds import require_kind
+
+    require_kind(recipe.name, recipe.kind, kind.name)
     configure_wandb(recipe)
-    checker = Checker(recipe, running=True)
-    checker.run().raise_if_failed()
+    check(recipe, running=True).raise_if_failed()
     log(f"recipe {recipe.name}: checks passed")
 
     data = DataConfig.from_recipe(recipe.data)
     raw = load_raw(data, "train")
-    if dataset_columns(data) is None:  # a Hub dataset: its columns are known only now
-        checker.check_columns(raw.column_names)
-        checker.report.raise_if_failed()
-    train_dataset = for_training(raw, data, kind)
+    if peek_columns(data) is None:  # a Hub dataset: its columns are known only now
+        check(recipe, running=True, columns=raw.column_names).raise_if_failed()
+    train_dataset = format_dataset(raw, data, completions=kind.trains_on_completions)
 
-    trainer_kwargs = {"output_dir": recipe.output_dir, "run_name": recipe.name, **recipe.trainer}
-    if kind == "grpo":
-        from r1lab.check import parse_rewards
-
-        trainer_kwargs["reward_weights"] = [w for _, w, _ in parse_rewards(recipe.rewards)]
-    args = build_trl_config(kind, trainer_kwargs)
+    config_kwargs = {
+        "output_dir": recipe.output_dir,
+        "run_name": recipe.name,
+        **recipe.trainer,
+        **kind.config_extras(recipe),
+    }
+    args = kind.build_config(config_kwargs)
     model_args = ModelConfig(**recipe.model)
     args.model_init_kwargs = {
         "revision": model_args.model_revision,
@@ -123,7 +119,7 @@ def trainer_kwargs(run: Run) -> dict[str, Any]:
     }
 
 
-def finish(trainer, run: Run) -> None:
+def train_and_save(trainer, run: Run) -> None:
     """Train (resuming if a checkpoint exists), then save the final model where the recipe says."""
     from r1lab import preempt
 
@@ -170,11 +166,14 @@ def release_distributed(trainer) -> None:
         trainer.end()
 
 
-def main(kind: str, build_trainer) -> None:
-    """Entry point shared by `python -m r1lab.sft|grpo`: errors in input exit 2 with a message."""
-    try:
-        run = prepare(kind, sys.argv[1:])
-    except RecipeError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    finish(build_trainer(run), run)
+def run(kind: Kind, build_trainer: Callable[[Run], Any], argv: list[str]) -> int:
+    """`r1lab <kind> <recipe> [k=v ...]` and `python -m r1lab.<kind>`: check, load, train, save."""
+    usage = f"usage: r1lab {kind.name} <recipe> [key=value ...]   ({kind.help})"
+    if argv and argv[0] in ("-h", "--help"):
+        print(usage)
+        return 0
+    if not argv or argv[0].startswith("-"):
+        raise RecipeError(usage)
+    run_ = prepare(kind, compose(argv[0], argv[1:]))
+    train_and_save(build_trainer(run_), run_)
+    return 0

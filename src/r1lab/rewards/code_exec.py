@@ -7,13 +7,13 @@ sandbox plugs in through `runner="my_pkg.sandbox:run"` (see `sandbox.Runner`).
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from r1lab.plugins import load_callable
 from r1lab.rewards.registry import Batch, Scorer, register
 from r1lab.rewards.sandbox import Limits, Runner, RunResult, run_python
 from r1lab.rewards.verify import default_workers
@@ -61,14 +61,10 @@ def same_output(actual: str, expected: str) -> bool:
 
 
 def _load_runner(path: str) -> Runner:
-    module, _, attr = path.partition(":")
     try:
-        runner = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError, ValueError) as err:
-        raise ValueError(f"runner '{path}' cannot be loaded: {err}") from None
-    if not callable(runner):
-        raise ValueError(f"runner '{path}' is not callable")
-    return runner
+        return load_callable(path)
+    except ValueError as err:
+        raise ValueError(f"runner {err}") from None
 
 
 def _columns(params: dict) -> set[str]:

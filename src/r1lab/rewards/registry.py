@@ -7,7 +7,6 @@ value) is a `RewardError` at `r1lab check` time, not a crash at step 1 of a long
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import logging
 import math
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from r1lab.errors import RecipeError, closest
+from r1lab.plugins import load_callable
 from r1lab.rewards.text import completion_text
 
 logger = logging.getLogger("r1lab.rewards")
@@ -128,22 +128,35 @@ class Reward:
             completion_ids=list(completion_ids) if completion_ids is not None else None,
             columns=columns,
         )
-        try:
-            values = list(self._scorer(batch))
-        except RewardError:
-            raise
-        except Exception:  # a bug must not take a long run down; it is logged every time
-            logger.exception("reward '%s' failed on a batch; scoring it 0.0", self.name)
-            values = [0.0] * len(batch.texts)
-            batch.metrics["failed_frac"] = 1.0
-        if len(values) != len(batch.texts):
-            raise RewardError(
-                f"reward '{self.name}' returned {len(values)} values for {len(batch.texts)}"
-            )
-        if callable(log_metric):
-            for key, value in batch.metrics.items():
-                log_metric(f"rewards/{self.name}/{key}", float(value))
-        return [_clean(v) for v in values]
+        return guarded(
+            self.name, lambda: self._scorer(batch), batch.metrics, len(batch.texts), log_metric
+        )
+
+
+def guarded(
+    name: str,
+    compute: Callable[[], Sequence[float | None]],
+    metrics: dict[str, float],
+    n: int,
+    log_metric: Any = None,
+) -> list[float | None]:
+    """The safety net every reward runs in, built-in or plug-in: an exception scores the batch
+    0.0 (logged, `failed_frac` metric) instead of ending the run; NaN/inf become 0.0; a wrong
+    number of values is an error; the reward's metrics go to TRL's `log_metric`."""
+    try:
+        values = list(compute())
+    except RewardError:
+        raise
+    except Exception:  # a bug must not take a long run down; it is logged every time
+        logger.exception("reward '%s' failed on a batch; scoring it 0.0", name)
+        values = [0.0] * n
+        metrics["failed_frac"] = 1.0
+    if len(values) != n:
+        raise RewardError(f"reward '{name}' returned {len(values)} values for {n}")
+    if callable(log_metric):
+        for key, value in metrics.items():
+            log_metric(f"rewards/{name}/{key}", float(value))
+    return [_clean(v) for v in values]
 
 
 def _rebuild(name: str, params: dict[str, Any]) -> Reward:
@@ -228,20 +241,13 @@ def required_columns(name: str, **params: Any) -> set[str]:
 
 
 def _load_plugin(path: str) -> Callable[..., Any]:
-    module_name, sep, attr = path.partition(":")
-    if not sep:
-        module_name, _, attr = path.rpartition(".")
     try:
-        module = importlib.import_module(module_name)
-        fn = getattr(module, attr)
-    except (ImportError, AttributeError, ValueError) as err:
+        return load_callable(path)
+    except ValueError as err:
         raise RewardError(
-            f"cannot load reward '{path}' ({err}); known rewards: {_known()}, "
-            "or a dotted path 'my_pkg.module:function' importable from the run"
+            f"reward {err}; known rewards: {_known()}, or a dotted path 'my_pkg.module:function' "
+            "importable from the run"
         ) from None
-    if not callable(fn):
-        raise RewardError(f"reward '{path}' is not callable")
-    return fn
 
 
 def _signature_columns(fn: Callable[..., Any], params: dict[str, Any]) -> set[str]:
@@ -269,8 +275,14 @@ class PluginReward:
         self.fn = fn
         self.params = params
 
-    def __call__(self, *args: Any, **kwargs: Any) -> list[float | None]:
-        return self.fn(*args, **{**kwargs, **self.params})
+    def __call__(self, completions: Sequence[Any], *args: Any, **kwargs: Any) -> list[float | None]:
+        return guarded(
+            self.name,
+            lambda: self.fn(*args, completions=completions, **{**kwargs, **self.params}),
+            {},
+            len(completions),
+            kwargs.get("log_metric"),
+        )
 
 
 def _plugin(name: str, params: dict[str, Any]) -> PluginReward:

@@ -1,0 +1,122 @@
+"""Text generation behind one interface: `generate(prompts, n, sampling) -> completions`.
+
+Evaluation (and, next, teacher generation) ask a `Generator` for `n` completions per prompt and
+get each one's text with its metadata (finish reason, token counts), whatever the backend. A
+backend is a class in `BACKENDS`; today `hf` (transformers `generate`), the one that runs
+everywhere. A prompt is a string (sent as is) or a list of chat messages (rendered with the
+model's chat template).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from r1lab.errors import RecipeError, closest
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How to sample. `greedy` ignores temperature/top_p; `seed` seeds the backend first."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    greedy: bool = False
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    finish_reason: str  # "stop" (end of sequence) or "length" (hit max_new_tokens)
+    prompt_tokens: int
+    completion_tokens: int  # generated tokens, the end-of-sequence token included
+
+
+class Generator(Protocol):
+    def generate(self, prompts: list[Any], n: int, sampling: Sampling) -> list[list[Completion]]:
+        """`n` completions for each prompt, in prompt order."""
+        ...
+
+
+def render_prompt(tokenizer: Any, prompt: Any) -> str:
+    """The text the model sees: a string as is, chat messages through the chat template."""
+    if isinstance(prompt, str):
+        return prompt
+    return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+
+
+class TransformersGenerator:
+    """transformers `generate`, batched: `batch_size` sequences (prompts x n) per call."""
+
+    def __init__(self, model: str, batch_size: int = 64) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(model)
+        self.tokenizer.padding_side = "left"
+        self.model = AutoModelForCausalLM.from_pretrained(model, dtype="auto")
+        self.model.eval()
+        self.batch_size = batch_size
+        eos = self.model.generation_config.eos_token_id
+        eos = eos if isinstance(eos, list) else [eos]
+        self.eos_ids = {i for i in [*eos, self.tokenizer.eos_token_id] if i is not None}
+
+    def generate(self, prompts: list[Any], n: int, sampling: Sampling) -> list[list[Completion]]:
+        import torch
+        from tqdm.auto import tqdm
+
+        if sampling.seed is not None:
+            torch.manual_seed(sampling.seed)
+        texts = [render_prompt(self.tokenizer, p) for p in prompts]
+        step = max(1, self.batch_size // n)
+        out: list[list[Completion]] = []
+        desc = "greedy" if sampling.greedy else "sampling"
+        for start in tqdm(range(0, len(texts), step), desc=desc, leave=False):
+            batch = self.tokenizer(
+                texts[start : start + step],
+                return_tensors="pt",
+                padding=True,
+                add_special_tokens=False,
+            ).to(self.model.device)
+            with torch.no_grad():
+                ids = self.model.generate(
+                    **batch,
+                    do_sample=not sampling.greedy,
+                    temperature=None if sampling.greedy else sampling.temperature,
+                    top_p=None if sampling.greedy else sampling.top_p,
+                    top_k=None if sampling.greedy else 0,
+                    num_return_sequences=n,
+                    max_new_tokens=sampling.max_new_tokens,
+                    pad_token_id=self.tokenizer.pad_token_id,
+                )
+            prompt_lengths = batch["attention_mask"].sum(dim=1).tolist()
+            new = ids[:, batch["input_ids"].shape[1] :]
+            texts_out = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+            for i in range(0, len(texts_out), n):
+                out.append(
+                    [
+                        self._completion(texts_out[j], new[j].tolist(), prompt_lengths[j // n])
+                        for j in range(i, i + n)
+                    ]
+                )
+        return out
+
+    def _completion(self, text: str, ids: list[int], prompt_tokens: int) -> Completion:
+        end = next((i for i, t in enumerate(ids) if t in self.eos_ids), None)
+        if end is None:
+            return Completion(text, "length", prompt_tokens, len(ids))
+        return Completion(text, "stop", prompt_tokens, end + 1)
+
+
+BACKENDS: dict[str, type] = {"hf": TransformersGenerator}
+
+
+def load_generator(backend: str, model: str, **options: Any) -> Generator:
+    """A `Generator` for `model` (a folder or Hub id) on `backend`."""
+    if backend not in BACKENDS:
+        raise RecipeError(
+            f"generation backend '{backend}'{closest(backend, BACKENDS)} is not one of "
+            f"{', '.join(BACKENDS)}"
+        )
+    return BACKENDS[backend](model, **options)

@@ -1,0 +1,58 @@
+"""What a kind of work declares about itself, so that nothing outside its module has to know it.
+
+A recipe's `kind:` names one (`sft`, `grpo`); `r1lab.kinds` lists them. The CLI, `r1lab check`,
+`r1lab launch`, `make <kind>`, Slurm's plan and `slurm/train-node.sh` read these fields instead of
+branching on a kind's name. Adding a kind: a module that defines `KIND = Kind(...)` and one line in
+`r1lab.kinds`.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from r1lab.check import Check
+    from r1lab.recipe import Recipe
+
+
+def _no_extras(recipe: Recipe) -> dict[str, Any]:
+    return {}
+
+
+def _same(kwargs: dict[str, Any], num_processes: int) -> dict[str, Any]:
+    return kwargs
+
+
+def _never(recipe: Recipe) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    help: str  # one line for `r1lab --help`
+    module: str  # entry point: `python -m <module> <recipe> [k=v ...]`, what launchers start
+    run: Callable[[list[str]], int | None]  # `r1lab <name> <recipe> [k=v ...]` in this process
+    config_class: Callable[[], type]  # the TRL config class `trainer:` goes into (imported late)
+    # Recipe sections beyond the common ones, each with its parser (typed values, errors early).
+    sections: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
+    checks: tuple[Check, ...] = ()  # the kind's own checks, run after the common ones
+    # "accelerate": N processes under `accelerate launch`; "python": always one process.
+    launcher: Literal["accelerate", "python"] = "accelerate"
+    trains_on_completions: bool = False  # the data gets a `completion` column (SFT)
+    config_extras: Callable[[Recipe], dict[str, Any]] = _no_extras  # e.g. GRPO's reward_weights
+    # kwargs for a run of N processes when built in one (GRPO sizes its generation batch by it)
+    config_for_processes: Callable[[dict[str, Any], int], dict[str, Any]] = _same
+    vllm_server: Callable[[Recipe], bool] = _never  # needs a vLLM server node on Slurm
+
+    def build_config(self, kwargs: dict[str, Any], num_processes: int | None = None) -> Any:
+        """TRL's own config object from `trainer:` kwargs, as the N-process run will see it."""
+        if (num_processes or 1) > 1 and not os.environ.get("WORLD_SIZE"):  # launched: TRL sees N
+            kwargs = self.config_for_processes(dict(kwargs), int(num_processes or 1))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return self.config_class()(**kwargs)
