@@ -8,7 +8,7 @@ import pytest
 
 from r1lab.errors import RecipeError
 from r1lab.evaluate import EvalConfig, Scores, majority_correct
-from r1lab.report import write
+from r1lab.report import format_note, moving_average, smoothing_window, write, y_limits
 
 
 def test_majority_vote_uses_normalised_answers_and_ignores_missing():
@@ -71,6 +71,62 @@ def test_report_has_the_table_and_plots(tmp_path):
         png = tmp_path / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({name}.png)" in report
+
+
+def test_moving_average_is_a_trailing_mean():
+    assert moving_average([0, 0, 3, 3], 2) == [0, 0, 1.5, 3]
+    assert moving_average([0, 0, 3, 3], 1) == [0, 0, 3, 3]
+    assert moving_average([0, 0, 3, 3], 10) == [0, 0, 1, 1.5]  # fewer points at the start
+    assert moving_average([], 3) == []
+    with pytest.raises(ValueError):
+        moving_average([1.0], 0)
+
+
+def test_smoothing_window_grows_with_the_number_of_points():
+    assert [smoothing_window(n) for n in (0, 5, 19, 20, 100)] == [1, 1, 1, 2, 10]
+
+
+def test_y_limits_show_fractions_whole_and_lengths_from_zero():
+    # a fraction metric spans 0..1 (plus a 5% margin) however little it moves
+    assert y_limits("rewards/accuracy/mean", [0.40, 0.45]) == pytest.approx((-0.05, 1.05))
+    assert y_limits("rewards/format/mean", [0.9, 1.0]) == pytest.approx((-0.05, 1.05))
+    # the total reward counts as a fraction only while it stays in [0, 1.2]
+    assert y_limits("reward", [0.2, 1.15]) == pytest.approx((-0.0575, 1.2075))
+    assert y_limits("reward", [0.5, 2.0]) is None
+    # lengths start at zero, tops at the largest value plus 5%
+    assert y_limits("completions/mean_length", [180.0, 200.0]) == pytest.approx((0.0, 210.0))
+    assert y_limits("loss", [0.3, 0.2]) is None
+    assert y_limits("rewards/accuracy/mean", []) is None
+
+
+def _history(format_values):
+    return [
+        {"step": s, "reward": 0.5, "rewards/format/mean": f, "completions/mean_length": 30.0}
+        for s, f in enumerate(format_values, start=1)
+    ]
+
+
+def test_format_note_only_for_a_constant_format_reward():
+    note = format_note(_history([1.0] * 6))
+    assert note is not None and "1 at every one of the 6 logged steps" in note
+    assert "the base already writes the tags" in note
+    assert format_note(_history([0.5, 0.5])) is not None
+    assert "already writes" not in format_note(_history([0.5, 0.5]))
+    assert format_note(_history([0.5, 1.0, 1.0])) is None
+    assert format_note([{"step": 1, "reward": 0.5}]) is None  # never logged: nothing to say
+
+
+@pytest.mark.parametrize("constant", [True, False])
+def test_report_says_when_the_format_reward_is_constant(tmp_path, constant):
+    run = tmp_path / "grpo"
+    run.mkdir()
+    values = [1.0] * 8 if constant else [0.25, 0.5, 0.75, 1.0] * 2
+    (run / "trainer_state.json").write_text(json.dumps({"log_history": _history(values)}))
+    base = {"k": 4, "problems": 5, "pass@1": 0.5, "settings": {"temperature": 1.0}}
+    report = write(tmp_path, base, base, run, "make demo").read_text()
+    assert ("the base already writes the tags" in report) == constant
+    assert ("](format.png)" in report) == (not constant)
+    assert (tmp_path / "format.png").exists() == (not constant)
 
 
 def test_evaluation_size_falls_back_to_the_recipe_test_size(tiny_model):

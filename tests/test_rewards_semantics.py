@@ -82,6 +82,26 @@ def test_accuracy(completion, solution, expected):
     assert one("accuracy", completion, solution=solution) == expected
 
 
+@pytest.mark.parametrize(
+    "completion, solution, expected",
+    [
+        ("<answer> 1 000 </answer>", "1000", 1.0),  # math-verify's own tests: 1 000 == 1000
+        ("<answer>12 000</answer>", "12000", 1.0),
+        ("<answer>-1 000 000</answer>", "-1000000", 1.0),
+        ("\\boxed{1\\,000}", "1000", 1.0),  # LaTeX thin space between digit groups
+        ("<answer>1000</answer>", "1 000", 1.0),  # a grouped reference, too
+        ("<answer>1000</answer>", "10^3", 1.0),  # not a simple rational: math-verify decides
+        ("<answer>1 000</answer>", "10^3", 1.0),
+        ("<answer> 1 000 </answer>", "0", 0.0),  # was read as the product 1 * 000
+        ("<answer>1 2</answer>", "12", 0.0),  # two numbers, not a thousands group
+        ("<answer>1 00</answer>", "100", 0.0),  # groups after the first have exactly 3 digits
+        ("<answer>1000 000</answer>", "1000000", 0.0),  # the first group has at most 3
+    ],
+)
+def test_accuracy_space_grouped_thousands(completion, solution, expected):
+    assert one("accuracy", completion, solution=solution) == expected
+
+
 def test_accuracy_none_only_for_unparseable_reference_and_warns_once(caplog):
     from r1lab.rewards import accuracy
 

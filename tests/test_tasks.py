@@ -88,3 +88,26 @@ def test_direct_fraction_changes_only_the_trace_style():
     assert not any(r["reasoning"].startswith("<think> </think>") for r in worked)
     with pytest.raises(RecipeError, match="direct_fraction"):
         generate_rows("arithmetic", "train", 5, direct_fraction=2.0)
+
+
+@pytest.mark.parametrize(
+    "ops, offered, not_offered",
+    [
+        ("+-*", ["+", "-", "*"], ["/"]),
+        ("+-*/", ["+", "-", "*", "/"], []),
+        ("*", ["*"], list("+-/")),
+    ],
+)
+def test_countdown_question_offers_exactly_the_configured_ops(ops, offered, not_offered):
+    rows = generate_rows("countdown", "train", 50, seed=0, ops=ops)
+    for row in rows:
+        listed = row["question"].split("Use ", 1)[1].split(" and each number once")[0].split()
+        assert sorted(listed) == sorted(offered), row["question"]
+        assert not set(not_offered) & set(listed)
+        used = {op for op in "+-*/" if f" {op} " in row["solution"]}
+        assert used <= set(offered), (row["solution"], ops)
+
+
+def test_countdown_rejects_unknown_ops():
+    with pytest.raises(RecipeError, match="ops"):
+        generate_rows("countdown", "train", 5, ops="+^")

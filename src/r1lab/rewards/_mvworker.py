@@ -17,12 +17,17 @@ import functools
 import logging
 import os
 import pickle
+import re
 import signal
 import struct
 import sys
 
 CORRECT, WRONG, UNPARSEABLE_REFERENCE, TIMEOUT, ERROR = 1, 0, 2, 3, 4
 _HEADER = struct.Struct("!I")
+# math-verify's own thousands grouping (number format 1 of its ExprExtractionConfig): a first
+# group of 1-3 digits, then groups of exactly 3; a LaTeX thin space `\,` or `\ ` counts as a space.
+_SEPARATOR = r"(?: |\\,|\\ )"
+_GROUPED = re.compile(rf"[+-]?[1-9]\d{{0,2}}(?:{_SEPARATOR}\d{{3}})+(?:\.\d+)?")
 
 
 @functools.lru_cache(maxsize=1)
@@ -45,7 +50,7 @@ def _parse(text: str) -> list:
     """
     from math_verify import parse
 
-    text = text.strip()
+    text = ungroup_thousands(text.strip())
     if not text:
         return []
     delimited = "$" in text or "\\boxed" in text or "\\(" in text or "\\[" in text
@@ -55,6 +60,18 @@ def _parse(text: str) -> list:
         return found
     plain = parse(text, expr, parsing_timeout=None)
     return plain if _parsed(plain) else found
+
+
+def ungroup_thousands(text: str) -> str:
+    """`1 000` -> `1000` when `text` is one space-grouped number, else `text` unchanged.
+
+    Inside `$...$` LaTeX reads `1 000` as the product 1 * 000 = 0, so the grouping that
+    math-verify's plain-number parser accepts is undone before parsing; `1 2` or `1 00` are
+    not thousands groups and are left to math-verify as they are.
+    """
+    if not _GROUPED.fullmatch(text):
+        return text
+    return re.sub(_SEPARATOR, "", text)
 
 
 def _parsed(found: list) -> bool:

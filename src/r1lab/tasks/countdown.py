@@ -1,4 +1,4 @@
-"""TinyZero's countdown: combine the given numbers with + - * / to reach the target.
+"""TinyZero's countdown: combine the given numbers with the allowed operations to reach the target.
 
 Problems are drawn by building a random expression over all the numbers, so every problem has at
 least one exact solution; that solution is the reference (`solution`) and the worked trace.
@@ -25,9 +25,17 @@ def sample(
     max_target: int = 100,
     ops: str = "+-*",
 ) -> Iterator[dict]:
-    """Endless stream of problems with `count` numbers in [1, max_num] and a target in [1, max_target]."""
+    """Endless stream of problems with `count` numbers in [1, max_num] and a target in [1, max_target].
+
+    `ops` (a string of `+-*/`) is both what the generator may use and what the question offers,
+    so a problem never invites an operation its task was configured without.
+    """
     if count < 2 or max_num < 1:
         raise TypeError("need count >= 2 and max_num >= 1")
+    bad = set(ops) - set(OPS)
+    if bad or not ops:
+        raise TypeError(f"ops must be made of {''.join(OPS)}, got {ops!r}")
+    offered = " ".join(op for op in OPS if op in ops)
     rng = random.Random(seed)
     while True:
         nums = [rng.randint(1, max_num) for _ in range(count)]
@@ -49,7 +57,7 @@ def sample(
         target = int(value)
         yield {
             "question": f"Using the numbers {' '.join(map(str, nums))} , make {target} . "
-            "Use + - * / and each number once",
+            f"Use {offered} and each number once",
             "solution": expr,
             "reasoning": f"<think> {' , '.join(steps)} </think> <answer> {expr} </answer>",
             "nums": nums,
