@@ -91,6 +91,7 @@ def test_prompt_plus_completion_longer_than_the_context(tiny_model, tmp_path):
 def test_missing_local_model_says_how_to_make_it():
     msg = errors("r1_zero/tiny", "model.model_name_or_path=runs/nowhere/model")
     assert "no model at 'runs/nowhere/model'" in msg and "run that recipe first" in msg
+    assert "relative to the current directory" in msg
 
 
 def test_full_scale_recipe_is_accepted_offline_with_skips():

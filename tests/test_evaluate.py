@@ -16,8 +16,9 @@ def test_majority_vote_uses_normalised_answers_and_ignores_missing():
     assert majority_correct(["6", "5", "6.0", None, "5", " 6 "], [1, 0, 1, 0, 0, 1]) == 1.0
     assert majority_correct(["5", "5", "6"], [0, 0, 1]) == 0.0
     assert majority_correct([None, None], [0, 0]) == 0.0
-    # a tie goes to the answer seen first
-    assert majority_correct(["7", "8", "8", "7"], [0, 1, 1, 0]) == 0.0
+    # a tie goes to the answer seen first (not the last, not the larger): both orders
+    assert majority_correct(["7", "8", "7", "8"], [0, 1, 0, 1]) == 0.0
+    assert majority_correct(["8", "7", "8", "7"], [1, 0, 1, 0]) == 1.0
 
 
 def test_summary_metrics():

@@ -67,7 +67,7 @@ def test_a_new_kind_is_picked_up_by_checks_and_the_launcher(monkeypatch):
         name="probe",
         module="my_pkg.probe",
         launcher="python",
-        sections={"probe_settings": dict},
+        sections={"probe_settings": lambda value, recipe: dict(value)},
         checks=(my_check,),
     )
     monkeypatch.setitem(kinds.KINDS, "probe", probe)

@@ -87,9 +87,11 @@ def test_rewards_given_as_a_group_name_says_the_group_syntax():
 
 
 def test_reward_specs_are_parsed_once_into_typed_values():
-    recipe = compose("r1_zero/tiny", ["+rewards.length={weight: 0.5, max_len: 9}"])
+    recipe = compose("r1_zero/tiny", ["+rewards.cosine={weight: 0.5, max_len: 9}"])
     specs = {s.name: s for s in recipe.reward_specs}
-    assert specs["accuracy"].weight == 1.0 and specs["accuracy"].params == {}
-    assert specs["length"].weight == 0.5 and specs["length"].params == {"max_len": 9}
+    assert specs["accuracy"].weight == 1.0
+    assert specs["accuracy"].params == {"solution_column": "solution"}  # from data.solution_column
+    assert specs["cosine"].weight == 0.5
+    assert specs["cosine"].params == {"max_len": 9, "solution_column": "solution"}
     with pytest.raises(RecipeError, match="rewards.format: weight must be a number"):
         compose("r1_zero/tiny", ["rewards.format=high"])

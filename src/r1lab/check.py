@@ -25,11 +25,12 @@ from r1lab.kind import Kind
 from r1lab.recipe import Recipe
 
 CHAT_TEMPLATES = ("r1_zero_chat", "chat")
+ANSWER_COLUMNS = ("solution", "answer", "final_answer", "reference", "target")
 
 
 @dataclass(frozen=True)
 class Finding:
-    status: str  # "error" | "ok" | "skipped"
+    status: str  # "error" | "warning" | "ok" | "skipped"
     message: str
 
 
@@ -45,6 +46,11 @@ def error(message: str) -> Finding:
     return Finding("error", message)
 
 
+def warning(message: str) -> Finding:
+    """Runs, but probably not as meant; the run goes ahead."""
+    return Finding("warning", message)
+
+
 Findings = Iterable[Finding] | None
 Check = Callable[["Context"], Findings]
 
@@ -53,11 +59,17 @@ Check = Callable[["Context"], Findings]
 class Report:
     recipe: str
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     passed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
     def add(self, finding: Finding) -> None:
-        target = {"error": self.errors, "ok": self.passed, "skipped": self.skipped}
+        target = {
+            "error": self.errors,
+            "warning": self.warnings,
+            "ok": self.passed,
+            "skipped": self.skipped,
+        }
         bucket = target[finding.status]
         if finding.message not in bucket:  # a shared fact that failed is reported once
             bucket.append(finding.message)
@@ -65,6 +77,7 @@ class Report:
     def text(self) -> str:
         lines = [f"r1lab check {self.recipe}: " + ("FAILED" if self.errors else "ok")]
         lines += [f"  error    {m}" for m in self.errors]
+        lines += [f"  warning  {m}" for m in self.warnings]
         lines += [f"  ok       {m}" for m in self.passed]
         lines += [f"  skipped  {m}" for m in self.skipped]
         return "\n".join(lines)
@@ -156,13 +169,8 @@ def local_model_folder(ref: str) -> Path | None:
     path = Path(ref).expanduser()
     if path.exists() or ref.startswith(("/", "./", "../", "~", "runs/")):
         if not (path / "config.json").exists():
-            hint = ""
-            if "tiny" in ref:
-                hint = " Build the tiny model with `r1lab tiny-model`."
-            if ref.startswith("runs/"):
-                hint = " It is another recipe's output: run that recipe first (see README)."
             raise RecipeError(
-                f"model.model_name_or_path: no model at '{ref}' (no config.json).{hint}"
+                f"model.model_name_or_path: no model at '{ref}' (no config.json).{_how_to_make(ref)}"
             )
         return path
     try:
@@ -172,6 +180,26 @@ def local_model_folder(ref: str) -> Path | None:
     except Exception:  # a malformed repo id is reported by TRL when it loads
         cached = None
     return Path(cached).parent if isinstance(cached, str) else None
+
+
+def _how_to_make(ref: str) -> str:
+    """Which recipe makes the model at `ref` (its default output dir) and the command to run."""
+    from r1lab.paths import tiny_model_dir
+    from r1lab.recipe import compose, list_recipes
+
+    if Path(ref).expanduser().resolve() == tiny_model_dir().resolve():
+        return " Build the tiny model with `.venv/bin/r1lab tiny-model` (make demo does too)."
+    if ref.startswith("runs/"):
+        name = ref.removeprefix("runs/").rstrip("/")
+        where = f" ('{ref}' is relative to the current directory, {Path.cwd()})"
+        if name in list_recipes():
+            kind = compose(name).kind
+            return (
+                f" It is the output of recipe '{name}': make it first with `make {kind} "
+                f"RECIPE={name}` (or `.venv/bin/r1lab {kind} {name}`), from the same directory.{where}"
+            )
+        return f" It is another recipe's output: run that recipe first.{where}"
+    return ""
 
 
 # ---- common checks, in report order ----------------------------------------------------------
@@ -285,12 +313,55 @@ def check_trl_config(ctx: Context) -> Findings:
     if gpu_unknown:
         kwargs["bf16"] = kwargs["fp16"] = False
     try:
-        ctx.kind.build_config(kwargs, num_processes=ctx.num_processes)
+        config = ctx.kind.build_config(kwargs, num_processes=ctx.num_processes)
     except (ValueError, TypeError) as err:
         raise RecipeError(f"trainer: TRL rejects this configuration: {err}") from None
     yield ok("trainer: TRL accepts the configuration")
+    yield from _check_optimizer(config)
     if gpu_unknown:
         yield skipped("bf16/fp16 support: no GPU on this machine (checked on the training nodes)")
+
+
+def _check_optimizer(config: Any) -> Findings:
+    """Build the optimizer and LR schedule the Trainer will build, on one dummy parameter: torch
+    rejects a negative learning rate or betas outside [0, 1) only there, after the model loads."""
+    import torch
+    from transformers import Trainer, get_scheduler
+
+    steps = config.max_steps if config.max_steps > 0 else 1000
+    optim = getattr(config.optim, "value", config.optim)
+    schedule = getattr(config.lr_scheduler_type, "value", config.lr_scheduler_type)
+    try:
+        optimizer_cls, kwargs = Trainer.get_optimizer_cls_and_kwargs(config)
+        optimizer = optimizer_cls([torch.nn.Parameter(torch.zeros(1))], **kwargs)
+        get_scheduler(
+            config.lr_scheduler_type,
+            optimizer,
+            num_warmup_steps=config.get_warmup_steps(steps),
+            num_training_steps=steps,
+            scheduler_specific_kwargs=config.lr_scheduler_kwargs,
+        )
+    except (ImportError, RuntimeError) as err:  # an optimizer that needs a GPU or a package
+        yield skipped(f"optimizer {optim}: not buildable here ({err}); built at run time")
+        return
+    except (ValueError, TypeError) as err:
+        raise RecipeError(
+            f"trainer: the optimizer ({optim}) or LR schedule ({schedule}) "
+            f"cannot be built: {err}; check trainer.learning_rate, adam_beta1/2, adam_epsilon, "
+            "weight_decay, warmup and lr_scheduler_kwargs"
+        ) from None
+    yield ok(f"optimizer {optim} and {schedule} LR schedule build")
+
+
+def check_checkpoints(ctx: Context) -> Findings:
+    """A run stopped before its first checkpoint restarts from step 0: say so when that is all of it."""
+    t = ctx.recipe.trainer
+    steps, every = int(t.get("max_steps") or -1), t.get("save_steps")
+    if t.get("save_strategy", "steps") == "steps" and steps > 0 and every and every >= steps:
+        yield warning(
+            f"trainer.save_steps={every} >= trainer.max_steps={steps}: no checkpoint is saved "
+            f"before the end, so an interrupted run starts over; set trainer.save_steps<{steps}"
+        )
 
 
 def check_model_files(ctx: Context) -> Findings:
@@ -333,6 +404,7 @@ COMMON_CHECKS: tuple[Check, ...] = (
     check_data_columns,
     check_cpu_settings,
     check_trl_config,
+    check_checkpoints,
     check_model_files,
     check_vllm,
 )
@@ -429,6 +501,31 @@ def check_rewards(ctx: Context) -> Findings:
         yield ok("rewards: " + ", ".join(s.name for s in specs))
 
 
+def check_answers_are_verified(ctx: Context) -> Findings:
+    """GRPO: some reward must judge the answer, and on a synthetic task, the task's verifier."""
+    from r1lab.rewards import is_verifier, verifier_names
+    from r1lab.tasks import VERIFIERS
+
+    names = [spec.name for spec in ctx.recipe.reward_specs]
+    try:
+        verifiers = [n for n in names if is_verifier(n)]
+    except ValueError:  # an unknown reward: check_rewards reports it
+        return
+    task = ctx.data.task_name
+    wanted = VERIFIERS.get(task or "")
+    if wanted and wanted not in names:
+        yield warning(
+            f"data {ctx.data.source} is verified by the '{wanted}' reward, which rewards: "
+            f"({', '.join(names)}) does not include, so correct answers are not what GRPO "
+            f"rewards; add it: +rewards.{wanted}=1.0, or a group: reward@rewards=<group>"
+        )
+    elif not verifiers:
+        yield warning(
+            f"no reward in rewards: ({', '.join(names)}) checks the answer (verifiers: "
+            f"{', '.join(verifier_names())}); GRPO will optimise only the shape of completions"
+        )
+
+
 def check_reward_columns(ctx: Context) -> Findings:
     """GRPO: the data has every column the chosen rewards read."""
     from r1lab.rewards import required_columns
@@ -448,10 +545,15 @@ def check_reward_columns(ctx: Context) -> Findings:
         missing = sorted(set(need) - set(available))
         if missing:
             failed = True
+            fix = "pick a reward that fits the data, or point the reward at the right column with its parameters"
+            if spec.params.get("solution_column") in missing:
+                likely = [c for c in columns if c in ANSWER_COLUMNS]
+                fix = "set data.solution_column to the column holding the reference answer" + (
+                    f": data.solution_column={likely[0]}" if likely else ""
+                )
             yield error(
                 f"rewards.{spec.name} needs dataset column(s) {missing}, which {ctx.data.source} "
-                f"does not have (columns: {columns}); pick a reward that fits the data, or point "
-                "the reward at the right column with its parameters"
+                f"does not have (columns: {columns}); {fix}"
             )
     if not failed:
         yield ok(f"dataset columns {columns} cover every reward's needs")

@@ -27,6 +27,8 @@ class DataConfig:
     subset: str | None = None
     split: str = "train"
     test_split: str | None = "test"
+    test_source: str | None = None  # a file (or saved dataset) of held-out rows
+    test_fraction: float | None = None  # hold out this share of a single-table source (seeded)
     train_size: int | None = None
     test_size: int | None = None
     seed: int = 0
@@ -41,6 +43,10 @@ class DataConfig:
         if "source" not in section:
             raise RecipeError("data: 'source' is required (tasks/arithmetic, a file, or a Hub id)")
         cfg = section_dataclass(cls, "data", section)
+        if cfg.test_fraction is not None and not 0 < cfg.test_fraction < 1:
+            raise RecipeError(
+                f"data.test_fraction must be between 0 and 1 (a share of the rows), got {cfg.test_fraction}"
+            )
         if cfg.template not in TEMPLATES:
             raise RecipeError(
                 f"data.template: '{cfg.template}'{closest(cfg.template, TEMPLATES)} is not one of "
@@ -63,29 +69,56 @@ class DataConfig:
 
 
 def load_raw(cfg: DataConfig, split: str):
-    """The untransformed split (`"train"` or `"test"` role) as a `datasets.Dataset`."""
-    import datasets
+    """The untransformed split (`"train"` or `"test"` role) as a `datasets.Dataset`.
 
+    A Hub dataset or a saved DatasetDict has real splits (`data.split`, `data.test_split`). A
+    single table (a .jsonl/.json/.parquet/.csv file, or a saved Dataset) has none, so its test
+    role is `data.test_source`, or the `data.test_fraction` held out of it (and out of training);
+    with neither it has no test rows, and asking for them is an error, never the training rows.
+    """
     size = cfg.train_size if split == "train" else cfg.test_size
     if cfg.task_name:
         from r1lab.tasks import make_dataset
 
         return make_dataset(cfg.task_name, split, size or 1000, cfg.seed, **cfg.task)
-    hf_split = cfg.split if split == "train" else cfg.test_split
-    if hf_split is None:
-        raise RecipeError("data.test_split is null: this recipe has no test split to evaluate on")
-    path = Path(cfg.source).expanduser()
-    if path.is_dir() and (path / "dataset_dict.json").exists():
-        ds = datasets.load_from_disk(str(path))[hf_split]
-    elif path.is_dir() and (path / "dataset_info.json").exists():
-        ds = datasets.load_from_disk(str(path))
-    elif path.suffix in FILE_BUILDERS:
-        ds = datasets.load_dataset(FILE_BUILDERS[path.suffix], data_files=str(path), split="train")
+    if split == "test" and cfg.test_source:
+        ds, _ = _load(cfg.test_source, cfg.subset, cfg.test_split or "test")
     else:
-        ds = datasets.load_dataset(cfg.source, cfg.subset, split=hf_split)
+        hf_split = cfg.split if split == "train" else cfg.test_split
+        ds, single = _load(cfg.source, cfg.subset, hf_split)
+        if single and cfg.test_fraction:
+            ds = ds.train_test_split(test_size=cfg.test_fraction, seed=cfg.seed)[split]
+        elif single and split == "test":
+            raise RecipeError(
+                f"data.source {cfg.source} is a single table with no held-out rows, so evaluating "
+                "on it would score the training rows. Set data.test_source=<file of test rows>, "
+                "or data.test_fraction=0.1 to hold out 10% (left out of training too)"
+            )
     if size is not None and size < len(ds):
         ds = ds.shuffle(seed=cfg.seed).select(range(size))
     return ds
+
+
+def _load(source: str, subset: str | None, hf_split: str | None):
+    """(dataset, single table?) for a file, a folder saved by `datasets`, or a Hub id."""
+    import datasets
+
+    path = Path(source).expanduser()
+    if path.is_dir() and (path / "dataset_dict.json").exists():
+        if hf_split is None:
+            raise RecipeError(
+                "data.test_split is null: this recipe has no test split to evaluate on"
+            )
+        return datasets.load_from_disk(str(path))[hf_split], False
+    if path.is_dir() and (path / "dataset_info.json").exists():
+        return datasets.load_from_disk(str(path)), True
+    if path.suffix in FILE_BUILDERS:
+        return datasets.load_dataset(
+            FILE_BUILDERS[path.suffix], data_files=str(path), split="train"
+        ), True
+    if hf_split is None:
+        raise RecipeError("data.test_split is null: this recipe has no test split to evaluate on")
+    return datasets.load_dataset(source, subset, split=hf_split), False
 
 
 def format_dataset(ds, cfg: DataConfig, completions: bool):

@@ -1,6 +1,7 @@
 """`make demo`: the whole R1-Zero idea on a laptop CPU in minutes.
 
-tiny model -> base SFT (`base/tiny`) -> evaluate -> R1-Zero GRPO (`r1_zero/tiny`) -> evaluate ->
+tiny model -> base SFT (`base/tiny`, into its own output dir runs/base/tiny, so that the README's
+next commands find it) -> evaluate -> R1-Zero GRPO (`r1_zero/tiny`) -> evaluate ->
 `runs/demo/report.md`. Each stage runs the real entry points in a subprocess; a stage whose output
 is complete is reused, so an interrupted demo picks up where it stopped (`--fresh` starts over).
 """
@@ -37,19 +38,21 @@ def main(argv: list[str]) -> int:
         "overrides", nargs="*", help="overrides for the GRPO recipe, e.g. trainer.max_steps=50"
     )
     args = parser.parse_args(argv)
+    from r1lab.recipe import compose
+
     out = Path(args.out)
-    if args.fresh and out.exists():
-        shutil.rmtree(out)
+    base, grpo = Path(compose("base/tiny").output_dir), out / "r1_zero"
+    for folder in (out, base) if args.fresh else ():
+        shutil.rmtree(folder, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     r1lab = [sys.executable, "-m", "r1lab.cli"]
-    base, grpo = out / "base", out / "r1_zero"
     start = time.perf_counter()
 
     stage("1/5 tiny tokenizer + model", [*r1lab, "tiny-model"])
     if not done(base):
         stage(
             "2/5 base SFT (stand-in for pretraining)",
-            [*r1lab, "sft", "base/tiny", f"trainer.output_dir={base}"],
+            [*r1lab, "sft", "base/tiny"],
         )
     stage(
         "3/5 evaluate the base",

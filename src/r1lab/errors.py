@@ -50,10 +50,13 @@ def section_dataclass(cls: type[T], where: str, section: dict[str, Any], **overr
 
 
 def exit_on_error(main: Callable[[], int | None]) -> NoReturn:
-    """Run a command's main: bad input prints `error: <message>` and exits 2, else its code."""
+    """Run a command's main: bad input prints `error: <message>` and exits 2; Ctrl-C exits 130
+    without a traceback; else its code."""
     try:
         code = main()
     except RecipeError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:  # the process that was working has said where it stopped
+        sys.exit(130)
     sys.exit(code or 0)

@@ -1,8 +1,11 @@
 """Evaluation the R1 way: k samples per problem, pass@1 = mean correctness, maj@k = majority vote.
 
-Correctness is decided by the same reward function training used (`accuracy` by default, exact
-for the tiny world; `countdown` for countdown), so "accuracy" means one thing across r1lab.
-Greedy accuracy is reported too: GRPO optimises the sampled policy, and the two can move apart.
+Correctness is decided by the task's verifier: `evaluate.reward` if set, else a synthetic task's
+own (`countdown` for countdown), else the recipe's first verifying reward (`accuracy`,
+`countdown`, `code`, with the recipe's parameters), else `accuracy` on `data.solution_column`. A sample is correct only when the
+verifier gives full marks (1.0): partial credit (countdown's 0.1 for a well-formed wrong
+equation, a fraction of code tests) is a training signal, never a pass. Greedy accuracy is
+reported too: GRPO optimises the sampled policy, and the two can move apart.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from r1lab.errors import section_dataclass
+from r1lab.errors import RecipeError, section_dataclass
 from r1lab.generation import Completion, Sampling
 
 
@@ -30,7 +33,7 @@ class EvalConfig:
     max_new_tokens: int = 32768
     batch_size: int = 64
     greedy: bool = True
-    reward: str = "accuracy"
+    reward: str | None = None  # None: the recipe's verifier (see the module docstring)
     seed: int = 0
 
     @classmethod
@@ -58,6 +61,13 @@ class Scores:
     lengths: list[int] | None = None
     formats: list[float] | None = None
 
+    def __post_init__(self) -> None:
+        values = [x for s in self.sampled for x in s] + list(self.greedy or [])
+        if any(x not in (0.0, 1.0) for x in values):
+            raise ValueError(
+                "correctness must be 0 or 1 (solved or not); partial credit is not a pass"
+            )
+
     def summary(self) -> dict[str, float]:
         k = len(self.sampled[0]) if self.sampled else 0
         out = {
@@ -67,7 +77,7 @@ class Scores:
             f"maj@{k}": mean(
                 majority_correct(a, s) for a, s in zip(self.answers, self.sampled, strict=True)
             ),
-            f"pass@{k}": mean(float(any(x >= 1.0 for x in s)) for s in self.sampled),
+            f"pass@{k}": mean(float(any(s)) for s in self.sampled),
         }
         if self.greedy is not None:
             out["greedy"] = mean(self.greedy)
@@ -93,7 +103,7 @@ def majority_correct(answers: list[str | None], correct: list[float]) -> float:
         _normal(a) for a in answers if a is not None and a.strip() and votes[_normal(a)] == top
     )
     return next(
-        float(c >= 1.0)
+        float(c)
         for a, c in zip(answers, correct, strict=True)
         if a is not None and _normal(a) == winner
     )
@@ -106,10 +116,40 @@ def _normal(answer: str) -> str:
     return str(number.normalize()) if number is not None else " ".join(answer.split())
 
 
+def verifier_for(recipe, cfg: EvalConfig):
+    """The reward that decides correctness, as a RewardSpec (with the recipe's parameters)."""
+    from r1lab.data import DataConfig
+    from r1lab.recipe import RewardSpec
+    from r1lab.rewards import accepts, is_verifier, verifier_names
+    from r1lab.tasks import VERIFIERS
+
+    data = DataConfig.from_recipe(recipe.data)
+    specs = recipe.reward_specs
+    if cfg.reward and not is_verifier(cfg.reward):
+        raise RecipeError(
+            f"evaluate.reward={cfg.reward} does not judge answers, so it cannot decide "
+            f"correctness; use a verifier: {', '.join(verifier_names())}"
+        )
+    # evaluate.reward, else a synthetic task's own verifier, else the recipe's first verifier
+    name = cfg.reward or VERIFIERS.get(data.task_name or "")
+    if name is None:
+        name = next((s.name for s in specs if is_verifier(s.name)), "accuracy")
+    spec = next((s for s in specs if s.name == name), None)
+    if spec is not None:
+        return spec
+    params = {"solution_column": data.solution_column} if accepts(name, "solution_column") else {}
+    return RewardSpec(name, 1.0, params)
+
+
+def solved(value: float | None) -> bool:
+    """Full marks from the verifier; partial credit and unjudgeable samples are not solved."""
+    return value is not None and value >= 1.0
+
+
 def score(
     completions: list[list[Completion]], rows: list[dict], reward
 ) -> tuple[list[list[float]], list[list[str | None]]]:
-    """Correctness and extracted answer of every completion, via the training reward."""
+    """Correctness (1.0 solved / 0.0) and extracted answer of every completion."""
     from r1lab.rewards.answers import extract_answer
 
     flat = [c.text for group in completions for c in group]
@@ -119,7 +159,7 @@ def score(
             columns[key] += [row[key]] * len(group)
     rewards = reward(prompts=columns.get("prompt", [""] * len(flat)), completions=flat, **columns)
     it = iter(rewards)
-    correct = [[float(next(it) or 0.0) for _ in group] for group in completions]
+    correct = [[float(solved(next(it))) for _ in group] for group in completions]
     answers = [[extract_answer(c.text) for c in group] for group in completions]
     return correct, answers
 
@@ -135,7 +175,8 @@ def evaluate(model_path: str, recipe, cfg: EvalConfig) -> dict[str, Any]:
         data.test_size = cfg.num_problems
     test = format_dataset(load_raw(data, "test"), data, completions=False)
     rows = [dict(r) for r in test]
-    reward = get_reward(cfg.reward)
+    verifier = verifier_for(recipe, cfg)
+    reward = get_reward(verifier.name, **verifier.params)
     fmt = get_reward("format")
     generator = load_generator("hf", model_path, batch_size=cfg.batch_size)
     prompts = [r["prompt"] for r in rows]
@@ -153,7 +194,12 @@ def evaluate(model_path: str, recipe, cfg: EvalConfig) -> dict[str, Any]:
         greedy_out = generator.generate(prompts, 1, cfg.sampling(greedy=True))
         scores.greedy = [g[0] for g in score(greedy_out, rows, reward)[0]]
     summary = scores.summary()
-    summary.update(model=str(model_path), recipe=recipe.name, settings=asdict(cfg))
+    summary.update(
+        model=str(model_path),
+        recipe=recipe.name,
+        verifier=verifier.name,
+        settings={**asdict(cfg), "reward": verifier.name},
+    )
     summary["examples"] = [
         {
             "prompt": rows[i]["question"] if "question" in rows[i] else "",
@@ -203,5 +249,8 @@ def format_summary(result: dict[str, Any]) -> str:
         for k in result
         if k.startswith(("pass@", "maj@")) or k in ("greedy", "format", "mean_completion_tokens")
     ]
-    head = f"{result['model']} on {result['problems']} problems of {result['recipe']} (k={result['k']})"
+    head = (
+        f"{result['model']} on {result['problems']} problems of {result['recipe']} "
+        f"(k={result['k']}, verified by {result.get('verifier', '?')})"
+    )
     return head + "\n" + "\n".join(f"  {k:<24} {result[k]:.3f}" for k in keys)

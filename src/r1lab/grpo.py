@@ -66,6 +66,7 @@ KIND = Kind(
         check.check_group_batch,
         check.check_rewards,
         check.check_reward_columns,
+        check.check_answers_are_verified,
         check.check_completion_fits_context,
     ),
     config_extras=reward_weights,

@@ -38,8 +38,9 @@ class Kind:
     module: str  # entry point: `python -m <module> <recipe> [k=v ...]`, what launchers start
     run: Callable[[list[str]], int | None]  # `r1lab <name> <recipe> [k=v ...]` in this process
     config_class: Callable[[], type]  # the TRL config class `trainer:` goes into (imported late)
-    # Recipe sections beyond the common ones, each with its parser (typed values, errors early).
-    sections: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
+    # Recipe sections beyond the common ones, each with its parser (typed values, errors early);
+    # a parser gets the section and the whole composed recipe (e.g. to read data.solution_column).
+    sections: dict[str, Callable[[Any, dict[str, Any]], Any]] = field(default_factory=dict)
     checks: tuple[Check, ...] = ()  # the kind's own checks, run after the common ones
     # "accelerate": N processes under `accelerate launch`; "python": always one process.
     launcher: Literal["accelerate", "python"] = "accelerate"

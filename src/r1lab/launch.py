@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 
-from r1lab import accelerate_config
+from r1lab import accelerate_config, run_dir
 from r1lab.check import check
 from r1lab.errors import RecipeError
 from r1lab.kind import Kind
@@ -38,10 +38,15 @@ def local_command(kind: Kind, recipe: Recipe, num_processes: int) -> list[str]:
 
 def main(argv: list[str]) -> int:
     if len(argv) < 2 or argv[0] not in KINDS:
-        raise RecipeError(f"usage: r1lab launch {'|'.join(KINDS)} <recipe> [key=value ...]")
+        raise RecipeError(
+            f"usage: r1lab launch {'|'.join(KINDS)} <recipe> [key=value ...] [--fresh]"
+        )
     kind = get_kind(argv[0])
-    recipe = compose(argv[1], argv[2:])
+    fresh = "--fresh" in argv
+    recipe = compose(argv[1], [a for a in argv[2:] if a != "--fresh"])
     require_kind(recipe.name, recipe.kind, kind.name)
+    if fresh:  # once, here, before any process of the run starts
+        run_dir.clear(recipe.output_dir)
     if shutil.which("sbatch") and os.environ.get("LOCAL") != "1":
         from r1lab.slurm import nodes_from_env, submit
 

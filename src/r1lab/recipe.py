@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import OmegaConf
 
 from r1lab.errors import RecipeError, closest, unknown_key
@@ -38,8 +39,12 @@ class RewardSpec:
     params: dict[str, Any]
 
 
-def parse_rewards(section: Any) -> list[RewardSpec]:
-    """The `rewards:` section as typed specs; a RecipeError with the right syntax otherwise."""
+def parse_rewards(section: Any, recipe: dict[str, Any] | None = None) -> list[RewardSpec]:
+    """The `rewards:` section as typed specs; a RecipeError with the right syntax otherwise.
+
+    `data.solution_column` is the one place that says where the reference answer is: every
+    reward that reads a reference gets it, unless the reward sets its own `solution_column`.
+    """
     if not isinstance(section, dict):
         raise RecipeError(
             f"rewards: expected a mapping of reward name to weight, got {section!r}. To use a "
@@ -53,6 +58,13 @@ def parse_rewards(section: Any) -> list[RewardSpec]:
         if isinstance(weight, bool) or not isinstance(weight, (int, float)):
             raise RecipeError(f"rewards.{name}: weight must be a number, got {weight!r}")
         specs.append(RewardSpec(str(name), float(weight), params))
+    column = ((recipe or {}).get("data") or {}).get("solution_column", "solution")
+    if column:
+        from r1lab.rewards import accepts
+
+        for spec in specs:
+            if accepts(spec.name, "solution_column"):
+                spec.params.setdefault("solution_column", column)
     return specs
 
 
@@ -138,6 +150,19 @@ def _hydra_overrides(overrides: list[str]) -> list[str]:
     return out
 
 
+def yaml_error_message(err: yaml.YAMLError) -> str:
+    """`file:line:col: what is wrong` for a recipe YAML that does not parse."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err)
+    context = getattr(err, "context", None)
+    where = f"{mark.name}:{mark.line + 1}:{mark.column + 1}" if mark else "a recipe file"
+    detail = f" ({context})" if context else ""
+    return (
+        f"{where}: invalid YAML: {problem}{detail}. Check the indentation and that brackets and "
+        "quotes are closed on that line or the one before"
+    )
+
+
 def compose(name: str, overrides: list[str] | None = None) -> Recipe:
     """Compose recipe `name` with `overrides` into a `Recipe`; RecipeError on any bad input."""
     from hydra import compose as hydra_compose
@@ -168,6 +193,8 @@ def compose(name: str, overrides: list[str] | None = None) -> Recipe:
         data = {**OmegaConf.to_container(cfg, resolve=True), **scalars}
     except (HydraException, OmegaConfBaseException) as err:
         raise RecipeError(f"recipe '{name}' with overrides {overrides}: {err}") from None
+    except yaml.YAMLError as err:
+        raise RecipeError(yaml_error_message(err)) from None
     finally:
         GlobalHydra.instance().clear()
     return from_dict(name, data, overrides)
@@ -208,6 +235,6 @@ def from_dict(name: str, data: dict[str, Any], overrides: list[str] | None = Non
         slurm=data.get("slurm") or {},
         evaluate=data.get("evaluate") or {},
         sections=sections,
-        parsed={key: parse(sections.get(key) or {}) for key, parse in kind.sections.items()},
+        parsed={key: parse(sections.get(key) or {}, data) for key, parse in kind.sections.items()},
         overrides=list(overrides or []),
     )

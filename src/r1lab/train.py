@@ -8,17 +8,24 @@ loaded before any model loads, so bad input fails in seconds.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from r1lab import run_dir
 from r1lab.check import check
 from r1lab.data import DataConfig, format_dataset, load_raw, peek_columns
 from r1lab.errors import RecipeError
 from r1lab.kind import Kind
 from r1lab.recipe import Recipe, compose
+
+# TRL 1.16 reads transformers' deprecated `is_gradient_checkpointing` on every generation step;
+# the FutureWarning is theirs to fix and says nothing about the run.
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated")
 
 
 @dataclass
@@ -58,8 +65,9 @@ def last_checkpoint(output_dir: str) -> str | None:
     return get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
 
 
-def prepare(kind: Kind, recipe: Recipe) -> Run:
-    """Everything up to (not including) model loading; RecipeError on any bad input."""
+def prepare(kind: Kind, recipe: Recipe) -> Run | None:
+    """Everything up to (not including) model loading; RecipeError on any bad input; None when
+    this very run already finished in its output dir (nothing to do)."""
     from trl import ModelConfig
 
     from r1lab.kinds import require_kind
@@ -68,6 +76,13 @@ def prepare(kind: Kind, recipe: Recipe) -> Run:
     configure_wandb(recipe)
     check(recipe, running=True).raise_if_failed()
     log(f"recipe {recipe.name}: checks passed")
+    finished = run_dir.admit(recipe)
+    if finished is not None:
+        log(
+            f"{recipe.output_dir} already holds this run, finished at step {finished}: nothing to "
+            "do (add --fresh to train it again from scratch)"
+        )
+        return None
 
     data = DataConfig.from_recipe(recipe.data)
     raw = load_raw(data, "train")
@@ -119,11 +134,33 @@ def trainer_kwargs(run: Run) -> dict[str, Any]:
     }
 
 
+class TiedWeightsNotice(logging.Filter):
+    """Resuming a model with tied input/output embeddings logs "missing keys ['lm_head.weight']"
+    every time: the checkpoint leaves out the tied copy on purpose, and loading re-ties it. Only
+    that exact message is dropped; any other missing key is still reported."""
+
+    MESSAGE = "There were missing keys in the checkpoint model loaded: ['lm_head.weight']."
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self.MESSAGE
+
+
 def train_and_save(trainer, run: Run) -> None:
     """Train (resuming if a checkpoint exists), then save the final model where the recipe says."""
     from r1lab import preempt
 
-    trainer.train(resume_from_checkpoint=run.resume_from)
+    if getattr(trainer.model.config, "tie_word_embeddings", False):
+        logging.getLogger("transformers.trainer").addFilter(TiedWeightsNotice())
+
+    try:
+        trainer.train(resume_from_checkpoint=run.resume_from)
+    except KeyboardInterrupt:
+        checkpoint = last_checkpoint(run.args.output_dir)
+        log(
+            f"stopped at step {trainer.state.global_step}; last checkpoint: "
+            f"{checkpoint or 'none (the run will start over)'}; rerun the same command to resume"
+        )
+        raise SystemExit(130) from None
     if preempt.requested():  # stopped early to be requeued: the checkpoint is the output
         log("preempted: checkpoint saved; the requeued job resumes from it")
     else:
@@ -172,8 +209,19 @@ def run(kind: Kind, build_trainer: Callable[[Run], Any], argv: list[str]) -> int
     if argv and argv[0] in ("-h", "--help"):
         print(usage)
         return 0
+    fresh = "--fresh" in argv
+    argv = [a for a in argv if a != "--fresh"]
     if not argv or argv[0].startswith("-"):
-        raise RecipeError(usage)
-    run_ = prepare(kind, compose(argv[0], argv[1:]))
-    train_and_save(build_trainer(run_), run_)
+        raise RecipeError(usage + "   --fresh: delete the output dir's earlier run first")
+    recipe = compose(argv[0], argv[1:])
+    if fresh:
+        if int(os.environ.get("WORLD_SIZE") or 1) > 1:
+            raise RecipeError(
+                "--fresh with several processes: use `r1lab launch` (make), which clears the "
+                "output dir once before the processes start"
+            )
+        run_dir.clear(recipe.output_dir)
+    run_ = prepare(kind, recipe)
+    if run_ is not None:
+        train_and_save(build_trainer(run_), run_)
     return 0

@@ -13,6 +13,22 @@ from r1lab.rewards import (  # noqa: F401  (importing registers the rewards)
     length,
     shape,
 )
-from r1lab.rewards.registry import RewardError, get_reward, required_columns, reward_names
+from r1lab.rewards.registry import (
+    RewardError,
+    accepts,
+    get_reward,
+    is_verifier,
+    required_columns,
+    reward_names,
+    verifier_names,
+)
 
-__all__ = ["RewardError", "get_reward", "required_columns", "reward_names"]
+__all__ = [
+    "RewardError",
+    "accepts",
+    "get_reward",
+    "is_verifier",
+    "required_columns",
+    "reward_names",
+    "verifier_names",
+]

@@ -148,6 +148,8 @@ def _read_exact(fd: int, size: int) -> bytes | None:
 
 def main() -> None:
     """Serve frames on stdin/stdout until the parent closes stdin (or dies)."""
+    # Ctrl-C reaches the whole process group; the trainer reports it once and closes our stdin.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     out_fd = os.dup(1)
     os.dup2(2, 1)  # stray prints from libraries must not corrupt the protocol
     in_fd = sys.stdin.fileno()

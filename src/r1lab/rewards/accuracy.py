@@ -54,7 +54,7 @@ def solution_columns(params: dict) -> set[str]:
     return {params.get("solution_column", "solution")}
 
 
-@register("accuracy", columns=solution_columns)
+@register("accuracy", columns=solution_columns, verifier=True)
 def accuracy(solution_column: str = "solution", time_limit: float = DEFAULT_TIME_LIMIT) -> Scorer:
     """1.0 if the final answer (last \\boxed{}, else <answer>) equals the reference, else 0.0.
 

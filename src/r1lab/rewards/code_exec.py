@@ -71,7 +71,7 @@ def _columns(params: dict) -> set[str]:
     return {params.get("test_cases_column", "test_cases")}
 
 
-@register("code", columns=_columns)
+@register("code", columns=_columns, verifier=True)
 def code(
     test_cases_column: str = "test_cases",
     cpu_seconds: float = 5.0,

@@ -84,7 +84,7 @@ def _columns(params: dict) -> set[str]:
     return {params.get("nums_column", "nums"), params.get("target_column", "target")}
 
 
-@register("countdown", columns=_columns)
+@register("countdown", columns=_columns, verifier=True)
 def countdown(nums_column: str = "nums", target_column: str = "target") -> Scorer:
     """TinyZero: 1.0 if the <answer> equation uses each number once and equals the target,
     0.1 if it is an arithmetic equation but wrong, 0.0 otherwise (never executed)."""

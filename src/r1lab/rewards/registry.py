@@ -72,20 +72,27 @@ class Spec:
     factory: Callable[..., Scorer]
     columns: Callable[[dict[str, Any]], set[str]]
     doc: str
+    verifier: bool = False  # judges the answer itself: full marks (1.0) means solved
 
 
 _REGISTRY: dict[str, Spec] = {}
 
 
 def register(
-    name: str, columns: Callable[[dict[str, Any]], set[str]] | set[str] = frozenset()
+    name: str,
+    columns: Callable[[dict[str, Any]], set[str]] | set[str] = frozenset(),
+    verifier: bool = False,
 ) -> Callable[[Callable[..., Scorer]], Callable[..., Scorer]]:
-    """Decorator: register `factory` (keyword parameters with defaults) under `name`."""
+    """Decorator: register `factory` (keyword parameters with defaults) under `name`.
+
+    `verifier`: the reward checks the answer (accuracy, countdown, code), so evaluation can count
+    a sample solved when it gives full marks (1.0); partial credit is never a pass.
+    """
 
     def decorate(factory: Callable[..., Scorer]) -> Callable[..., Scorer]:
         cols = columns if callable(columns) else (lambda params, fixed=set(columns): set(fixed))
         doc = (inspect.getdoc(factory) or "").split("\n\n")[0]
-        _REGISTRY[name] = Spec(name, factory, cols, doc)
+        _REGISTRY[name] = Spec(name, factory, cols, doc, verifier)
         return factory
 
     return decorate
@@ -222,6 +229,24 @@ def get_reward(name: str, **params: Any) -> Callable[..., list[float | None]]:
     except (TypeError, ValueError) as err:
         raise RewardError(f"reward '{name}': {err}") from None
     return Reward(name, scorer, params)
+
+
+def is_verifier(name: str) -> bool:
+    """Whether reward `name` judges answers; a plug-in says so with `fn.verifier = True`."""
+    if is_plugin(name):
+        return bool(getattr(_load_plugin(name), "verifier", False))
+    return _spec(name).verifier
+
+
+def verifier_names() -> list[str]:
+    return sorted(n for n, spec in _REGISTRY.items() if spec.verifier)
+
+
+def accepts(name: str, param: str) -> bool:
+    """Whether registered reward `name` takes keyword parameter `param` (False for plug-ins)."""
+    if is_plugin(name) or name not in _REGISTRY:
+        return False
+    return param in inspect.signature(_REGISTRY[name].factory).parameters
 
 
 def required_columns(name: str, **params: Any) -> set[str]:

@@ -17,6 +17,9 @@ from r1lab.tasks.split import in_split
 
 Sampler = Callable[..., Iterator[dict[str, Any]]]
 TASKS: dict[str, Sampler] = {"arithmetic": arithmetic.sample, "countdown": countdown.sample}
+# The reward that verifies each task's answers: evaluation's default, and what a GRPO recipe on the
+# task should include (`r1lab check` warns otherwise).
+VERIFIERS: dict[str, str] = {"arithmetic": "accuracy", "countdown": "countdown"}
 COLUMNS: dict[str, list[str]] = {
     "arithmetic": ["question", "solution", "reasoning"],
     "countdown": ["question", "solution", "reasoning", "nums", "target"],

@@ -1,0 +1,92 @@
+"""A run's output dir: what it holds, and whether a new run may write there.
+
+A finished run (its `run_info.json` is written last) is never trained again by a rerun: the same
+recipe is a no-op that says so. A different recipe is refused, with the keys that differ and the
+ways out, so `recipe.yaml` always describes what trained the model next to it. A run that was cut
+off resumes only under the recipe that started it. `--fresh` deletes the dir first.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from r1lab.errors import RecipeError
+from r1lab.recipe import Recipe
+
+# Sections that say where or how a run is executed or evaluated, not what is trained.
+NOT_TRAINING = ("overrides", "slurm", "evaluate")
+
+
+def training_identity(recipe: dict[str, Any]) -> dict[str, Any]:
+    """The recipe as flat dotted keys, without what does not change the trained model."""
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict) and value:
+            for key, item in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), item)
+        else:
+            flat[prefix] = value
+
+    walk("", {k: v for k, v in recipe.items() if k not in NOT_TRAINING})
+    flat.pop("trainer.output_dir", None)
+    return flat
+
+
+def differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """`key: stored -> current` for every training key that differs."""
+    a, b = training_identity(stored), training_identity(current)
+    missing = object()
+    return [
+        f"{key}: {a.get(key, '(unset)')} -> {b.get(key, '(unset)')}"
+        for key in sorted(set(a) | set(b))
+        if a.get(key, missing) != b.get(key, missing)
+    ]
+
+
+def finished_step(output_dir: str | Path) -> int | None:
+    """The final step of a finished run in `output_dir`, or None if none finished there."""
+    info = Path(output_dir) / "run_info.json"
+    if not info.exists():
+        return None
+    return int(json.loads(info.read_text()).get("global_step", 0))
+
+
+def admit(recipe: Recipe) -> int | None:
+    """None if `recipe` may train into its output dir (fresh or resuming its own run); the final
+    step if the same recipe already finished there; RecipeError if another recipe's run is there."""
+    out = Path(recipe.output_dir)
+    saved = out / "recipe.yaml"
+    if not saved.exists():
+        return None
+    from omegaconf import OmegaConf
+
+    stored = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
+    changed = differences(stored, recipe.to_dict())
+    if changed:
+        shown = "; ".join(changed[:8]) + (
+            f"; and {len(changed) - 8} more" if len(changed) > 8 else ""
+        )
+        state = "a finished run" if finished_step(out) is not None else "a run (not finished)"
+        raise RecipeError(
+            f"{out} holds {state} of a different recipe ({saved}): {shown}. Continuing there "
+            f"would mix two runs. Write this one elsewhere, trainer.output_dir={out}-2, or start "
+            f"over there with --fresh (deletes {out})"
+        )
+    return finished_step(out)
+
+
+def clear(output_dir: str | Path) -> None:
+    """`--fresh`: delete a previous r1lab run's dir (one holding its recipe.yaml), nothing else."""
+    out = Path(output_dir)
+    if not out.exists():
+        return
+    if not (out / "recipe.yaml").exists():
+        raise RecipeError(
+            f"--fresh: {out} exists but holds no r1lab run (no recipe.yaml), so r1lab will not "
+            "delete it; choose another trainer.output_dir"
+        )
+    shutil.rmtree(out)
