@@ -308,7 +308,8 @@ def submit(recipe: Recipe, nodes: int | None) -> int:
     proc = subprocess.run(cmd, env=job_environment(), capture_output=True, text=True)
     if proc.returncode != 0:
         raise SlurmError(
-            f"sbatch failed (exit {proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}"
+            f"sbatch failed (exit {proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}."
+            " To run on this machine instead, set LOCAL=1 (make ... LOCAL=1)"
         )
     match = re.match(r"\s*(\d+)", proc.stdout)
     if not match:
