@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from r1lab import kinds
-from r1lab.check import Context, check, run_checks
+from r1lab.check import Context, check, check_columns, run_checks
 from r1lab.errors import RecipeError
 from r1lab.kinds import KINDS, get_kind, require_kind
 from r1lab.launch import local_command
@@ -129,3 +129,15 @@ def test_entry_modules_exist_for_every_kind():
         assert proc.returncode == 0, proc.stderr
         assert f"usage: r1lab {kind.name}" in proc.stdout
         assert Path(SRC / f"{kind.module.split('.')[-1]}.py").exists()
+
+
+def test_hub_dataset_columns_are_checked_once_loaded_and_nothing_else_reruns():
+    """A Hub dataset's columns are unknown offline; once loaded, only the column checks run."""
+    recipe = compose("r1_zero/qwen2.5-math-7b", ["trainer.num_generations=1"])
+    assert any("is a Hub dataset" in m for m in check(recipe).skipped)
+    report = check_columns(recipe, ["problem", "answer"])
+    errors = "\n".join(report.errors)
+    assert "rewards.accuracy needs dataset column(s) ['solution']" in errors
+    assert "num_generations" not in errors  # a batch problem: check() reported it already
+    bad_question = "\n".join(check_columns(recipe, ["question", "solution"]).errors)
+    assert "column 'problem' not in" in bad_question

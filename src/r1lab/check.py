@@ -142,8 +142,8 @@ class Context:
         from r1lab.data import format_dataset, load_raw
         from r1lab.generation import render_prompt
 
-        rows = format_dataset(load_raw(self.data, "train"), self.data, completions=False)
-        rows = rows.select(range(min(len(rows), 256)))
+        raw = load_raw(self.data, "train")
+        rows = format_dataset(raw.select(range(min(len(raw), 256))), self.data, completions=False)
         return max(
             len(
                 self.tokenizer(render_prompt(self.tokenizer, p), add_special_tokens=False)[
@@ -507,10 +507,13 @@ def check_answers_are_verified(ctx: Context) -> Findings:
     from r1lab.tasks import VERIFIERS
 
     names = [spec.name for spec in ctx.recipe.reward_specs]
-    try:
-        verifiers = [n for n in names if is_verifier(n)]
-    except ValueError:  # an unknown reward: check_rewards reports it
-        return
+    verifiers = []
+    for name in names:
+        try:
+            if is_verifier(name):
+                verifiers.append(name)
+        except ValueError as err:  # the same message check_rewards gives; listed once
+            raise RecipeError(f"rewards.{name}: {err}") from None
     task = ctx.data.task_name
     wanted = VERIFIERS.get(task or "")
     if wanted and wanted not in names:
@@ -559,13 +562,19 @@ def check_reward_columns(ctx: Context) -> Findings:
         yield ok(f"dataset columns {columns} cover every reward's needs")
 
 
+# The checks that read `Context.raw_columns`: what `check_columns` reruns once a Hub dataset loads.
+COLUMN_CHECKS: frozenset[Check] = frozenset({check_data_columns, check_reward_columns})
+
+
 # ---- the one loop ----------------------------------------------------------------------------
 
 
-def run_checks(ctx: Context) -> Report:
-    """Common checks, then the kind's own; every failure in one report."""
+def run_checks(ctx: Context, only: frozenset[Check] | None = None) -> Report:
+    """Common checks, then the kind's own (those in `only`, if given); every failure in one report."""
     report = Report(ctx.recipe.name)
     for check_fn in (*COMMON_CHECKS, *ctx.kind.checks):
+        if only is not None and check_fn not in only:
+            continue
         try:
             for finding in check_fn(ctx) or ():
                 report.add(finding)
@@ -578,10 +587,18 @@ def check(
     recipe: Recipe,
     num_processes: int | None = None,
     running: bool = False,
-    columns: list[str] | None = None,
 ) -> Report:
     """`r1lab check`: every check for `recipe` run by `num_processes` processes."""
     from r1lab.kinds import get_kind
 
-    ctx = Context(recipe, get_kind(recipe.kind), num_processes, running, columns)
+    ctx = Context(recipe, get_kind(recipe.kind), num_processes, running)
     return run_checks(ctx)
+
+
+def check_columns(recipe: Recipe, columns: list[str]) -> Report:
+    """Only the checks that read the dataset's columns, for a Hub dataset once it has loaded (the
+    other checks have run already and would only repeat their work)."""
+    from r1lab.kinds import get_kind
+
+    ctx = Context(recipe, get_kind(recipe.kind), running=True, columns=columns)
+    return run_checks(ctx, only=COLUMN_CHECKS)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from r1lab import run_dir
-from r1lab.check import check
+from r1lab.check import check, check_columns
 from r1lab.data import DataConfig, format_dataset, load_raw, peek_columns
 from r1lab.errors import RecipeError
 from r1lab.kind import Kind
@@ -87,7 +87,7 @@ def prepare(kind: Kind, recipe: Recipe) -> Run | None:
     data = DataConfig.from_recipe(recipe.data)
     raw = load_raw(data, "train")
     if peek_columns(data) is None:  # a Hub dataset: its columns are known only now
-        check(recipe, running=True, columns=raw.column_names).raise_if_failed()
+        check_columns(recipe, raw.column_names).raise_if_failed()
     train_dataset = format_dataset(raw, data, completions=kind.trains_on_completions)
 
     config_kwargs = {
@@ -145,12 +145,15 @@ class TiedWeightsNotice(logging.Filter):
         return record.getMessage() != self.MESSAGE
 
 
+TIED_WEIGHTS_NOTICE = TiedWeightsNotice()
+
+
 def train_and_save(trainer, run: Run) -> None:
     """Train (resuming if a checkpoint exists), then save the final model where the recipe says."""
     from r1lab import preempt
 
     if getattr(trainer.model.config, "tie_word_embeddings", False):
-        logging.getLogger("transformers.trainer").addFilter(TiedWeightsNotice())
+        logging.getLogger("transformers.trainer").addFilter(TIED_WEIGHTS_NOTICE)  # added once
 
     try:
         trainer.train(resume_from_checkpoint=run.resume_from)
