@@ -606,11 +606,13 @@ def _histogram(report: dict[str, Any], path: str) -> None:
     if above is not None or below is not None:
         low = -0.05 if above is None else above
         high = 1.05 if below is None else below
-        ax.axvspan(low, high, color="tab:green", alpha=0.15, label="kept band (exclusive)")
+        ax.axvspan(
+            low, high, color="tab:green", alpha=0.15, zorder=0, label="kept band (exclusive)"
+        )
         for bound in (above, below):
             if bound is not None:
                 ax.axvline(bound, color="tab:green", linestyle="--")
-        ax.legend(loc="upper center")
+        ax.legend(loc="best", fontsize="small")
     ax.set_xlim(-0.05, 1.05)
     ax.set_xlabel("pass rate per prompt (fraction of its samples that pass the verifiers)")
     ax.set_ylabel("prompts")
