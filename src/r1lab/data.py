@@ -1,7 +1,8 @@
 """Load a recipe's data (synthetic task, Hub id or local file) and shape it for TRL.
 
 `data.source` is `tasks/<name>` for r1lab's own generators, a path to a `.jsonl`/`.json`/
-`.parquet`/`.csv` file or a folder saved by `datasets`, or a Hub dataset id. The question column
+`.parquet`/`.csv` file, a folder saved by `datasets` or of parquet shards (a generate run's
+`samples/`), or a Hub dataset id. The question column
 becomes TRL's `prompt` through the recipe's template; SFT also gets a `completion` column.
 Every other column is kept, because TRL hands them to reward functions as keyword arguments.
 """
@@ -112,6 +113,11 @@ def _load(source: str, subset: str | None, hf_split: str | None):
         return datasets.load_from_disk(str(path))[hf_split], False
     if path.is_dir() and (path / "dataset_info.json").exists():
         return datasets.load_from_disk(str(path)), True
+    shards = sorted(path.glob("*.parquet")) if path.is_dir() else []
+    if shards:  # a folder of parquet shards, e.g. a generate run's samples/
+        return datasets.load_dataset(
+            "parquet", data_files=[str(f) for f in shards], split="train"
+        ), True
     if path.suffix in FILE_BUILDERS:
         return datasets.load_dataset(
             FILE_BUILDERS[path.suffix], data_files=str(path), split="train"
@@ -138,8 +144,10 @@ def format_dataset(ds, cfg: DataConfig, completions: bool):
             out["completion"] = format_completion(row[cfg.completion_column], cfg.template)
         return out
 
+    # replaced, not merged (a chat `messages` list and a string prompt cannot share a column);
+    # `shape` still reads them, so a generate run's `completion` can be the completion column
     drop = [c for c in ("prompt", "completion", "messages") if c in ds.column_names]
-    return ds.remove_columns(drop).map(shape)
+    return ds.map(shape, remove_columns=drop)
 
 
 def columns_after_shaping(cfg: DataConfig, completions: bool, raw_columns: list[str]) -> list[str]:

@@ -37,7 +37,9 @@ class Kind:
     help: str  # one line for `r1lab --help`
     module: str  # entry point: `python -m <module> <recipe> [k=v ...]`, what launchers start
     run: Callable[[list[str]], int | None]  # `r1lab <name> <recipe> [k=v ...]` in this process
-    config_class: Callable[[], type]  # the TRL config class `trainer:` goes into (imported late)
+    # the TRL config class `trainer:` goes into (imported late); None: the kind trains nothing
+    # (generate), its recipes need no `trainer:` section and skip the trainer checks
+    config_class: Callable[[], type] | None
     # Recipe sections beyond the common ones, each with its parser (typed values, errors early);
     # a parser gets the section and the whole composed recipe (e.g. to read data.solution_column).
     sections: dict[str, Callable[[Any, dict[str, Any]], Any]] = field(default_factory=dict)
@@ -54,6 +56,8 @@ class Kind:
         """TRL's own config object from `trainer:` kwargs, as the N-process run will see it."""
         if (num_processes or 1) > 1 and not os.environ.get("WORLD_SIZE"):  # launched: TRL sees N
             kwargs = self.config_for_processes(dict(kwargs), int(num_processes or 1))
+        if self.config_class is None:
+            raise TypeError(f"kind {self.name} trains nothing and has no trainer config")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return self.config_class()(**kwargs)

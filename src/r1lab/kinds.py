@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from r1lab import grpo, sft
+from r1lab import generate, grpo, sft
 from r1lab.errors import RecipeError, closest
 from r1lab.kind import Kind
 
 KINDS: dict[str, Kind] = {
     sft.KIND.name: sft.KIND,
     grpo.KIND.name: grpo.KIND,
+    generate.KIND.name: generate.KIND,
 }
 
 

@@ -20,8 +20,9 @@ from r1lab.recipe import Recipe
 NOT_TRAINING = ("overrides", "slurm", "evaluate")
 
 
-def training_identity(recipe: dict[str, Any]) -> dict[str, Any]:
-    """The recipe as flat dotted keys, without what does not change the trained model."""
+def training_identity(recipe: dict[str, Any], ignore: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The recipe as flat dotted keys, without what does not change the trained model (nor the
+    sections in `ignore`: a generate run's `select:` changes which samples are kept, not made)."""
     flat: dict[str, Any] = {}
 
     def walk(prefix: str, value: Any) -> None:
@@ -31,14 +32,16 @@ def training_identity(recipe: dict[str, Any]) -> dict[str, Any]:
         else:
             flat[prefix] = value
 
-    walk("", {k: v for k, v in recipe.items() if k not in NOT_TRAINING})
+    walk("", {k: v for k, v in recipe.items() if k not in (*NOT_TRAINING, *ignore)})
     flat.pop("trainer.output_dir", None)
     return flat
 
 
-def differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+def differences(
+    stored: dict[str, Any], current: dict[str, Any], ignore: tuple[str, ...] = ()
+) -> list[str]:
     """`key: stored -> current` for every training key that differs."""
-    a, b = training_identity(stored), training_identity(current)
+    a, b = training_identity(stored, ignore), training_identity(current, ignore)
     missing = object()
     return [
         f"{key}: {a.get(key, '(unset)')} -> {b.get(key, '(unset)')}"
@@ -55,7 +58,7 @@ def finished_step(output_dir: str | Path) -> int | None:
     return int(json.loads(info.read_text()).get("global_step", 0))
 
 
-def admit(recipe: Recipe) -> int | None:
+def admit(recipe: Recipe, ignore: tuple[str, ...] = ()) -> int | None:
     """None if `recipe` may train into its output dir (fresh or resuming its own run); the final
     step if the same recipe already finished there; RecipeError if another recipe's run is there."""
     out = Path(recipe.output_dir)
@@ -65,7 +68,7 @@ def admit(recipe: Recipe) -> int | None:
     from omegaconf import OmegaConf
 
     stored = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
-    changed = differences(stored, recipe.to_dict())
+    changed = differences(stored, recipe.to_dict(), ignore)
     if changed:
         shown = "; ".join(changed[:8]) + (
             f"; and {len(changed) - 8} more" if len(changed) > 8 else ""

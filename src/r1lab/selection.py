@@ -15,14 +15,13 @@ as TRL and `r1lab.evaluate` call it), never once per row.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from r1lab.atomic import atomic_write
 from r1lab.errors import RecipeError, section_dataclass
 from r1lab.recipe import RewardSpec, parse_rewards
 
@@ -561,20 +560,8 @@ def write_selection(
     _write_parquet(out_dir / "selected.parquet", kept, columns.get("selected", []))
     _write_parquet(out_dir / "prompts.parquet", prompts, columns.get("prompts", []))
     text = json.dumps(report, indent=2, default=str)
-    _atomic(out_dir / "selection.json", lambda tmp: Path(tmp).write_text(text))
-    _atomic(out_dir / "pass_rate.png", lambda tmp: _histogram(report, tmp))
-
-
-def _atomic(path: Path, write: Any) -> None:
-    """`write(tmp)` to a temporary file beside `path`, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(out_dir / "selection.json", lambda tmp: Path(tmp).write_text(text))
+    atomic_write(out_dir / "pass_rate.png", lambda tmp: _histogram(report, tmp))
 
 
 def _write_parquet(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
@@ -589,7 +576,7 @@ def _write_parquet(path: Path, rows: list[dict[str, Any]], columns: list[str]) -
     else:
         types = {c: pa.type_for_alias(t) for c, t in _COLUMN_TYPES.items()}
         table = pa.schema([(c, types.get(c, pa.null())) for c in columns]).empty_table()
-    _atomic(path, lambda tmp: pq.write_table(table, tmp))
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def _histogram(report: dict[str, Any], path: str) -> None:
@@ -674,7 +661,9 @@ def check_select(ctx: Context) -> Findings:
 
     columns = ctx.raw_columns
     if columns is None:
-        yield skipped(f"select columns: '{ctx.data.source}' is a Hub dataset; checked once loaded")
+        yield skipped(
+            f"select columns: the columns of '{ctx.data.source}' are not known yet; checked once loaded"
+        )
     else:
         available = set(columns) | set(GENERATED_COLUMNS)
         for spec in built:

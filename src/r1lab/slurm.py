@@ -210,7 +210,9 @@ def make_plan(recipe: Recipe, nodes: int | None = None, gpus_on_node: int | None
     accel = accelerate_config.load(recipe.accelerate)
     distributed = accel.distributed_type
     gpus = gpus_on_node or settings["gpus_per_node"]
-    if distributed == "NO":
+    if kind.launcher == "python":  # one process per node, each node on its own share (generate)
+        procs = 1
+    elif distributed == "NO":
         procs = 1
         train_nodes = n - (1 if server else 0)
         if train_nodes > 1:

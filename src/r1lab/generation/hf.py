@@ -1,50 +1,10 @@
-"""Text generation behind one interface: `generate(prompts, n, sampling) -> completions`.
-
-Evaluation (and, next, teacher generation) ask a `Generator` for `n` completions per prompt and
-get each one's text with its metadata (finish reason, token counts), whatever the backend. A
-backend is a class in `BACKENDS`; today `hf` (transformers `generate`), the one that runs
-everywhere. A prompt is a string (sent as is) or a list of chat messages (rendered with the
-model's chat template).
-"""
+"""The `hf` backend: transformers `generate`, the one that runs wherever r1lab installs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from r1lab.errors import RecipeError, closest
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """How to sample. `greedy` ignores temperature/top_p; `seed` seeds the backend first."""
-
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_new_tokens: int = 256
-    greedy: bool = False
-    seed: int | None = None
-
-
-@dataclass(frozen=True)
-class Completion:
-    text: str
-    finish_reason: str  # "stop" (end of sequence) or "length" (hit max_new_tokens)
-    prompt_tokens: int
-    completion_tokens: int  # generated tokens, the end-of-sequence token included
-
-
-class Generator(Protocol):
-    def generate(self, prompts: list[Any], n: int, sampling: Sampling) -> list[list[Completion]]:
-        """`n` completions for each prompt, in prompt order."""
-        ...
-
-
-def render_prompt(tokenizer: Any, prompt: Any) -> str:
-    """The text the model sees: a string as is, chat messages through the chat template."""
-    if isinstance(prompt, str):
-        return prompt
-    return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+from r1lab.generation.base import Completion, Sampling, render_prompt
 
 
 class TransformersGenerator:
@@ -107,16 +67,3 @@ class TransformersGenerator:
         if end is None:
             return Completion(text, "length", prompt_tokens, len(ids))
         return Completion(text, "stop", prompt_tokens, end + 1)
-
-
-BACKENDS: dict[str, type] = {"hf": TransformersGenerator}
-
-
-def load_generator(backend: str, model: str, **options: Any) -> Generator:
-    """A `Generator` for `model` (a folder or Hub id) on `backend`."""
-    if backend not in BACKENDS:
-        raise RecipeError(
-            f"generation backend '{backend}'{closest(backend, BACKENDS)} is not one of "
-            f"{', '.join(BACKENDS)}"
-        )
-    return BACKENDS[backend](model, **options)
