@@ -562,3 +562,59 @@ def test_server_that_never_gets_healthy_fails_the_job(
     assert info["JobState"] == "FAILED" and info["ExitCode"] != "0:0", f"{info}\n{text[-3000:]}"
     assert message.format(port=port) in text, text[-3000:]
     assert "machine rank" not in text  # training never started
+
+
+# ------------------------------------------------------------------- generate: 2 nodes, real vLLM
+@pytest.mark.slurm
+def test_generate_splits_shards_over_two_nodes_each_running_vllm(
+    slurm_cluster, tiny_model, tmp_path
+):
+    """`make generate RECIPE=distill/tiny NODES=2`: each node starts its own vLLM engine on its
+    share of the shards; node 0 waits for all of them and selects. A second submission of the same
+    command finds every shard done and generates nothing (what a requeue does too)."""
+    try:
+        import vllm  # noqa: F401
+    except ImportError as err:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(
+                f"vLLM is not installed ({err}); CI=true: this test must run", pytrace=False
+            )
+        pytest.skip(f"vLLM is not installed here ({err}); `make install` adds it on x86-64 Linux")
+    out = tmp_path / "gen"
+    args = [
+        f"model.model_name_or_path={tiny_model}",
+        f"trainer.output_dir={out}",
+        "data.train_size=16",
+        "generate.shard_size=4",
+        "generate.num_samples=2",
+        "generate.max_new_tokens=16",
+        "select.verifiers.accuracy=0.0",
+        "select.verifiers.format=0.0",
+        "select.drop_truncated=false",
+    ]
+    env = {"VLLM_CPU_KVCACHE_SPACE": "1"}
+    job, log = submitted(make("generate", "distill/tiny", args, nodes=2, env=env), slurm_cluster)
+    info = wait_job(job, log, timeout=1200)
+    text = read_log(log)
+    assert info["JobState"] == "COMPLETED", text[-5000:]
+    assert "node 0 of 2" in text and "node 1 of 2" in text, text[-5000:]
+    for node, shards in ((0, (1, 3)), (1, (2, 4))):  # node r: shards r, r+2 (1-based in the log)
+        for k in shards:
+            assert f"[r1lab generate node {node}/2] shard {k}/4:" in text, text[-5000:]
+    import pyarrow.parquet as pq
+
+    files = sorted((out / "samples").glob("shard-*.parquet"))
+    assert len(files) == 4
+    rows = [r for f in files for r in pq.read_table(f).to_pylist()]
+    assert sorted((r["prompt_id"], r["sample"]) for r in rows) == [
+        (i, j) for i in range(16) for j in range(2)
+    ]
+    assert {r["backend"] for r in rows} == {"vllm"} and (out / "selected.parquet").exists()
+    stamps = {f: f.stat().st_mtime_ns for f in files}
+
+    job, log = submitted(make("generate", "distill/tiny", args, nodes=2, env=env), slurm_cluster)
+    info = wait_job(job, log, timeout=900)
+    text = read_log(log)
+    assert info["JobState"] == "COMPLETED", text[-5000:]
+    assert text.count("0 to do here") == 2, text[-5000:]
+    assert {f: f.stat().st_mtime_ns for f in files} == stamps

@@ -41,8 +41,23 @@ from r1lab.recipe import Recipe, compose
 from r1lab.selection import SelectConfig, check_select
 
 SAMPLES, STATS, MANIFEST = "samples", "stats", "generation.json"
-# Sections that change which samples are kept, not which are generated: selection reruns on them.
-NOT_GENERATION = ("select",)
+# What changes which samples are kept (selection reruns on saved samples) or how fast they are
+# made, not what they are: a rerun with other values here resumes the same samples.
+NOT_GENERATION = ("select",) + tuple(
+    f"generate.{key}"
+    for key in (
+        "tensor_parallel_size",
+        "max_model_len",
+        "gpu_memory_utilization",
+        "vllm_args",
+        "batch_size",
+        "base_url",
+        "api_key_env",
+        "concurrency",
+        "timeout",
+        "max_retries",
+    )
+)
 
 
 @dataclass
@@ -58,7 +73,8 @@ class GenerateConfig:
     shard_size: int = 256  # prompts per shard: the unit of resume and of work between nodes
     tensor_parallel_size: int = 1  # vllm: GPUs one engine spans
     max_model_len: int | None = None  # vllm: None = the model's context
-    gpu_memory_utilization: float = 0.9  # vllm
+    # vllm: share of GPU memory the engine takes (None: vLLM's 0.9); on a CPU, the share of RAM
+    gpu_memory_utilization: float | None = None
     batch_size: int = 64  # hf: sequences per generate call
     base_url: str | list[str] | None = None  # openai: one endpoint, or one per node
     api_key_env: str = "OPENAI_API_KEY"  # openai: the variable holding the key (local: none)
@@ -103,7 +119,7 @@ class GenerateConfig:
                 "tensor_parallel_size": self.tensor_parallel_size,
                 "dtype": model.get("dtype") or "auto",
                 "max_model_len": self.max_model_len,
-                "gpu_memory_utilization": self.gpu_memory_utilization,
+                **({"gpu_memory_utilization": u} if (u := self.gpu_memory_utilization) else {}),
                 "seed": self.seed,
                 **self.vllm_args,
             }

