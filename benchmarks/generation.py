@@ -32,18 +32,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-SHAPES: dict[str, dict[str, int]] = {
-    "tiny": {},
-    # Qwen2.5-0.5B's transformer shape (the vocabulary stays the tiny tokenizer's)
-    "qwen2.5-0.5b": dict(
-        hidden_size=896,
-        intermediate_size=4864,
-        num_hidden_layers=24,
-        num_attention_heads=14,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-    ),
-}
 # the tiny tokenizer's vocabulary stands in for Qwen2.5's 151,936 tokens
 VOCAB_NOTE = "vocabulary: the tiny tokenizer's ({size} tokens), not Qwen2.5's 151,936"
 MISMATCH = 0.10  # mean completion lengths further apart than this (relative) get a warning
@@ -57,7 +45,7 @@ def model_for(args: argparse.Namespace) -> Path:
         return Path(args.model)
     if args.shape == "tiny":
         return tiny.ensure()
-    return tiny.ensure(cache_dir() / f"bench-{args.shape}", **SHAPES[args.shape])
+    return tiny.ensure(cache_dir() / f"bench-{args.shape}", **tiny.SHAPES[args.shape])
 
 
 def arithmetic_prompts(size: int, seed: int) -> list[str]:
@@ -163,7 +151,7 @@ def measure(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="a model folder (default: the tiny model, or --shape's)")
-    parser.add_argument("--shape", choices=SHAPES, default="tiny")
+    parser.add_argument("--shape", choices=["tiny", "qwen2.5-0.5b"], default="tiny")
     parser.add_argument("--backends", default="vllm,hf", help="comma-separated, run in this order")
     parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--n", type=int, default=8, help="samples per prompt")

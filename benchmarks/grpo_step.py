@@ -17,23 +17,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-SHAPES = {
-    "tiny": {},
-    # Qwen2.5-0.5B's transformer shape (the vocabulary stays the tiny tokenizer's)
-    "qwen2.5-0.5b": dict(
-        hidden_size=896,
-        intermediate_size=4864,
-        num_hidden_layers=24,
-        num_attention_heads=14,
-        num_key_value_heads=2,
-        max_position_embeddings=32768,
-    ),
-}
-
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shape", choices=SHAPES, default="tiny")
+    parser.add_argument("--shape", choices=["tiny", "qwen2.5-0.5b"], default="tiny")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--completion-length", type=int, default=32)
@@ -43,7 +30,7 @@ def main() -> int:
     from r1lab import tiny
 
     with tempfile.TemporaryDirectory() as tmp:
-        model = tiny.build(Path(tmp) / "model", **SHAPES[args.shape])
+        model = tiny.build(Path(tmp) / "model", **tiny.SHAPES[args.shape])
         out = Path(tmp) / "run"
         on_gpu = args.shape != "tiny"
         cmd = [

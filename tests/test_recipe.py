@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from r1lab.errors import RecipeError
+from r1lab.kinds import KINDS
 from r1lab.recipe import compose, list_recipes
 
 
@@ -13,7 +14,7 @@ def test_every_recipe_composes_into_sections():
     assert {"base/tiny", "r1_zero/tiny", "r1_zero/qwen2.5-math-7b"} <= set(names)
     for name in names:
         recipe = compose(name)
-        assert recipe.kind in ("sft", "grpo")
+        assert recipe.kind in KINDS
         assert recipe.model["model_name_or_path"]
         assert recipe.output_dir == recipe.trainer.get("output_dir", f"runs/{name}")
 

@@ -16,8 +16,8 @@ run's output dir (runs/<recipe> unless trainer.output_dir says otherwise) gets:
 
 A shard file is written atomically once all its samples exist, so after a kill (kill -9, a node
 failure, a Slurm requeue) the same command generates only the missing shards: every sample is
-there exactly once. Prompt i's samples are seeded with `generate.seed + i`, whichever shard, node
-or rerun produced them. On N Slurm nodes (slurm/train-node.sh sets R1LAB_NODE_RANK and
+there exactly once. Prompt i's samples are seeded with `generate.seed + i` (transformers: each
+shard with its first prompt's), whichever node or rerun produced them. On N Slurm nodes (slurm/train-node.sh sets R1LAB_NODE_RANK and
 R1LAB_NUM_NODES), node r takes shards r, r+N, ..., each with its own engine over its node's GPUs;
 node 0 then waits for every shard and runs the selection.
 """

@@ -629,6 +629,12 @@ def summary_text(report: dict[str, Any]) -> str:
         f"  tokens: prompt {tokens['prompt']:,}, completion {tokens['completion']:,} "
         f"(kept: completion {kept_tokens['completion']:,})"
     )
+    generation = report.get("generation") or {}
+    if generation.get("tokens_per_second"):
+        lines.append(
+            f"  generation: {generation['generation_seconds']:.0f} s, "
+            f"{generation['tokens_per_second']:,.0f} completion tokens/s"
+        )
     return "\n".join(lines)
 
 

@@ -41,6 +41,18 @@ DEFAULTS = dict(
     intermediate_size=384,
     max_position_embeddings=256,
 )
+# Larger shapes the benchmarks build the same way (random init, the tiny tokenizer's vocabulary).
+SHAPES: dict[str, dict[str, int]] = {
+    "tiny": {},
+    "qwen2.5-0.5b": dict(  # Qwen2.5-0.5B's transformer (its vocabulary is 151,936 tokens)
+        hidden_size=896,
+        intermediate_size=4864,
+        num_hidden_layers=24,
+        num_attention_heads=14,
+        num_key_value_heads=2,
+        max_position_embeddings=32768,
+    ),
+}
 
 
 def corpus(seed: int, size: int = 4000) -> list[str]:
