@@ -236,3 +236,102 @@ def test_an_unreachable_server_fails_in_seconds_with_what_to_do():
         load_generator("openai", "my-teacher", base_url=f"http://127.0.0.1:{port}/v1")
     assert "vllm.entrypoints.openai.api_server --model my-teacher" in str(err.value)
     assert time.monotonic() - start < 30
+
+
+def test_request_seeds_never_collide_across_prompts_samples_or_run_seeds():
+    """vLLM seeds sample j of a request with seed + j: additive seeds (seed + prompt id) would give
+    prompt p's second sample the stream of prompt p+1's first, and a seed-1 run most of a seed-0
+    run's samples. Mixed seeds keep every (run seed, prompt, sample) apart."""
+    from r1lab.generation import request_seed
+
+    seeds = [request_seed(s, p) + j for s in range(3) for p in range(2000) for j in range(8)]
+    assert len(set(seeds)) == len(seeds)
+    assert all(0 <= x < 2**63 for x in seeds)
+    assert request_seed(0, 5) == request_seed(0, 5)  # repeatable
+
+
+def test_a_template_that_opens_the_thinking_gives_it_back_to_the_completion():
+    from r1lab.generation import think_prefix
+
+    assert think_prefix("<｜User｜>2+2?<｜Assistant｜><think>\n") == "<think>\n"
+    assert think_prefix("... Assistant:") == ""
+    assert think_prefix("<think> a </think> Assistant:") == ""
+
+
+def test_generate_settings_of_the_wrong_type_or_meaningless_are_refused(tiny_model):
+    model = f"model.model_name_or_path={tiny_model}"
+    with pytest.raises(RecipeError, match="generate.num_samples='four' must be int"):
+        compose("distill/tiny", [model, "generate.num_samples=four"])
+    with pytest.raises(RecipeError, match="generate.shard_size=2.5 must be int"):
+        compose("distill/tiny", [model, "generate.shard_size=2.5"])
+    with pytest.raises(RecipeError, match="1 at temperature 0"):
+        compose("distill/tiny", [model, "generate.temperature=0", "generate.num_samples=4"])
+    compose("distill/tiny", [model, "generate.temperature=0", "generate.num_samples=1"])
+
+
+def test_shards_share_one_schema_even_when_a_column_is_empty_in_one(tmp_path):
+    """A source column that is null in every row of one shard and text in another: both shards get
+    the source's type, so the folder loads as one dataset."""
+    import datasets
+    import pyarrow as pa
+
+    from r1lab.generate import load_samples, samples_schema, write_shard
+
+    schema = samples_schema(pa.schema([("question", pa.string()), ("note", pa.string())]))
+
+    def sample(pid: int, note: str | None) -> dict:
+        return {
+            "prompt_id": pid,
+            "question": "q",
+            "note": note,
+            "sample": 0,
+            "completion": "c",
+            "finish_reason": "stop",
+            "prompt_tokens": 1,
+            "completion_tokens": 1,
+            "teacher": "t",
+            "backend": "hf",
+            "sampling": "{}",
+            "recipe": "r",
+        }
+
+    write_shard(tmp_path, 0, [sample(0, None)], 1.0, schema)
+    write_shard(tmp_path, 1, [sample(1, "text")], 1.0, schema)
+    assert [r["note"] for r in load_samples(tmp_path)] == [None, "text"]
+    assert len(datasets.load_dataset(str(tmp_path / "samples"), split="train")) == 2
+
+
+def test_a_hub_datasets_verifier_columns_are_checked_as_soon_as_it_loads():
+    """distill/math reads MATH from the Hub: its columns are known only once loaded, before any
+    sample is generated; a verifier's missing column must fail there, not after the generation."""
+    from r1lab.check import check_columns
+
+    report = check_columns(compose("distill/math"), ["problem", "answer"])
+    assert any(
+        "select.verifiers.accuracy needs column(s) ['solution']" in e for e in report.errors
+    ), report.text()
+    assert not check_columns(compose("distill/math"), ["problem", "solution"]).errors
+
+
+def test_a_served_teacher_is_not_looked_for_on_disk():
+    report = check(
+        compose("distill/math_r1_api", ["model.model_name_or_path=/models/only/on/the/server"])
+    )
+    assert not report.errors, report.text()
+    assert any("served model's name" in s for s in report.skipped)
+
+
+def test_node_0_stops_waiting_for_other_nodes_when_preempted(tmp_path, monkeypatch):
+    """Otherwise it would wait out the time limit and the job would never be requeued."""
+    from r1lab import preempt
+    from r1lab.generate import wait_for_shards
+
+    flag = tmp_path / "preempt"
+    flag.touch()
+    monkeypatch.setenv("R1LAB_PREEMPT_FILE", str(flag))
+    try:
+        assert wait_for_shards(tmp_path, 3, poll=0.01) is False
+    finally:
+        preempt.reset()
+    monkeypatch.delenv("R1LAB_PREEMPT_FILE")
+    assert wait_for_shards(tmp_path, 0) is True

@@ -18,6 +18,7 @@ from r1lab.selection import (
     Decontaminator,
     SelectConfig,
     check_select,
+    check_select_columns,
     select,
     select_rows,
     summary_text,
@@ -438,8 +439,9 @@ def findings(section: dict, columns: list[str], data: dict | None = None) -> dic
     )
     ctx = Context(recipe, get_kind("sft"), columns=columns)
     out: dict[str, list[str]] = {}
-    for finding in check_select(ctx):
-        out.setdefault(finding.status, []).append(finding.message)
+    for check_fn in (check_select, check_select_columns):
+        for finding in check_fn(ctx):
+            out.setdefault(finding.status, []).append(finding.message)
     return out
 
 

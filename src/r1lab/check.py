@@ -138,6 +138,8 @@ class Context:
 
     @cached_property
     def model_folder(self) -> Path | None:
+        if not self.kind.loads_model(self.recipe):
+            return None
         return local_model_folder(str(self.recipe.model["model_name_or_path"]))
 
     @cached_property
@@ -399,6 +401,9 @@ def check_checkpoints(ctx: Context) -> Findings:
 def check_model_files(ctx: Context) -> Findings:
     ref = str(ctx.recipe.model["model_name_or_path"])
     folder = ctx.model_folder
+    if not ctx.kind.loads_model(ctx.recipe):
+        yield skipped(f"model files: '{ref}' is a served model's name; this run loads no model")
+        return
     if folder is None:
         yield skipped(
             f"model files: '{ref}' is a Hub id not in the local cache; context length and chat "
@@ -646,5 +651,6 @@ def check_columns(recipe: Recipe, columns: list[str]) -> Report:
     other checks have run already and would only repeat their work)."""
     from r1lab.kinds import get_kind
 
-    ctx = Context(recipe, get_kind(recipe.kind), running=True, columns=columns)
-    return run_checks(ctx, only=COLUMN_CHECKS)
+    kind = get_kind(recipe.kind)
+    ctx = Context(recipe, kind, running=True, columns=columns)
+    return run_checks(ctx, only=COLUMN_CHECKS | frozenset(kind.column_checks))

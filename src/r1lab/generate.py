@@ -38,7 +38,7 @@ from r1lab.errors import RecipeError, exit_on_error, section_dataclass
 from r1lab.generation import Completion, Sampling, check_backend
 from r1lab.kind import Kind
 from r1lab.recipe import Recipe, compose
-from r1lab.selection import SelectConfig, check_select
+from r1lab.selection import SelectConfig, check_select, check_select_columns
 
 SAMPLES, STATS, MANIFEST = "samples", "stats", "generation.json"
 # What changes which samples are kept (selection reruns on saved samples) or how fast they are
@@ -47,9 +47,7 @@ NOT_GENERATION = ("select",) + tuple(
     f"generate.{key}"
     for key in (
         "tensor_parallel_size",
-        "max_model_len",
         "gpu_memory_utilization",
-        "vllm_args",
         "batch_size",
         "base_url",
         "api_key_env",
@@ -87,6 +85,13 @@ class GenerateConfig:
     def from_recipe(cls, section: Any, recipe: dict[str, Any] | None = None) -> GenerateConfig:
         cfg = section_dataclass(cls, "generate", dict(section or {}))
         check_backend(cfg.backend)
+        wrong = [
+            f"generate.{name}={getattr(cfg, name)!r} must be {kind.__name__ if kind is int else 'a number'}"
+            for name, kind in _TYPES.items()
+            if isinstance(getattr(cfg, name), bool) or not isinstance(getattr(cfg, name), kind)
+        ]
+        if wrong:
+            raise RecipeError("; ".join(wrong))
         problems = [
             f"generate.{name}={getattr(cfg, name)} must be {rule}"
             for name, bad, rule in (
@@ -96,6 +101,11 @@ class GenerateConfig:
                 ("temperature", cfg.temperature < 0, ">= 0"),
                 ("top_p", not 0 < cfg.top_p <= 1, "in (0, 1]"),
                 ("concurrency", cfg.concurrency < 1, ">= 1"),
+                (
+                    "num_samples",
+                    cfg.temperature == 0 and cfg.num_samples > 1,
+                    "1 at temperature 0 (greedy samples are all the same)",
+                ),
             )
             if bad
         ]
@@ -141,6 +151,22 @@ class GenerateConfig:
         return json.dumps({k: getattr(self, k) for k in keys})
 
 
+_NUMBER = (int, float)
+_TYPES: dict[str, Any] = {
+    "num_samples": int,
+    "shard_size": int,
+    "max_new_tokens": int,
+    "seed": int,
+    "tensor_parallel_size": int,
+    "batch_size": int,
+    "concurrency": int,
+    "max_retries": int,
+    "temperature": _NUMBER,
+    "top_p": _NUMBER,
+    "timeout": _NUMBER,
+}
+
+
 def config(recipe: Recipe) -> GenerateConfig:
     return recipe.parsed["generate"]
 
@@ -174,6 +200,7 @@ def check_generate(ctx: check.Context) -> check.Findings:
             yield check.warning(f"generate.backend=vllm: {vllm_missing_message()}")
     if cfg.backend != "openai" and ctx.lengths_checkable:
         context, longest = int(ctx.model_context or 0), ctx.longest_prompt
+        context = min(context, cfg.max_model_len or context)
         if longest + cfg.max_new_tokens > context:
             raise RecipeError(
                 f"prompt ({longest} tokens, longest in the data) + generate.max_new_tokens "
@@ -189,16 +216,29 @@ def check_generate(ctx: check.Context) -> check.Findings:
 # ---- prompts and shards ------------------------------------------------------------------------
 
 
-def prompt_rows(recipe: Recipe) -> list[dict[str, Any]]:
-    """The recipe's prompts in their fixed order, each row with its `prompt_id` and source columns."""
+def prompt_rows(recipe: Recipe) -> tuple[list[dict[str, Any]], Any]:
+    """The recipe's prompts in their fixed order, each row with its `prompt_id` and source columns,
+    and the shards' arrow schema (the source's types, so every shard has the same columns)."""
     from r1lab.data import DataConfig, format_dataset, load_raw, peek_columns
 
     data = DataConfig.from_recipe(recipe.data)
     raw = load_raw(data, "train")
     if peek_columns(data) is None:  # a Hub dataset: its columns are known only now
         check.check_columns(recipe, raw.column_names).raise_if_failed()
-    rows = format_dataset(raw, data, completions=False).to_list()
-    return [{"prompt_id": i, **row} for i, row in enumerate(rows)]
+    prompts = format_dataset(raw, data, completions=False)
+    rows = [{"prompt_id": i, **row} for i, row in enumerate(prompts.to_list())]
+    return rows, samples_schema(prompts.features.arrow_schema)
+
+
+def samples_schema(source: Any) -> Any:
+    """prompt_id, the source's columns with their types, then the sample's own columns."""
+    import pyarrow as pa
+
+    text, count = pa.string(), pa.int64()
+    own = [("sample", count), ("completion", text), ("finish_reason", text)]
+    own += [("prompt_tokens", count), ("completion_tokens", count)]
+    own += [(name, text) for name in ("teacher", "backend", "sampling", "recipe")]
+    return pa.schema([("prompt_id", count), *((f.name, f.type) for f in source), *own])
 
 
 def shard_path(out: Path, shard: int) -> Path:
@@ -245,7 +285,9 @@ def sample_rows(
     return out
 
 
-def write_shard(out: Path, shard: int, samples: list[dict[str, Any]], seconds: float) -> None:
+def write_shard(
+    out: Path, shard: int, samples: list[dict[str, Any]], seconds: float, schema: Any
+) -> None:
     """The shard's stats, then its samples: the parquet file appears last, complete."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -261,7 +303,7 @@ def write_shard(out: Path, shard: int, samples: list[dict[str, Any]], seconds: f
         (out / folder).mkdir(parents=True, exist_ok=True)
     stats_path = out / STATS / f"shard-{shard:05d}.json"
     atomic_write(stats_path, lambda tmp: Path(tmp).write_text(json.dumps(stats)))
-    table = pa.Table.from_pylist(samples)
+    table = pa.Table.from_pylist(samples, schema=schema)
     atomic_write(shard_path(out, shard), lambda tmp: pq.write_table(table, tmp))
 
 
@@ -276,7 +318,21 @@ def load_samples(out: Path) -> list[dict[str, Any]]:
             f"{out / SAMPLES} holds no samples: run the generation first (make generate "
             "RECIPE=<recipe>)"
         )
-    return pa.concat_tables([pq.read_table(f) for f in files]).to_pylist()
+    tables = []
+    for f in files:
+        try:
+            tables.append(pq.read_table(f))
+        except (OSError, pa.ArrowInvalid) as err:
+            raise RecipeError(
+                f"{f} cannot be read ({err}); delete it and rerun the same command, which "
+                "generates that shard again"
+            ) from None
+    try:
+        return pa.concat_tables(tables).to_pylist()
+    except pa.ArrowInvalid as err:
+        raise RecipeError(
+            f"the shards in {out / SAMPLES} disagree on their columns: {err}"
+        ) from None
 
 
 # ---- the run -----------------------------------------------------------------------------------
@@ -295,7 +351,7 @@ def generate(recipe: Recipe) -> Path:
 
     cfg, out = config(recipe), Path(recipe.output_dir)
     rank, nodes = node_position()
-    rows = prompt_rows(recipe)
+    rows, schema = prompt_rows(recipe)
     total = num_shards(len(rows), cfg.shard_size)
     mine = [k for k in missing_shards(out, total) if k % nodes == rank]
     log(
@@ -316,32 +372,39 @@ def generate(recipe: Recipe) -> Path:
             completions = generator.generate(
                 [r["prompt"] for r in chunk],
                 cfg.num_samples,
-                cfg.sampling(cfg.seed + chunk[0]["prompt_id"]),
+                cfg.sampling(cfg.seed),
+                ids=[r["prompt_id"] for r in chunk],
             )
             seconds = time.perf_counter() - start
             samples = sample_rows(chunk, completions, recipe, cfg)
-            write_shard(out, k, samples, seconds)
+            write_shard(out, k, samples, seconds, schema)
             tokens = sum(s["completion_tokens"] for s in samples)
             log(
                 f"shard {k + 1}/{total}: {len(samples)} samples, {tokens} tokens in "
                 f"{seconds:.1f} s ({tokens / max(seconds, 1e-9):.0f} tokens/s)"
             )
-    if rank != 0:
+    if rank != 0 or not wait_for_shards(out, total):
         return out
-    wait_for_shards(out, total)
     write_manifest(recipe, out, total)
     select_saved(recipe)
     return out
 
 
-def wait_for_shards(out: Path, total: int, poll: float = 5.0) -> None:
-    """Node 0: the other nodes' shards (Slurm ends the job if a node fails)."""
+def wait_for_shards(out: Path, total: int, poll: float = 5.0) -> bool:
+    """Node 0: the other nodes' shards (Slurm ends the job if a node fails); False when a
+    preemption is requested meanwhile (the job is requeued and resumes)."""
+    from r1lab import preempt
+
     last = None
     while missing := missing_shards(out, total):
+        if preempt.requested():
+            log("preemption requested while waiting for the other nodes; a rerun resumes")
+            return False
         if len(missing) != last:
             log(f"waiting for {len(missing)} shard(s) from the other nodes")
             last = len(missing)
         time.sleep(poll)
+    return True
 
 
 def write_manifest(recipe: Recipe, out: Path, total: int) -> dict[str, Any]:
@@ -386,14 +449,15 @@ def select_saved(recipe: Recipe) -> dict[str, Any]:
             "completion_tokens_per_second"
         )
     write_selection(out, result.kept, result.prompts, result.report)
-    (out / "recipe.yaml").write_text(recipe.to_yaml())
+    write_recipe(recipe, out)
     print(summary_text(result.report), flush=True)
     if not result.kept:
+        keep = [o for o in recipe.overrides if not o.lstrip("+").startswith("select.")]
         raise RecipeError(
             f"the selection kept no sample of {result.report['samples']} (report: "
             f"{out / 'selection.json'}); loosen the select: filters that dropped them, or check "
             "the teacher's samples in samples/. Rerun only the selection with `r1lab select "
-            f"{recipe.name} select.<key>=<value>`"
+            f"{' '.join([recipe.name, *keep])} select.<key>=<value>`"
         )
     print(f"[r1lab generate] SFT data: {out / 'selected.parquet'}", flush=True)
     return result.report
@@ -418,9 +482,15 @@ def start(argv: list[str], command: str) -> Recipe | None:
         run_dir.clear(out)
     check.check(recipe, running=command == "generate").raise_if_failed()
     run_dir.admit(recipe, ignore=NOT_GENERATION)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "recipe.yaml").write_text(recipe.to_yaml())
+    if node_position()[0] == 0:
+        write_recipe(recipe, out)
     return recipe
+
+
+def write_recipe(recipe: Recipe, out: Path) -> None:
+    """recipe.yaml, atomically: other nodes read it (`run_dir.admit`) while this one writes."""
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "recipe.yaml", lambda tmp: Path(tmp).write_text(recipe.to_yaml()))
 
 
 def main(argv: list[str]) -> int:
@@ -445,8 +515,10 @@ KIND = Kind(
     run=main,
     config_class=None,
     sections={"generate": GenerateConfig.from_recipe, "select": SelectConfig.from_recipe},
-    checks=(check_generate, check_select),
+    checks=(check_generate, check_select, check_select_columns),
+    column_checks=(check_select_columns,),
     launcher="python",
+    loads_model=lambda recipe: config(recipe).backend != "openai",
 )
 
 if __name__ == "__main__":

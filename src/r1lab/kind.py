@@ -31,6 +31,10 @@ def _never(recipe: Recipe) -> bool:
     return False
 
 
+def _always(recipe: Recipe) -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class Kind:
     name: str
@@ -44,6 +48,8 @@ class Kind:
     # a parser gets the section and the whole composed recipe (e.g. to read data.solution_column).
     sections: dict[str, Callable[[Any, dict[str, Any]], Any]] = field(default_factory=dict)
     checks: tuple[Check, ...] = ()  # the kind's own checks, run after the common ones
+    # those of `checks` that read the data's columns: rerun once a Hub dataset has loaded
+    column_checks: tuple[Check, ...] = ()
     # "accelerate": N processes under `accelerate launch`; "python": always one process.
     launcher: Literal["accelerate", "python"] = "accelerate"
     trains_on_completions: bool = False  # the data gets a `completion` column (SFT)
@@ -51,6 +57,9 @@ class Kind:
     # kwargs for a run of N processes when built in one (GRPO sizes its generation batch by it)
     config_for_processes: Callable[[dict[str, Any], int], dict[str, Any]] = _same
     vllm_server: Callable[[Recipe], bool] = _never  # needs a vLLM server node on Slurm
+    # False: model.model_name_or_path names a model served elsewhere (generate on an endpoint),
+    # so no local files are looked for
+    loads_model: Callable[[Recipe], bool] = _always
 
     def build_config(self, kwargs: dict[str, Any], num_processes: int | None = None) -> Any:
         """TRL's own config object from `trainer:` kwargs, as the N-process run will see it."""

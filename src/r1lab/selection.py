@@ -643,9 +643,9 @@ def summary_text(report: dict[str, Any]) -> str:
 
 def check_select(ctx: Context) -> Findings:
     """The `select:` section before any sample is generated: verifiers build, one of them checks
-    answers, the data has the columns they read, and the benchmark files load."""
-    from r1lab.check import ANSWER_COLUMNS, error, ok, skipped, warning
-    from r1lab.rewards import get_reward, is_verifier, required_columns, verifier_names
+    answers, and the benchmark files load (the columns: `check_select_columns`)."""
+    from r1lab.check import error, ok, warning
+    from r1lab.rewards import get_reward, is_verifier, verifier_names
 
     cfg = ctx.recipe.parsed.get("select") or SelectConfig.from_recipe({}, {"data": ctx.recipe.data})
     built = []
@@ -665,6 +665,29 @@ def check_select(ctx: Context) -> Findings:
     elif built and len(built) == len(names):
         yield ok("select.verifiers: " + ", ".join(f"{s.name} >= {s.weight}" for s in built))
 
+    for path in cfg.decontaminate:
+        try:
+            count = len(benchmark_questions(path, cfg.decontaminate_column))
+        except RecipeError as err:
+            yield error(str(err))
+            continue
+        yield ok(f"select.decontaminate: {path} ({count} questions)")
+
+
+def check_select_columns(ctx: Context) -> Findings:
+    """The data has the columns the verifiers read (and the question column, to decontaminate).
+    A column check: rerun on a Hub dataset as soon as it loads, before any sample is generated."""
+    from r1lab.check import ANSWER_COLUMNS, error, skipped
+    from r1lab.rewards import get_reward, required_columns
+
+    cfg = ctx.recipe.parsed.get("select") or SelectConfig.from_recipe({}, {"data": ctx.recipe.data})
+    built = []
+    for spec in cfg.verifiers:
+        try:
+            get_reward(spec.name, **spec.params)
+            built.append(spec)
+        except ValueError:  # check_select reports it
+            continue
     columns = ctx.raw_columns
     if columns is None:
         yield skipped(
@@ -691,10 +714,3 @@ def check_select(ctx: Context) -> Findings:
                 f"which {ctx.data.source} does not have (columns: {columns}); set "
                 "data.question_column"
             )
-    for path in cfg.decontaminate:
-        try:
-            count = len(benchmark_questions(path, cfg.decontaminate_column))
-        except RecipeError as err:
-            yield error(str(err))
-            continue
-        yield ok(f"select.decontaminate: {path} ({count} questions)")

@@ -15,7 +15,14 @@ from __future__ import annotations
 from typing import Any
 
 from r1lab.errors import RecipeError, closest
-from r1lab.generation.base import Completion, Generator, Sampling, render_prompt
+from r1lab.generation.base import (
+    Completion,
+    Generator,
+    Sampling,
+    render_prompt,
+    request_seed,
+    think_prefix,
+)
 
 # backend name -> "module:class", imported only when chosen (vLLM takes seconds to import)
 BACKENDS: dict[str, str] = {
@@ -24,7 +31,16 @@ BACKENDS: dict[str, str] = {
     "openai": "r1lab.generation.openai_client:OpenAIGenerator",
 }
 
-__all__ = ["BACKENDS", "Completion", "Generator", "Sampling", "load_generator", "render_prompt"]
+__all__ = [
+    "BACKENDS",
+    "Completion",
+    "Generator",
+    "Sampling",
+    "load_generator",
+    "render_prompt",
+    "request_seed",
+    "think_prefix",
+]
 
 
 def check_backend(backend: str) -> None:

@@ -10,10 +10,10 @@ from typing import Any, Protocol
 class Sampling:
     """How to sample. `greedy` ignores temperature/top_p.
 
-    `seed` makes a call repeatable: prompt i of the call is sampled with seed + i on backends that
-    seed per request (vLLM, an OpenAI-compatible server), and seeds the whole call on transformers.
-    The generate kind passes seed + the first prompt's id, so a prompt's samples do not depend on
-    which shard, node or rerun produced them.
+    `seed` makes a call repeatable. Backends that seed per request (vLLM, an OpenAI-compatible
+    server) seed prompt i with `request_seed(seed, ids[i])`, its id given by the caller (the
+    generate kind passes each prompt's id, so a prompt's samples do not depend on the shard, node
+    or rerun that produced them); transformers seeds the whole call with the first prompt's.
     """
 
     temperature: float = 1.0
@@ -32,9 +32,39 @@ class Completion:
 
 
 class Generator(Protocol):
-    def generate(self, prompts: list[Any], n: int, sampling: Sampling) -> list[list[Completion]]:
-        """`n` completions for each prompt, in prompt order."""
+    def generate(
+        self, prompts: list[Any], n: int, sampling: Sampling, ids: list[int] | None = None
+    ) -> list[list[Completion]]:
+        """`n` completions for each prompt, in prompt order; `ids`: the prompts' stable ids (for
+        seeding; default 0, 1, ...)."""
         ...
+
+
+_MASK = (1 << 64) - 1
+
+
+def request_seed(seed: int, prompt_id: int) -> int:
+    """A 63-bit seed for one prompt, mixed from the run's seed and the prompt's id (splitmix64).
+
+    Additive seeds collide: with `seed + id`, vLLM's n children (`seed + j`) of prompt p reuse the
+    streams of prompt p+1, and a run with seed 1 repeats most samples of a run with seed 0. Mixed
+    seeds are distinct for every (seed, prompt) in practice, and a sample's `+ j` stays clear of
+    other prompts' seeds.
+    """
+    x = (seed * 0x9E3779B97F4A7C15 + prompt_id + 1) & _MASK
+    for shift, mult in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+        x = ((x ^ (x >> shift)) * mult) & _MASK
+    return (x ^ (x >> 31)) >> 1
+
+
+def think_prefix(rendered_prompt: str) -> str:
+    """What a chat template pre-fills of the answer: R1-Distill's template ends with `<think>\n`,
+    so the model's text starts inside the thinking; put back in front of the completion, the
+    sample reads as the model's whole turn (as an SFT target must)."""
+    stripped = rendered_prompt.rstrip()
+    if stripped.endswith("<think>"):
+        return "<think>" + rendered_prompt[len(stripped) :]
+    return ""
 
 
 def render_prompt(tokenizer: Any, prompt: Any) -> str:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from r1lab.generation.base import Completion, Sampling, render_prompt
+from r1lab.generation.base import (
+    Completion,
+    Sampling,
+    render_prompt,
+    request_seed,
+    think_prefix,
+)
 
 
 class TransformersGenerator:
@@ -26,12 +32,14 @@ class TransformersGenerator:
         eos = eos if isinstance(eos, list) else [eos]
         self.eos_ids = {i for i in [*eos, self.tokenizer.eos_token_id] if i is not None}
 
-    def generate(self, prompts: list[Any], n: int, sampling: Sampling) -> list[list[Completion]]:
+    def generate(
+        self, prompts: list[Any], n: int, sampling: Sampling, ids: list[int] | None = None
+    ) -> list[list[Completion]]:
         import torch
         from tqdm.auto import tqdm
 
-        if sampling.seed is not None:
-            torch.manual_seed(sampling.seed)
+        if sampling.seed is not None:  # one seed per call: the first prompt's
+            torch.manual_seed(request_seed(sampling.seed, ids[0] if ids else 0))
         texts = [render_prompt(self.tokenizer, p) for p in prompts]
         step = max(1, self.batch_size // n)
         out: list[list[Completion]] = []
@@ -58,9 +66,12 @@ class TransformersGenerator:
             new = ids[:, batch["input_ids"].shape[1] :]
             texts_out = self.tokenizer.batch_decode(new, skip_special_tokens=True)
             for i in range(0, len(texts_out), n):
+                prefix = think_prefix(texts[start + i // n])
                 out.append(
                     [
-                        self._completion(texts_out[j], new[j].tolist(), prompt_lengths[j // n])
+                        self._completion(
+                            prefix + texts_out[j], new[j].tolist(), prompt_lengths[j // n]
+                        )
                         for j in range(i, i + n)
                     ]
                 )

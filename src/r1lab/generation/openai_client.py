@@ -5,8 +5,11 @@ own request (`n=1`): every server honours it (`transformers serve` ignores `n`),
 returns counts that sample's tokens exactly, and a server with prefix caching (vLLM) shares the
 prompt's work anyway. At most `concurrency` requests are in flight; each has `timeout` seconds and
 is retried `max_retries` times with exponential backoff (the `openai` client's own retry, on
-connection errors, 408/429 and 5xx). Sample j of prompt i is seeded with `seed + i` and `j`
-(servers that ignore `seed` simply sample). A server that splits the thinking out
+connection errors, 408/429 and 5xx). Sample j of prompt i is seeded with
+`request_seed(seed, id_i) + j` (servers that ignore `seed` simply sample). A request the server
+refuses outright (a 4xx other than 408/429, e.g. a prompt over its context) is not retried and
+does not sink the shard: it becomes an empty sample with `finish_reason="error"`, which no
+verifier accepts, and the count is printed. A server that splits the thinking out
 (`reasoning_content`, vLLM with a reasoning parser) gets it put back inside `<think>` tags, so
 verifiers and the student's SFT see the whole trace.
 """
@@ -15,12 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import replace
 from typing import Any
 
 from r1lab.errors import RecipeError
-from r1lab.generation.base import Completion, Sampling
+from r1lab.generation.base import Completion, Sampling, request_seed, think_prefix
 
-SEED_STRIDE = 1_000_003  # seeds of sample j: seed + i + j * SEED_STRIDE (distinct for i < stride)
+SEED_SPACE = 1 << 63  # vLLM's server takes a signed 64-bit seed
 
 
 def with_reasoning(content: str | None, reasoning: str | None) -> str:
@@ -81,26 +85,52 @@ class OpenAIGenerator:
                 "model.model_name_or_path to the served name"
             )
 
-    def generate(self, prompts: list[Any], n: int, sampling: Sampling) -> list[list[Completion]]:
-        return asyncio.run(self._generate(prompts, n, sampling))
+    def generate(
+        self, prompts: list[Any], n: int, sampling: Sampling, ids: list[int] | None = None
+    ) -> list[list[Completion]]:
+        ids = list(range(len(prompts))) if ids is None else ids
+        out = asyncio.run(self._generate(prompts, n, sampling, ids))
+        refused = [c for group in out for c in group if c.finish_reason == "error"]
+        if refused:
+            print(
+                f"[r1lab] {len(refused)} of {len(prompts) * n} requests refused by "
+                f"{self.base_url}, kept as empty samples (finish_reason=error); first: "
+                f"{refused[0].text or '?'}",
+                flush=True,
+            )
+        return [[c if c.finish_reason != "error" else replace(c, text="") for c in g] for g in out]
 
     async def _generate(
-        self, prompts: list[Any], n: int, sampling: Sampling
+        self, prompts: list[Any], n: int, sampling: Sampling, ids: list[int]
     ) -> list[list[Completion]]:
         client, gate = self._client(), asyncio.Semaphore(self.concurrency)
 
         async def one(i: int, j: int) -> Completion:
-            seed = None if sampling.seed is None else sampling.seed + i + j * SEED_STRIDE
+            seed = None
+            if sampling.seed is not None:
+                seed = (request_seed(sampling.seed, ids[i]) + j) % SEED_SPACE
             async with gate:
-                return await self._request(client, prompts[i], sampling, seed)
+                try:
+                    return await self._request(client, prompts[i], sampling, seed)
+                except self._openai.APIStatusError as err:
+                    if err.status_code in (408, 429) or err.status_code >= 500:
+                        raise  # the client retried it max_retries times already
+                    return Completion(f"HTTP {err.status_code}: {err.message}", "error", 0, 0)
 
         try:
             tasks = [[one(i, j) for j in range(n)] for i in range(len(prompts))]
             flat = await asyncio.gather(*(t for group in tasks for t in group))
-        except self._openai.APIError as err:
+        except self._openai.APIStatusError as err:
             raise RecipeError(
-                f"the server at {self.base_url} failed a request after {self.max_retries} "
-                f"retries: {err}"
+                f"the server at {self.base_url} answered HTTP {err.status_code} after "
+                f"{self.max_retries} retries: {err.message}. Samples of finished shards are kept; "
+                "rerun the same command to resume"
+            ) from None
+        except self._openai.APIError as err:  # connection lost, timeouts
+            raise RecipeError(
+                f"the server at {self.base_url} stopped answering ({err}) after "
+                f"{self.max_retries} retries. Samples of finished shards are kept; rerun the "
+                "same command to resume"
             ) from None
         finally:
             await client.close()
@@ -119,7 +149,7 @@ class OpenAIGenerator:
         }
         if isinstance(prompt, str):
             out = await client.completions.create(prompt=prompt, **common)
-            text = out.choices[0].text
+            text = think_prefix(prompt) + out.choices[0].text
         else:
             out = await client.chat.completions.create(messages=prompt, **common)
             message = out.choices[0].message
