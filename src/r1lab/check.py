@@ -468,17 +468,23 @@ def check_max_length_fits_context(ctx: Context) -> Findings:
 
 def check_completion_fits_context(ctx: Context) -> Findings:
     """GRPO: the longest prompt plus `trainer.max_completion_length` within the model's context."""
-    if not ctx.lengths_checkable:
-        return
+    if ctx.lengths_checkable:
+        completion = int(ctx.recipe.trainer.get("max_completion_length", 256))
+        yield completion_fits(ctx, "trainer.max_completion_length", completion)
+
+
+def completion_fits(ctx: Context, setting: str, tokens: int, limit: int | None = None) -> Finding:
+    """The longest prompt plus `tokens` new ones (the value of `setting`) within the model's
+    context (or `limit`, when smaller); call only when `ctx.lengths_checkable`."""
     context, longest = int(ctx.model_context or 0), ctx.longest_prompt
-    completion = int(ctx.recipe.trainer.get("max_completion_length", 256))
-    if longest + completion > context:
+    context = min(context, limit or context)
+    if longest + tokens > context:
         raise RecipeError(
-            f"prompt ({longest} tokens, longest in the data) + trainer.max_completion_length "
-            f"({completion}) = {longest + completion} exceeds the model's context of {context} "
-            f"tokens; set trainer.max_completion_length<={context - longest}"
+            f"prompt ({longest} tokens, longest in the data) + {setting} ({tokens}) = "
+            f"{longest + tokens} exceeds the model's context of {context} tokens; set "
+            f"{setting}<={context - longest}"
         )
-    yield ok(f"lengths fit the model's context ({context} tokens; longest prompt {longest})")
+    return ok(f"lengths fit the model's context ({context} tokens; longest prompt {longest})")
 
 
 def check_group_batch(ctx: Context) -> Findings:

@@ -199,14 +199,9 @@ def check_generate(ctx: check.Context) -> check.Findings:
                 raise RecipeError(f"generate.backend=vllm: {vllm_missing_message()}") from None
             yield check.warning(f"generate.backend=vllm: {vllm_missing_message()}")
     if cfg.backend != "openai" and ctx.lengths_checkable:
-        context, longest = int(ctx.model_context or 0), ctx.longest_prompt
-        context = min(context, cfg.max_model_len or context)
-        if longest + cfg.max_new_tokens > context:
-            raise RecipeError(
-                f"prompt ({longest} tokens, longest in the data) + generate.max_new_tokens "
-                f"({cfg.max_new_tokens}) = {longest + cfg.max_new_tokens} exceeds the model's "
-                f"context of {context} tokens; set generate.max_new_tokens<={context - longest}"
-            )
+        yield check.completion_fits(
+            ctx, "generate.max_new_tokens", cfg.max_new_tokens, cfg.max_model_len
+        )
     yield check.ok(
         f"generate: {cfg.num_samples} samples per prompt on {cfg.backend}, shards of "
         f"{cfg.shard_size} prompts"

@@ -641,20 +641,36 @@ def summary_text(report: dict[str, Any]) -> str:
 # ---- check -------------------------------------------------------------------------------------
 
 
-def check_select(ctx: Context) -> Findings:
-    """The `select:` section before any sample is generated: verifiers build, one of them checks
-    answers, and the benchmark files load (the columns: `check_select_columns`)."""
-    from r1lab.check import error, ok, warning
-    from r1lab.rewards import get_reward, is_verifier, verifier_names
+def _select_config(ctx: Context) -> SelectConfig:
+    return ctx.recipe.parsed.get("select") or SelectConfig.from_recipe(
+        {}, {"data": ctx.recipe.data}
+    )
 
-    cfg = ctx.recipe.parsed.get("select") or SelectConfig.from_recipe({}, {"data": ctx.recipe.data})
-    built = []
+
+def _buildable(cfg: SelectConfig) -> tuple[list[RewardSpec], list[str]]:
+    """The verifiers that build with their parameters, and a message for each that does not."""
+    from r1lab.rewards import get_reward
+
+    built, failures = [], []
     for spec in cfg.verifiers:
         try:
             get_reward(spec.name, **spec.params)
             built.append(spec)
         except ValueError as err:
-            yield error(f"select.verifiers.{spec.name}: {err}")
+            failures.append(f"select.verifiers.{spec.name}: {err}")
+    return built, failures
+
+
+def check_select(ctx: Context) -> Findings:
+    """The `select:` section before any sample is generated: verifiers build, one of them checks
+    answers, and the benchmark files load (the columns: `check_select_columns`)."""
+    from r1lab.check import error, ok, warning
+    from r1lab.rewards import is_verifier, verifier_names
+
+    cfg = _select_config(ctx)
+    built, failures = _buildable(cfg)
+    for message in failures:
+        yield error(message)
     names = [s.name for s in cfg.verifiers]
     if not any(is_verifier(s.name) for s in built) and len(built) == len(names):
         yield warning(
@@ -678,16 +694,10 @@ def check_select_columns(ctx: Context) -> Findings:
     """The data has the columns the verifiers read (and the question column, to decontaminate).
     A column check: rerun on a Hub dataset as soon as it loads, before any sample is generated."""
     from r1lab.check import ANSWER_COLUMNS, error, skipped
-    from r1lab.rewards import get_reward, required_columns
+    from r1lab.rewards import required_columns
 
-    cfg = ctx.recipe.parsed.get("select") or SelectConfig.from_recipe({}, {"data": ctx.recipe.data})
-    built = []
-    for spec in cfg.verifiers:
-        try:
-            get_reward(spec.name, **spec.params)
-            built.append(spec)
-        except ValueError:  # check_select reports it
-            continue
+    cfg = _select_config(ctx)
+    built, _ = _buildable(cfg)  # the failures are check_select's to report
     columns = ctx.raw_columns
     if columns is None:
         yield skipped(
