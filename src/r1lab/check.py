@@ -652,6 +652,17 @@ def check(
     return run_checks(ctx)
 
 
+def load_checked(recipe: Recipe, data: DataConfig) -> Any:
+    """The training split as loaded; a Hub dataset's columns (unknown until now) are checked the
+    moment it loads, before any model or engine starts."""
+    from r1lab.data import load_raw
+
+    raw = load_raw(data, "train")
+    if peek_columns(data) is None:
+        check_columns(recipe, raw.column_names).raise_if_failed()
+    return raw
+
+
 def check_columns(recipe: Recipe, columns: list[str]) -> Report:
     """Only the checks that read the dataset's columns, for a Hub dataset once it has loaded (the
     other checks have run already and would only repeat their work)."""

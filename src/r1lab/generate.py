@@ -37,7 +37,7 @@ from r1lab.atomic import atomic_write
 from r1lab.errors import RecipeError, exit_on_error, section_dataclass
 from r1lab.generation import Completion, Sampling, check_backend
 from r1lab.kind import Kind
-from r1lab.recipe import Recipe, compose
+from r1lab.recipe import Recipe, from_argv
 from r1lab.selection import SelectConfig, check_select, check_select_columns
 
 SAMPLES, STATS, MANIFEST = "samples", "stats", "generation.json"
@@ -214,12 +214,10 @@ def check_generate(ctx: check.Context) -> check.Findings:
 def prompt_rows(recipe: Recipe) -> tuple[list[dict[str, Any]], Any]:
     """The recipe's prompts in their fixed order, each row with its `prompt_id` and source columns,
     and the shards' arrow schema (the source's types, so every shard has the same columns)."""
-    from r1lab.data import DataConfig, format_dataset, load_raw, peek_columns
+    from r1lab.data import DataConfig, format_dataset
 
     data = DataConfig.from_recipe(recipe.data)
-    raw = load_raw(data, "train")
-    if peek_columns(data) is None:  # a Hub dataset: its columns are known only now
-        check.check_columns(recipe, raw.column_names).raise_if_failed()
+    raw = check.load_checked(recipe, data)
     prompts = format_dataset(raw, data, completions=False)
     rows = [{"prompt_id": i, **row} for i, row in enumerate(prompts.to_list())]
     return rows, samples_schema(prompts.features.arrow_schema)
@@ -348,10 +346,11 @@ def generate(recipe: Recipe) -> Path:
     rank, nodes = node_position()
     rows, schema = prompt_rows(recipe)
     total = num_shards(len(rows), cfg.shard_size)
-    mine = [k for k in missing_shards(out, total) if k % nodes == rank]
+    missing = missing_shards(out, total)
+    mine = [k for k in missing if k % nodes == rank]
     log(
         f"{len(rows)} prompts x {cfg.num_samples} samples in {total} shard(s); "
-        f"{total - len(missing_shards(out, total))} already done, {len(mine)} to do here"
+        f"{total - len(missing)} already done, {len(mine)} to do here"
     )
     if mine:
         model = str(recipe.model["model_name_or_path"])
@@ -460,15 +459,10 @@ def select_saved(recipe: Recipe) -> dict[str, Any]:
 
 def start(argv: list[str], command: str) -> Recipe | None:
     """Parse `<recipe> [k=v ...] [--fresh]`, compose, check; None after --help."""
-    usage = f"usage: r1lab {command} <recipe> [key=value ...] [--fresh]   ({KIND.help})"
-    if argv and argv[0] in ("-h", "--help"):
-        print(usage)
+    parsed = from_argv(command, KIND.help, argv)
+    if parsed is None:
         return None
-    fresh = "--fresh" in argv
-    argv = [a for a in argv if a != "--fresh"]
-    if not argv or argv[0].startswith("-"):
-        raise RecipeError(usage)
-    recipe = compose(argv[0], argv[1:])
+    recipe, fresh = parsed
     from r1lab.kinds import require_kind
 
     require_kind(recipe.name, recipe.kind, KIND.name)

@@ -240,3 +240,16 @@ def from_dict(name: str, data: dict[str, Any], overrides: list[str] | None = Non
         parsed={key: parse(sections.get(key) or {}, data) for key, parse in kind.sections.items()},
         overrides=list(overrides or []),
     )
+
+
+def from_argv(command: str, help_: str, argv: list[str]) -> tuple[Recipe, bool] | None:
+    """`<recipe> [key=value ...] [--fresh]`, a kind command's arguments, as (composed recipe,
+    --fresh given); None after printing the usage for -h/--help."""
+    usage = f"usage: r1lab {command} <recipe> [key=value ...] [--fresh]   ({help_})"
+    if argv and argv[0] in ("-h", "--help"):
+        print(usage)
+        return None
+    rest = [a for a in argv if a != "--fresh"]
+    if not rest or rest[0].startswith("-"):
+        raise RecipeError(usage + "   --fresh: delete the output dir's earlier run first")
+    return compose(rest[0], rest[1:]), "--fresh" in argv

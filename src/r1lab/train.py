@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from r1lab import run_dir
-from r1lab.check import check, check_columns
-from r1lab.data import DataConfig, format_dataset, load_raw, peek_columns
+from r1lab.check import check, load_checked
+from r1lab.data import DataConfig, format_dataset
 from r1lab.errors import RecipeError
 from r1lab.kind import Kind
-from r1lab.recipe import Recipe, compose
+from r1lab.recipe import Recipe, from_argv
 
 # TRL 1.16 reads transformers' deprecated `is_gradient_checkpointing` on every generation step;
 # the FutureWarning is theirs to fix and says nothing about the run.
@@ -85,9 +85,7 @@ def prepare(kind: Kind, recipe: Recipe) -> Run | None:
         return None
 
     data = DataConfig.from_recipe(recipe.data)
-    raw = load_raw(data, "train")
-    if peek_columns(data) is None:  # a Hub dataset: its columns are known only now
-        check_columns(recipe, raw.column_names).raise_if_failed()
+    raw = load_checked(recipe, data)
     train_dataset = format_dataset(raw, data, completions=kind.trains_on_completions)
 
     config_kwargs = {
@@ -208,15 +206,10 @@ def release_distributed(trainer) -> None:
 
 def run(kind: Kind, build_trainer: Callable[[Run], Any], argv: list[str]) -> int:
     """`r1lab <kind> <recipe> [k=v ...]` and `python -m r1lab.<kind>`: check, load, train, save."""
-    usage = f"usage: r1lab {kind.name} <recipe> [key=value ...]   ({kind.help})"
-    if argv and argv[0] in ("-h", "--help"):
-        print(usage)
+    parsed = from_argv(kind.name, kind.help, argv)
+    if parsed is None:
         return 0
-    fresh = "--fresh" in argv
-    argv = [a for a in argv if a != "--fresh"]
-    if not argv or argv[0].startswith("-"):
-        raise RecipeError(usage + "   --fresh: delete the output dir's earlier run first")
-    recipe = compose(argv[0], argv[1:])
+    recipe, fresh = parsed
     if fresh:
         if int(os.environ.get("WORLD_SIZE") or 1) > 1:
             raise RecipeError(
