@@ -39,6 +39,7 @@ def reward_for(name):
 
 COLUMNS = {
     "solution": "5",
+    "answer": "B",
     "nums": [1, 2, 3],
     "target": 6,
     "test_cases": [{"input": "", "output": "1"}],

@@ -11,6 +11,7 @@ from r1lab.rewards import RewardError, get_reward, required_columns, reward_name
 
 ALL = [
     "accuracy",
+    "choice",
     "code",
     "cosine",
     "countdown",

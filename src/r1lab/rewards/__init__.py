@@ -7,6 +7,7 @@ judged, per completion. See docs/rewards.md for the table of rewards and their p
 
 from r1lab.rewards import (  # noqa: F401  (importing registers the rewards)
     accuracy,
+    choice,
     code_exec,
     countdown,
     language,
