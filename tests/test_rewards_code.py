@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from r1lab.rewards import get_reward
-from r1lab.rewards.code_exec import last_python_block, parse_test_cases, same_output
+from r1lab.rewards.code_exec import TestCase as Case  # not "Test*": pytest would collect it
+from r1lab.rewards.code_exec import last_python_block, parse_test_cases, same_json, same_output
 from r1lab.rewards.sandbox import _nobody_can_run, isolation
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -61,10 +62,113 @@ def test_runtime_error_fails_even_with_the_right_output():
 def test_last_block_and_case_formats():
     text = "```python\nprint(1)\n```\ntext\n```py\nprint(2)\n```\n```python\nprint(3)"
     assert last_python_block(text) == "print(2)\n"
-    assert parse_test_cases(json.dumps([{"input": "a", "output": "b"}])) == [("a", "b")]
-    assert parse_test_cases({"input": ["1", "2"], "output": ["3", "4"]}) == [("1", "3"), ("2", "4")]
+    assert parse_test_cases(json.dumps([{"input": "a", "output": "b"}])) == [Case("a", "b")]
+    assert parse_test_cases({"input": ["1", "2"], "output": ["3", "4"]}) == [
+        Case("1", "3"),
+        Case("2", "4"),
+    ]
     assert parse_test_cases("not json") == []
     assert same_output("1  \n2\n\n", "1\n2") and not same_output("1 2", "12")
+
+
+# ---- LiveCodeBench "functional" cases: call a function, compare JSON ---------------------------
+
+SUM_PLUS_K = """
+class Solution:
+    def sumPlusK(self, nums: List[int], k: int) -> int:
+        return sum(nums) + k
+"""
+
+
+def functional(fn_name: str, *pairs: tuple[str, str]) -> list[dict]:
+    return [
+        {"input": i, "output": o, "testtype": "functional", "fn_name": fn_name} for i, o in pairs
+    ]
+
+
+def test_function_name_is_kept_and_json_compared():
+    cases = functional("f", ("[1]\n2", "3"))
+    assert parse_test_cases(json.dumps(cases)) == [Case("[1]\n2", "3", "f")]
+    columnar = {"input": ["1", "2"], "output": ["3", "4"], "fn_name": "g"}
+    assert [c.fn_name for c in parse_test_cases(columnar)] == ["g", "g"]
+    assert same_json("[1, 2]", "[1,2]") and same_json("true", "true")
+    assert not same_json("[1, 2]", "[2, 1]") and not same_json("3 4", "3 4")  # not JSON
+
+
+def test_livecodebench_functional_row():
+    row = {
+        "question_title": "sumPlusK",
+        "test_cases": json.dumps(functional("sumPlusK", ("[1, 2, 3]\n4", "10"))),
+    }
+    reward = get_reward("code")
+    wrong = SUM_PLUS_K.replace("+ k", "- k")
+    out = reward([block(SUM_PLUS_K), block(wrong)], test_cases=[row["test_cases"]] * 2)
+    assert out == [1.0, 0.0]
+
+
+def test_solution_class_with_unimported_helpers():
+    src = """
+    class Solution:
+        def topK(self, words: List[str], k: int) -> List[str]:
+            counts = Counter(words)
+            return [w for _, w in heapq.nsmallest(k, ((-c, w) for w, c in counts.items()))]
+    """
+    cases = functional("topK", ('["b", "a", "b", "c", "a", "b"]\n2', '["b", "a"]'))
+    assert score(src, cases) == 1.0
+    assert score(src, functional("topK", ('["a", "b", "b"]\n1', '["a"]'))) == 0.0
+
+
+def test_top_level_function_and_tuple_result():
+    src = """
+    def divmodAll(a, b):
+        return a // b, a % b
+    """
+    assert score(src, functional("divmodAll", ("17\n5", "[3, 2]"))) == 1.0
+    assert score(src, functional("divmodAll", ("17\n5", "[3, 3]"))) == 0.0
+
+
+def test_prints_and_example_usage_do_not_spoil_the_result():
+    src = """
+    class Solution:
+        def sumPlusK(self, nums, k):
+            print("debug", nums)
+            return sum(nums) + k
+
+    print(Solution().sumPlusK([5], 5))
+
+    if __name__ == "__main__":
+        print(Solution().sumPlusK(input()))  # would raise: it must not run
+    """
+    assert score(src, functional("sumPlusK", ("[1, 2, 3]\n4", "10"))) == 1.0
+
+
+def test_functional_and_stdin_cases_mix():
+    src = """
+    import sys
+
+    class Solution:
+        def double(self, x):
+            return 2 * x
+
+    if __name__ == "__main__":
+        print(Solution().double(int(sys.stdin.read())))
+    """
+    cases = [
+        *functional("double", ("3", "6"), ("4", "9"), ("[1]", "[1, 1]")),
+        {"input": "5", "output": "10"},
+        {"input": "5", "output": "11"},
+    ]
+    assert score(src, cases) == pytest.approx(3 / 5)
+
+
+def test_missing_function_or_non_json_result_fails():
+    assert score(SUM_PLUS_K, functional("sumPlusQ", ("[1]\n1", "2"))) == 0.0
+    src = """
+    class Solution:
+        def pair(self):
+            return {1, 2}
+    """
+    assert score(src, functional("pair", ("", "[1, 2]"))) == 0.0
 
 
 # ---- limits ------------------------------------------------------------------------------------

@@ -1,8 +1,13 @@
-"""code: the fraction of a sample's stdin/stdout test cases that the completion's program passes.
+"""code: the fraction of a sample's test cases that the completion's program passes.
 
 The program is the last ```python block; each test case runs in its own process under the
 limits of `r1lab.rewards.sandbox` (a limit for buggy code, not a security boundary). A real
 sandbox plugs in through `runner="my_pkg.sandbox:run"` (see `sandbox.Runner`).
+
+A case is stdin/stdout, or, when it names a function (`fn_name`), LiveCodeBench's "functional"
+kind: each input line is one JSON argument of `Solution().<fn_name>(...)` (or of `<fn_name>(...)`
+when there is no `class Solution`) and the JSON result must equal the output. The harness that makes
+the call is appended to the program, so a plug-in runner still gets `(source, stdin, limits)`.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import json
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 from r1lab.plugins import load_callable
 from r1lab.rewards.registry import Batch, Scorer, register
@@ -30,8 +35,20 @@ def last_python_block(text: str) -> str | None:
     return None
 
 
-def parse_test_cases(value: Any) -> list[tuple[str, str]]:
-    """Normalise a `test_cases` cell: a list of {input, output} (or a JSON string of one)."""
+class TestCase(NamedTuple):
+    """One test: stdin and expected stdout, or with `fn_name` JSON arguments and JSON result."""
+
+    input: str
+    output: str
+    fn_name: str | None = None
+
+
+def _fn_name(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def parse_test_cases(value: Any) -> list[TestCase]:
+    """Normalise a `test_cases` cell: a list of {input, output[, fn_name]}, or its JSON string."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -40,15 +57,55 @@ def parse_test_cases(value: Any) -> list[tuple[str, str]]:
     if isinstance(value, dict) and "input" in value and "output" in value:
         inputs, outputs = value["input"], value["output"]  # columnar {input: [...], output: [...]}
         if isinstance(inputs, list) and isinstance(outputs, list):
-            return [(str(i), str(o)) for i, o in zip(inputs, outputs, strict=False)]
+            fn = _fn_name(value.get("fn_name"))
+            return [TestCase(str(i), str(o), fn) for i, o in zip(inputs, outputs, strict=False)]
         value = [value]
     if not isinstance(value, list):
         return []
     return [
-        (str(case.get("input", "")), str(case.get("output", "")))
+        TestCase(
+            str(case.get("input", "")), str(case.get("output", "")), _fn_name(case.get("fn_name"))
+        )
         for case in value
         if isinstance(case, dict) and "output" in case
     ]
+
+
+# Read the arguments and hide the solution's own prints before it runs; it is not `__main__`.
+_HEAD = """\
+import json as _r1lab_json, os as _r1lab_os, sys as _r1lab_sys
+_r1lab_args = [_r1lab_json.loads(a) for a in _r1lab_sys.stdin.read().split("\\n") if a.strip()]
+_r1lab_out, _r1lab_sys.stdout = _r1lab_sys.stdout, open(_r1lab_os.devnull, "w")
+__name__ = "solution"
+"""
+# What LiveCodeBench's grader runs before a solution: LeetCode code uses these unimported.
+_MODULES = "string re datetime collections heapq bisect copy math random statistics itertools "
+_MODULES += "functools operator io sys json"
+_PRELUDE = "".join(f"from {m} import *\n" for m in [*_MODULES.split(), "builtins", "typing"])
+_PRELUDE += f"import {', '.join(_MODULES.split())}\nsys.setrecursionlimit(50000)\n"
+_CALL = """
+_r1lab_class = globals().get("Solution")
+_r1lab_fn = getattr(_r1lab_class(), {name!r}) if isinstance(_r1lab_class, type) else globals()[{name!r}]
+_r1lab_out.write(_r1lab_json.dumps(_r1lab_fn(*_r1lab_args)))
+_r1lab_out.flush()
+"""
+
+
+def call_program(source: str, fn_name: str) -> str:
+    """`source` plus a harness: JSON arguments (one a line) from stdin -> `fn_name` -> JSON result.
+
+    As in LiveCodeBench's grader, the solution is not `__main__` (an example-usage block does
+    not run) and what it prints is not the result (its stdout goes to /dev/null).
+    """
+    return _HEAD + _PRELUDE + source + _CALL.format(name=fn_name)
+
+
+def same_json(actual: str, expected: str) -> bool:
+    """Equal as JSON values (the harness printed tuples as lists); False if either is not JSON."""
+    try:
+        return json.loads(actual) == json.loads(expected)
+    except ValueError:
+        return False
 
 
 def same_output(actual: str, expected: str) -> bool:
@@ -81,9 +138,10 @@ def code(
     workers: int | None = None,
     runner: str | None = None,
 ) -> Scorer:
-    """Fraction of test cases ({input, output} on stdin/stdout) passed by the last ```python
-    block; 0.0 without a block, None for a sample without test cases. Each case runs in its own
-    limited process (CPU, wall time, memory, processes, no network, clean environment)."""
+    """Fraction of test cases ({input, output} on stdin/stdout, or a function call with
+    `fn_name`) passed by the last ```python block; 0.0 without a block, None for a sample without
+    test cases. Each case runs in its own limited process (CPU, wall time, memory, processes, no
+    network, clean environment)."""
     for name, value in (("cpu_seconds", cpu_seconds), ("wall_seconds", wall_seconds)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 3600:
             raise ValueError(f"{name} must be a number of seconds in (0, 3600], got {value!r}")
@@ -101,24 +159,25 @@ def code(
     )
     pool_size = workers or default_workers()
 
-    def passes(job: tuple[str, str, str]) -> bool:
-        source, stdin, expected = job
+    def passes(job: tuple[str, TestCase]) -> bool:
+        source, case = job
+        if case.fn_name is not None:
+            source = call_program(source, case.fn_name)
         try:
-            result = run(source, stdin, limits)
+            result = run(source, case.input, limits)
         except Exception:  # a broken runner scores the test as failed, never the trainer
             return False
-        return (
-            result.returncode == 0 and not result.timed_out and same_output(result.stdout, expected)
-        )
+        same = same_output if case.fn_name is None else same_json
+        return result.returncode == 0 and not result.timed_out and same(result.stdout, case.output)
 
     def score(batch: Batch) -> list[float | None]:
         cases = [parse_test_cases(c) for c in batch.column(test_cases_column)]
         sources = [last_python_block(t) for t in batch.texts]
         jobs = [
-            (i, (src, stdin, expected))
+            (i, (src, case))
             for i, (src, tests) in enumerate(zip(sources, cases, strict=True))
             if src is not None
-            for stdin, expected in tests
+            for case in tests
         ]
         with ThreadPoolExecutor(max_workers=pool_size) as pool:
             passed = list(pool.map(passes, [job for _, job in jobs]))
