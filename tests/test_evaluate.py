@@ -7,18 +7,19 @@ import json
 import pytest
 
 from r1lab.errors import RecipeError
-from r1lab.evaluate import EvalConfig, Scores, majority_correct
+from r1lab.heldout import EvalConfig, Scores
+from r1lab.metrics import cons_at_k
 from r1lab.report import format_note, moving_average, smoothing_window, write, y_limits
 
 
 def test_majority_vote_uses_normalised_answers_and_ignores_missing():
     # "6" and "6.0" are one vote; two wrong "5"s lose to three "6"s
-    assert majority_correct(["6", "5", "6.0", None, "5", " 6 "], [1, 0, 1, 0, 0, 1]) == 1.0
-    assert majority_correct(["5", "5", "6"], [0, 0, 1]) == 0.0
-    assert majority_correct([None, None], [0, 0]) == 0.0
+    assert cons_at_k(["6", "5", "6.0", None, "5", " 6 "], [1, 0, 1, 0, 0, 1]) == 1.0
+    assert cons_at_k(["5", "5", "6"], [0, 0, 1]) == 0.0
+    assert cons_at_k([None, None], [0, 0]) == 0.0
     # a tie goes to the answer seen first (not the last, not the larger): both orders
-    assert majority_correct(["7", "8", "7", "8"], [0, 1, 0, 1]) == 0.0
-    assert majority_correct(["8", "7", "8", "7"], [1, 0, 1, 0]) == 1.0
+    assert cons_at_k(["7", "8", "7", "8"], [0, 1, 0, 1]) == 0.0
+    assert cons_at_k(["8", "7", "8", "7"], [1, 0, 1, 0]) == 1.0
 
 
 def test_summary_metrics():
@@ -132,7 +133,7 @@ def test_report_says_when_the_format_reward_is_constant(tmp_path, constant):
 
 def test_evaluation_size_falls_back_to_the_recipe_test_size(tiny_model):
     """`r1lab check` validates the test split at this same size, so the two must agree."""
-    from r1lab.evaluate import evaluate
+    from r1lab.heldout import evaluate
     from r1lab.recipe import compose
 
     recipe = compose("r1_zero/tiny", ["data.test_size=5"])

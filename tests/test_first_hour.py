@@ -18,8 +18,8 @@ import pytest
 from r1lab.check import check
 from r1lab.data import DataConfig, load_raw
 from r1lab.errors import RecipeError
-from r1lab.evaluate import EvalConfig, Scores, score, verifier_for
 from r1lab.generation import Completion
+from r1lab.heldout import EvalConfig, Scores, score, verifier_for
 from r1lab.recipe import compose
 from r1lab.rewards import get_reward
 from r1lab.run_dir import differences

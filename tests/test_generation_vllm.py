@@ -94,6 +94,31 @@ def test_offline_engine_generates_every_sample_seeded_per_prompt(base_model, tmp
     assert len(set(by_key.values())) > PROMPTS  # sampled, not one text repeated
 
 
+def test_evaluate_runs_every_benchmark_on_the_vllm_engine(base_model, tmp_path):
+    """`r1lab evaluate evaluate/tiny`: the real engine, one for all benchmarks (MATH-500-, AIME-,
+    GPQA- and LiveCodeBench-shaped local files), every sample graded, the metrics written."""
+    import json
+
+    out = tmp_path / "eval"
+    proc = run_r1lab(
+        "evaluate",
+        "evaluate/tiny",
+        f"model.model_name_or_path={base_model}",
+        f"trainer.output_dir={out}",
+        "generate.max_new_tokens=24",
+        *(f"benchmarks.{b}.num_problems=6" for b in ("aime24", "math_500", "gpqa_diamond", "lcb")),
+        *(f"benchmarks.{b}.k=2" for b in ("aime24", "math_500", "gpqa_diamond", "lcb")),
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert (proc.stdout + proc.stderr).count("Initializing a V1 LLM engine") == 1  # one for all
+    for name in ("aime24", "math_500", "gpqa_diamond", "lcb"):
+        report = json.loads((out / f"{name}.json").read_text())
+        assert report["backend"] == "vllm" and report["problems"] == 6 and report["k"] == 2
+        assert report["generation"]["samples"] == 12
+        assert 0 < report["mean_completion_tokens"] <= 24
+
+
 # ------------------------------------------------------------------ an OpenAI-compatible server
 def free_port() -> int:
     with socket.socket() as sock:

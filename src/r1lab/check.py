@@ -173,6 +173,8 @@ class Context:
 
     @property
     def lengths_checkable(self) -> bool:
+        if not self.kind.reads_data:
+            return False
         return bool(self.model_folder and self.model_context and self.data.is_local)
 
 
@@ -410,7 +412,7 @@ def check_model_files(ctx: Context) -> Findings:
             "template are checked when it loads"
         )
         return
-    template = ctx.data.template
+    template = ctx.data.template if ctx.kind.reads_data else None
     if template in CHAT_TEMPLATES and not getattr(ctx.tokenizer, "chat_template", None):
         raise RecipeError(
             f"data.template={template} needs a chat template, and the tokenizer in {folder} has "
@@ -617,6 +619,9 @@ TRAINER_CHECKS: frozenset[Check] = frozenset(
     }
 )
 
+# Checks of the `data:` section: only for kinds that read it (not evaluate, which has benchmarks).
+DATA_CHECKS: frozenset[Check] = frozenset({check_task_splits, check_data_columns})
+
 # The checks that read `Context.raw_columns`: what `check_columns` reruns once a Hub dataset loads.
 COLUMN_CHECKS: frozenset[Check] = frozenset({check_data_columns, check_reward_columns})
 
@@ -631,6 +636,8 @@ def run_checks(ctx: Context, only: frozenset[Check] | None = None) -> Report:
         if only is not None and check_fn not in only:
             continue
         if ctx.kind.config_class is None and check_fn in TRAINER_CHECKS:
+            continue
+        if not ctx.kind.reads_data and check_fn in DATA_CHECKS:
             continue
         try:
             for finding in check_fn(ctx) or ():

@@ -70,12 +70,6 @@ def cmd_tiny_model(argv: list[str]) -> int:
     return 0
 
 
-def cmd_evaluate(argv: list[str]) -> int:
-    from r1lab.evaluate import main
-
-    return main(argv)
-
-
 def cmd_select(argv: list[str]) -> int:
     from r1lab.generate import select_main
 
@@ -101,7 +95,6 @@ COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "launch": (cmd_launch, f"run {'|'.join(KINDS)} locally (accelerate) or submit it to Slurm"),
     "tiny-model": (cmd_tiny_model, "build the tiny tokenizer and model"),
     "select": (cmd_select, "rerun a generate recipe's selection on its saved samples"),
-    "evaluate": (cmd_evaluate, "pass@1 over k samples, maj@k and greedy accuracy"),
     "demo": (cmd_demo, "tiny end-to-end R1-Zero: base SFT, GRPO, evaluation, report"),
 }
 

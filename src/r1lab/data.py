@@ -100,6 +100,11 @@ def load_raw(cfg: DataConfig, split: str):
     return ds
 
 
+def load_table(source: str, subset: str | None, split: str | None):
+    """One split of a Hub dataset or saved DatasetDict; a local file or folder whole."""
+    return _load(source, subset, split)[0]
+
+
 def _load(source: str, subset: str | None, hf_split: str | None):
     """(dataset, single table?) for a file, a folder saved by `datasets`, or a Hub id."""
     import datasets

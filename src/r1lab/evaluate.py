@@ -1,256 +1,355 @@
-"""Evaluation the R1 way: k samples per problem, pass@1 = mean correctness, maj@k = majority vote.
+"""The `evaluate` kind: a model on the R1 benchmarks (or a dataset of yours), numbers you can trust.
 
-Correctness is decided by the task's verifier: `evaluate.reward` if set, else a synthetic task's
-own (`countdown` for countdown), else the recipe's first verifying reward (`accuracy`,
-`countdown`, `code`, with the recipe's parameters), else `accuracy` on `data.solution_column`. A sample is correct only when the
-verifier gives full marks (1.0): partial credit (countdown's 0.1 for a well-formed wrong
-equation, a fraction of code tests) is a training signal, never a pass. Greedy accuracy is
-reported too: GRPO optimises the sampled policy, and the two can move apart.
+Run:
+    r1lab evaluate evaluate/r1 model.model_name_or_path=<model> [--benchmark aime24 ...]
+    r1lab evaluate <model folder or Hub id> --benchmark aime24 math_500   (recipe evaluate/r1)
+    make evaluate RECIPE=evaluate/r1 ARGS="model.model_name_or_path=..." [NODES=n]
+    r1lab evaluate <sft or grpo recipe>       (its model on its held-out split: r1lab.heldout)
+
+Each benchmark (`r1lab.benchmarks`) is sampled k times per problem with the R1 protocol (T 0.6,
+top_p 0.95, up to 32,768 new tokens, the model's chat template) through a generation backend
+(vllm, openai, hf), graded by the verifier training uses, and summarised by `r1lab.metrics`.
+In the output dir (runs/<recipe>, runs/<recipe>/<model> with --model):
+
+    <benchmark>/samples/shard-*.parquet   the samples (resumable shards, as `generate` writes)
+    <benchmark>/results.parquet           one row per sample: prompt_id, sample, correct, answer,
+                                          completion_tokens, finish_reason, format
+    <benchmark>.json                      metrics, how they were made, per-problem results
+    results.md                            the table, with the paper's figures beside
+
+A rerun generates only missing shards and rescores from the saved samples, so the metrics can
+always be recomputed without generating again. On N Slurm nodes, node r generates shards r, r+N,
+... of every benchmark; node 0 then scores.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import math
-from collections import Counter
-from dataclasses import asdict, dataclass
+import sys
 from pathlib import Path
 from typing import Any
 
-from r1lab.errors import RecipeError, section_dataclass
-from r1lab.generation import Completion, Sampling
+from r1lab import check, run_dir
+from r1lab.atomic import atomic_write
+from r1lab.benchmarks import STYLES, Benchmark, paper_figures, parse_benchmarks
+from r1lab.errors import RecipeError, exit_on_error
+from r1lab.generate import (
+    NOT_GENERATION,
+    GenerateConfig,
+    check_generate,
+    generate_shards,
+    load_samples,
+    log,
+    node_position,
+    num_shards,
+    provenance,
+    samples_schema,
+    shard_totals,
+    wait_for_shards,
+    write_recipe,
+)
+from r1lab.kind import Kind
+from r1lab.metrics import pass_at_k, shown_ks, summarize
+from r1lab.recipe import Recipe
+
+DEFAULT_RECIPE = "evaluate/r1"
+RESULTS, SETTINGS = "results.parquet", "settings.json"
+__all__ = ["KIND", "evaluate", "main", "pass_at_k"]  # pass_at_k(n, c, k): r1lab.metrics'
 
 
-@dataclass
-class EvalConfig:
-    """The recipe's `evaluate:` section (DeepSeek-R1 protocol defaults: T=0.6, top-p 0.95)."""
-
-    num_problems: int | None = None  # None: the recipe's data.test_size
-    k: int = 8
-    temperature: float = 0.6
-    top_p: float = 0.95
-    max_new_tokens: int = 32768
-    batch_size: int = 64
-    greedy: bool = True
-    reward: str | None = None  # None: the recipe's verifier (see the module docstring)
-    seed: int = 0
-
-    @classmethod
-    def from_recipe(cls, section: dict[str, Any], **overrides: Any) -> EvalConfig:
-        return section_dataclass(cls, "evaluate", section, **overrides)
-
-    def sampling(self, greedy: bool = False) -> Sampling:
-        """The sampled run is seeded; the greedy one needs no seed (and draws none)."""
-        return Sampling(
-            temperature=self.temperature,
-            top_p=self.top_p,
-            max_new_tokens=self.max_new_tokens,
-            greedy=greedy,
-            seed=None if greedy else self.seed,
-        )
+def benchmarks(recipe: Recipe) -> list[Benchmark]:
+    return recipe.parsed["benchmarks"]
 
 
-@dataclass
-class Scores:
-    """Per-problem correctness of k samples, plus greedy correctness if measured."""
-
-    sampled: list[list[float]]
-    answers: list[list[str | None]]
-    greedy: list[float] | None = None
-    lengths: list[int] | None = None
-    formats: list[float] | None = None
-
-    def __post_init__(self) -> None:
-        values = [x for s in self.sampled for x in s] + list(self.greedy or [])
-        if any(x not in (0.0, 1.0) for x in values):
-            raise ValueError(
-                "correctness must be 0 or 1 (solved or not); partial credit is not a pass"
-            )
-
-    def summary(self) -> dict[str, float]:
-        k = len(self.sampled[0]) if self.sampled else 0
-        out = {
-            "problems": len(self.sampled),
-            "k": k,
-            "pass@1": mean(mean(s) for s in self.sampled),
-            f"maj@{k}": mean(
-                majority_correct(a, s) for a, s in zip(self.answers, self.sampled, strict=True)
-            ),
-            f"pass@{k}": mean(float(any(s)) for s in self.sampled),
-        }
-        if self.greedy is not None:
-            out["greedy"] = mean(self.greedy)
-        if self.formats is not None:
-            out["format"] = mean(self.formats)
-        if self.lengths is not None:
-            out["mean_completion_tokens"] = mean(self.lengths)
-        return out
+# ---- checks ------------------------------------------------------------------------------------
 
 
-def mean(values) -> float:
-    values = [float(v) for v in values]
-    return sum(values) / len(values) if values else math.nan
-
-
-def majority_correct(answers: list[str | None], correct: list[float]) -> float:
-    """Correctness of the most frequent extracted answer (ties: the one seen first)."""
-    votes = Counter(_normal(a) for a in answers if a is not None and a.strip())
-    if not votes:
-        return 0.0
-    top = max(votes.values())
-    winner = next(
-        _normal(a) for a in answers if a is not None and a.strip() and votes[_normal(a)] == top
-    )
-    return next(
-        float(c)
-        for a, c in zip(answers, correct, strict=True)
-        if a is not None and _normal(a) == winner
-    )
-
-
-def _normal(answer: str) -> str:
-    from r1lab.rewards.answers import plain_number
-
-    number = plain_number(answer)
-    return str(number.normalize()) if number is not None else " ".join(answer.split())
-
-
-def verifier_for(recipe, cfg: EvalConfig):
-    """The reward that decides correctness, as a RewardSpec (with the recipe's parameters)."""
-    from r1lab.data import DataConfig
-    from r1lab.recipe import RewardSpec
-    from r1lab.rewards import accepts, is_verifier, verifier_names
-    from r1lab.tasks import VERIFIERS
-
-    data = DataConfig.from_recipe(recipe.data)
-    specs = recipe.reward_specs
-    if cfg.reward and not is_verifier(cfg.reward):
-        raise RecipeError(
-            f"evaluate.reward={cfg.reward} does not judge answers, so it cannot decide "
-            f"correctness; use a verifier: {', '.join(verifier_names())}"
-        )
-    # evaluate.reward, else a synthetic task's own verifier, else the recipe's first verifier
-    name = cfg.reward or VERIFIERS.get(data.task_name or "")
-    if name is None:
-        name = next((s.name for s in specs if is_verifier(s.name)), "accuracy")
-    spec = next((s for s in specs if s.name == name), None)
-    if spec is not None:
-        return spec
-    params = {"solution_column": data.solution_column} if accepts(name, "solution_column") else {}
-    return RewardSpec(name, 1.0, params)
-
-
-def solved(value: float | None) -> bool:
-    """Full marks from the verifier; partial credit and unjudgeable samples are not solved."""
-    return value is not None and value >= 1.0
-
-
-def score(
-    completions: list[list[Completion]], rows: list[dict], reward
-) -> tuple[list[list[float]], list[list[str | None]]]:
-    """Correctness (1.0 solved / 0.0) and extracted answer of every completion."""
-    from r1lab.rewards.answers import extract_answer
-
-    flat = [c.text for group in completions for c in group]
-    columns: dict[str, list] = {key: [] for key in rows[0]} if rows else {}
-    for row, group in zip(rows, completions, strict=True):
-        for key in columns:
-            columns[key] += [row[key]] * len(group)
-    rewards = reward(prompts=columns.get("prompt", [""] * len(flat)), completions=flat, **columns)
-    it = iter(rewards)
-    correct = [[float(solved(next(it))) for _ in group] for group in completions]
-    answers = [[extract_answer(c.text) for c in group] for group in completions]
-    return correct, answers
-
-
-def evaluate(model_path: str, recipe, cfg: EvalConfig) -> dict[str, Any]:
-    """Summary metrics of `model_path` on the recipe's test split."""
-    from r1lab.data import DataConfig, format_dataset, load_raw
-    from r1lab.generation import load_generator
+def check_benchmarks(ctx: check.Context) -> check.Findings:
+    """At least one benchmark; each one's verifier builds; local sources exist."""
     from r1lab.rewards import get_reward
 
-    data = DataConfig.from_recipe(recipe.data)
-    if cfg.num_problems is not None:
-        data.test_size = cfg.num_problems
-    test = format_dataset(load_raw(data, "test"), data, completions=False)
-    rows = [dict(r) for r in test]
-    verifier = verifier_for(recipe, cfg)
-    reward = get_reward(verifier.name, **verifier.params)
-    fmt = get_reward("format")
-    generator = load_generator("hf", model_path, batch_size=cfg.batch_size)
-    prompts = [r["prompt"] for r in rows]
-    sampled = generator.generate(prompts, cfg.k, cfg.sampling())
-    correct, answers = score(sampled, rows, reward)
-    flat = [c for group in sampled for c in group]
-    formats = fmt(prompts=[""] * len(flat), completions=[c.text for c in flat])
-    scores = Scores(
-        correct,
-        answers,
-        lengths=[c.completion_tokens for c in flat],
-        formats=[float(f or 0.0) for f in formats],
+    benches = benchmarks(ctx.recipe)
+    if not benches:
+        raise RecipeError(
+            "benchmarks: none named; e.g. benchmarks: [aime24, math_500] or --benchmark aime24"
+        )
+    for bench in benches:
+        style = STYLES[bench.style]
+        get_reward(style.reward, **style.reward_params)
+        path = Path(bench.source).expanduser()
+        if bench.source.startswith(("/", "./", "../", "~")) or path.suffix:
+            if not path.exists():
+                raise RecipeError(f"benchmarks.{bench.name}.source: no file at '{bench.source}'")
+    yield check.ok(
+        "benchmarks: " + ", ".join(f"{b.name} (k={b.k}, {b.style}, {b.source})" for b in benches)
     )
-    if cfg.greedy:
-        greedy_out = generator.generate(prompts, 1, cfg.sampling(greedy=True))
-        scores.greedy = [g[0] for g in score(greedy_out, rows, reward)[0]]
-    summary = scores.summary()
-    summary.update(
-        model=str(model_path),
-        recipe=recipe.name,
-        verifier=verifier.name,
-        settings={**asdict(cfg), "reward": verifier.name},
-    )
-    summary["examples"] = [
-        {
-            "prompt": rows[i]["question"] if "question" in rows[i] else "",
-            "completion": sampled[i][0].text,
-            "correct": correct[i][0],
-        }
-        for i in range(min(3, len(rows)))
+
+
+# ---- scoring -----------------------------------------------------------------------------------
+
+
+def closed_thinking(text: str) -> bool:
+    """No `<think>`, or one that is closed: the model got to its answer."""
+    return "<think>" not in text or "</think>" in text
+
+
+def score(bench: Benchmark, problems: list[dict[str, Any]], samples: list[dict[str, Any]]):
+    """One result row per sample: solved (the verifier's full marks), answer, length, format."""
+    from r1lab.metrics import group_by_problem
+    from r1lab.rewards import get_reward
+
+    style = STYLES[bench.style]
+    reward = get_reward(style.reward, **style.reward_params)
+    by_id = {p["prompt_id"]: p for p in problems}
+    results = []
+    for pid, group in group_by_problem(samples).items():
+        problem = by_id[pid]
+        texts = [s["completion"] for s in group]
+        graded = {k: [v] * len(group) for k, v in problem.items() if k not in ("prompt_id",)}
+        values = reward(completions=texts, prompts=graded.pop("question"), **graded)
+        for s, value in zip(group, values, strict=True):
+            answer = style.answer(s["completion"])
+            results.append(
+                {
+                    "prompt_id": pid,
+                    "sample": s["sample"],
+                    "correct": float(value is not None and value >= 1.0),
+                    "answer": answer if style.same is not None else None,
+                    "completion_tokens": s["completion_tokens"],
+                    "finish_reason": s["finish_reason"],
+                    "format": float(answer is not None and closed_thinking(s["completion"])),
+                }
+            )
+    return results
+
+
+# ---- the run -----------------------------------------------------------------------------------
+
+
+def prompts_of(problems: list[dict[str, Any]], template: str) -> tuple[list[dict[str, Any]], Any]:
+    """The generation rows (prompt_id, prompt) and their shards' arrow schema."""
+    from datasets import Dataset
+
+    from r1lab.prompts import format_prompt
+
+    rows = [
+        {"prompt_id": p["prompt_id"], "prompt": format_prompt(p["question"], template)}
+        for p in problems
     ]
-    return summary
+    source = Dataset.from_list([{"prompt": r["prompt"]} for r in rows]).features.arrow_schema
+    return rows, samples_schema(source)
 
 
-def default_model(recipe) -> str:
-    out = Path(recipe.output_dir)
-    return str(out) if (out / "config.json").exists() else str(recipe.model["model_name_or_path"])
+def settings(recipe: Recipe, bench: Benchmark, cfg: GenerateConfig) -> dict[str, Any]:
+    """What the benchmark's samples depend on: a rerun with other values must not mix with them."""
+    from r1lab import __version__
+
+    return {
+        "model": str(recipe.model["model_name_or_path"]),
+        "revision": recipe.model.get("model_revision") or recipe.model.get("revision"),
+        "backend": cfg.backend,
+        "sampling": json.loads(cfg.provenance()),
+        "benchmark": dataclasses.asdict(bench),
+        "r1lab": __version__,
+    }
+
+
+def admit_benchmark(out: Path, made: dict[str, Any]) -> None:
+    """The benchmark's folder holds samples of these settings, or none yet."""
+    saved = out / SETTINGS
+    if saved.exists():
+        before = json.loads(saved.read_text())
+        changed = [
+            f"{key}: {before.get(key)!r} -> {made[key]!r}"
+            for key in ("model", "revision", "backend", "sampling", "benchmark")
+            if before.get(key) != made[key]
+        ]
+        if changed:
+            raise RecipeError(
+                f"{out} holds samples made otherwise ({'; '.join(changed)}); mixing them would "
+                f"change the numbers silently. Use another trainer.output_dir, or delete {out}"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(saved, lambda tmp: Path(tmp).write_text(json.dumps(made, indent=2)))
+
+
+def evaluate(recipe: Recipe) -> dict[str, dict[str, Any]]:
+    """Generate what is missing (this node's shards), then on node 0 score every benchmark."""
+    from r1lab.generation import load_generator
+
+    cfg, out = recipe.parsed["generate"], Path(recipe.output_dir)
+    rank, _ = node_position()
+    model = str(recipe.model["model_name_or_path"])
+    engine: list[Any] = []  # one engine for every benchmark, started when first needed
+
+    def generator() -> Any:
+        if not engine:
+            engine.append(
+                load_generator(cfg.backend, model, **cfg.backend_options(recipe.model, rank))
+            )
+        return engine[0]
+
+    plans = []
+    for bench in benchmarks(recipe):
+        problems = bench.problems()
+        rows, schema = prompts_of(problems, bench.template)
+        bench_cfg = dataclasses.replace(cfg, num_samples=bench.k)
+        bench_out = out / bench.name
+        made = settings(recipe, bench, bench_cfg)
+        if rank == 0:
+            admit_benchmark(bench_out, made)
+        if not generate_shards(
+            rows, schema, bench_out, bench_cfg, generator, provenance(recipe, bench_cfg)
+        ):
+            return {}
+        plans.append((bench, problems, bench_out, num_shards(len(rows), cfg.shard_size), made))
+    if rank != 0:
+        return {}
+    reports = {}
+    for bench, problems, bench_out, total, made in plans:
+        if not wait_for_shards(bench_out, total):
+            return {}
+        reports[bench.name] = write_report(bench, problems, bench_out, made)
+    table = results_table(reports)
+    atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(table))
+    print(table, flush=True)
+    log(f"results: {out / 'results.md'}, per benchmark {out}/<benchmark>.json")
+    return reports
+
+
+def write_report(
+    bench: Benchmark, problems: list[dict[str, Any]], out: Path, made: dict[str, Any]
+) -> dict[str, Any]:
+    """Score the saved samples, save the per-sample results and the benchmark's JSON."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    results = score(bench, problems, load_samples(out))
+    atomic_write(out / RESULTS, lambda tmp: pq.write_table(pa.Table.from_pylist(results), tmp))
+    metrics = summarize(results, bench.k, len(problems), STYLES[bench.style].same)
+    report = {
+        **made,
+        "benchmark": bench.name,
+        "settings": made.get("benchmark"),
+        "generation": shard_totals(out),
+        "paper": paper_figures(made["model"], bench.name),
+        **metrics,
+    }
+    path = out.parent / f"{bench.name}.json"
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2)))
+    return report
+
+
+def results_table(reports: dict[str, dict[str, Any]]) -> str:
+    """Markdown: r1lab's figures with the paper's beside them where it has one."""
+    head = (
+        "| benchmark | problems | k | pass@1 (± s.e.) | paper pass@1 | cons@k | paper cons@64 "
+        "| pass@k | mean tokens | truncated | format |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    lines = []
+    for name, r in reports.items():
+        k, paper = r["k"], r.get("paper", {})
+        cons = r.get(f"cons@{k}")
+        passes = ", ".join(f"@{j} {100 * r['pass@k'][j]:.1f}" for j in shown_ks(k) if j > 1)
+        lines.append(
+            f"| {name} | {r['problems']} | {k} | {100 * r['pass@1']:.1f} ± "
+            f"{100 * r['pass@1_stderr']:.1f} | {paper.get('pass@1', '–')} | "
+            + (f"{100 * cons:.1f} (cons@{k})" if cons is not None else "–")
+            + f" | {paper.get('cons@64', '–')} | {passes or '–'} | "
+            f"{r['mean_completion_tokens']:.0f} | {100 * r['truncated']:.1f}% | "
+            f"{100 * r.get('format', float('nan')):.1f}% |"
+        )
+    model = next(iter(reports.values()))["model"] if reports else "?"
+    return f"{model}\n\n{head}" + "\n".join(lines) + "\n"
+
+
+# ---- command line ------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="r1lab evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("target", help="an evaluate recipe, a training recipe, or a model")
+    parser.add_argument("overrides", nargs="*", help="recipe overrides, key=value")
+    parser.add_argument("--model", default=None, help="the model to evaluate (folder or Hub id)")
+    parser.add_argument("--benchmark", nargs="+", default=None, help="only these benchmarks")
+    parser.add_argument("--k", type=int, default=None, help="samples per problem, every benchmark")
+    parser.add_argument("--num-problems", type=int, default=None, help="the first n problems")
+    parser.add_argument("--temperature", type=float, default=None)
+    parser.add_argument("--out", default=None, help="training recipes: write the metrics here")
+    parser.add_argument("--fresh", action="store_true", help="delete the output dir first")
+    args = parser.parse_intermixed_args(argv)
+    if args.benchmark:  # `--benchmark aime24 k=v`: what follows the names is overrides
+        args.overrides += [b for b in args.benchmark if "=" in b]
+        args.benchmark = [b for b in args.benchmark if "=" not in b]
+    return args
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="r1lab evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("recipe")
-    parser.add_argument("overrides", nargs="*")
-    parser.add_argument(
-        "--model", default=None, help="model folder (default: the recipe's output, else its model)"
-    )
-    parser.add_argument("--out", default=None, help="write the metrics as JSON here")
-    parser.add_argument("--k", type=int, default=None)
-    parser.add_argument("--num-problems", type=int, default=None)
-    parser.add_argument("--temperature", type=float, default=None)
-    args = parser.parse_args(argv)
-    from r1lab.recipe import compose
+    from r1lab.recipe import compose, list_recipes, normalize_name
 
-    recipe = compose(args.recipe, args.overrides)
-    cfg = EvalConfig.from_recipe(
-        recipe.evaluate, k=args.k, num_problems=args.num_problems, temperature=args.temperature
-    )
-    model = args.model or default_model(recipe)
-    result = evaluate(model, recipe, cfg)
-    print(format_summary(result))
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2))
+    args = parse_args(argv)
+    if normalize_name(args.target) not in list_recipes():  # a model: the R1 protocol recipe
+        args.model, args.target = args.target, DEFAULT_RECIPE
+    recipe = compose(args.target, args.overrides)
+    if recipe.kind != KIND.name and not args.benchmark:
+        from r1lab import heldout
+
+        return heldout.run(recipe, args)
+    if recipe.kind != KIND.name:  # a training recipe's model on benchmarks
+        from r1lab.heldout import default_model
+
+        args.model = args.model or default_model(recipe)
+        recipe = compose(DEFAULT_RECIPE, [])
+    recipe = with_arguments(recipe, args)
+    out = Path(recipe.output_dir)
+    if args.fresh and node_position()[0] == 0:
+        run_dir.clear(out)
+    check.check(recipe, running=True).raise_if_failed()
+    run_dir.admit(recipe, ignore=(*NOT_GENERATION, "benchmarks", "model", "generate"))
+    if node_position()[0] == 0:
+        write_recipe(recipe, out)
+    evaluate(recipe)
     return 0
 
 
-def format_summary(result: dict[str, Any]) -> str:
-    keys = [
-        k
-        for k in result
-        if k.startswith(("pass@", "maj@")) or k in ("greedy", "format", "mean_completion_tokens")
-    ]
-    head = (
-        f"{result['model']} on {result['problems']} problems of {result['recipe']} "
-        f"(k={result['k']}, verified by {result.get('verifier', '?')})"
-    )
-    return head + "\n" + "\n".join(f"  {k:<24} {result[k]:.3f}" for k in keys)
+def with_arguments(recipe: Recipe, args: argparse.Namespace) -> Recipe:
+    """The recipe with the command line's model, benchmarks, k, problems and temperature."""
+    from r1lab.recipe import from_dict
+
+    data = recipe.to_dict()
+    if args.model:
+        data["model"] = {**data["model"], "model_name_or_path": args.model}
+        if not recipe.trainer.get("output_dir"):
+            name = Path(args.model.rstrip("/")).name
+            data["trainer"] = {**data["trainer"], "output_dir": f"runs/{recipe.name}/{name}"}
+    section = data.get("benchmarks") or {}
+    section = {n: {} for n in section} if isinstance(section, list) else dict(section)
+    if args.benchmark:
+        section = {n: section.get(n) or {} for n in args.benchmark}
+    for option, value in (("k", args.k), ("num_problems", args.num_problems)):
+        if value is not None:
+            section = {n: {**(o or {}), option: value} for n, o in section.items()}
+    data["benchmarks"] = section
+    if args.temperature is not None:
+        data["generate"] = {**(data.get("generate") or {}), "temperature": args.temperature}
+    return from_dict(recipe.name, data, recipe.overrides)
+
+
+KIND = Kind(
+    name="evaluate",
+    help="benchmarks (AIME, MATH-500, GPQA, LiveCodeBench): pass@1 ± s.e., cons@k, pass@k",
+    module="r1lab.evaluate",
+    run=main,
+    config_class=None,
+    sections={"generate": GenerateConfig.from_recipe, "benchmarks": parse_benchmarks},
+    checks=(check_generate, check_benchmarks),
+    launcher="python",
+    loads_model=lambda recipe: recipe.parsed["generate"].backend != "openai",
+    reads_data=False,
+)
+
+if __name__ == "__main__":
+    exit_on_error(lambda: main(sys.argv[1:]))

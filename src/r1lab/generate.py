@@ -28,6 +28,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from typing import Any
 from r1lab import check, run_dir
 from r1lab.atomic import atomic_write
 from r1lab.errors import RecipeError, exit_on_error, section_dataclass
-from r1lab.generation import Completion, Sampling, check_backend
+from r1lab.generation import Completion, Generator, Sampling, check_backend
 from r1lab.kind import Kind
 from r1lab.recipe import Recipe, from_argv
 from r1lab.selection import SelectConfig, check_select, check_select_columns
@@ -202,10 +203,8 @@ def check_generate(ctx: check.Context) -> check.Findings:
         yield check.completion_fits(
             ctx, "generate.max_new_tokens", cfg.max_new_tokens, cfg.max_model_len
         )
-    yield check.ok(
-        f"generate: {cfg.num_samples} samples per prompt on {cfg.backend}, shards of "
-        f"{cfg.shard_size} prompts"
-    )
+    per_prompt = f"{cfg.num_samples} samples per prompt" if ctx.kind.reads_data else "samples"
+    yield check.ok(f"generate: {per_prompt} on {cfg.backend}, shards of {cfg.shard_size} prompts")
 
 
 # ---- prompts and shards ------------------------------------------------------------------------
@@ -251,11 +250,18 @@ def node_position() -> tuple[int, int]:
     return int(os.environ.get("R1LAB_NODE_RANK", 0)), int(os.environ.get("R1LAB_NUM_NODES", 1))
 
 
+def provenance(recipe: Recipe, cfg: GenerateConfig) -> dict[str, str]:
+    """What every sample carries about how it was made."""
+    return {
+        "teacher": str(recipe.model["model_name_or_path"]),
+        "backend": cfg.backend,
+        "sampling": cfg.provenance(),
+        "recipe": recipe.name,
+    }
+
+
 def sample_rows(
-    rows: list[dict[str, Any]],
-    completions: list[list[Completion]],
-    recipe: Recipe,
-    cfg: GenerateConfig,
+    rows: list[dict[str, Any]], completions: list[list[Completion]], made_by: dict[str, str]
 ) -> list[dict[str, Any]]:
     """One row per sample: ids, the source columns, the sample and its provenance."""
     out = []
@@ -269,10 +275,7 @@ def sample_rows(
                     "finish_reason": c.finish_reason,
                     "prompt_tokens": c.prompt_tokens,
                     "completion_tokens": c.completion_tokens,
-                    "teacher": str(recipe.model["model_name_or_path"]),
-                    "backend": cfg.backend,
-                    "sampling": cfg.provenance(),
-                    "recipe": recipe.name,
+                    **made_by,
                 }
             )
     return out
@@ -339,49 +342,72 @@ def log(message: str) -> None:
 
 def generate(recipe: Recipe) -> Path:
     """Generate this node's missing shards; on node 0, wait for all of them and select."""
-    from r1lab import preempt
     from r1lab.generation import load_generator
 
     cfg, out = config(recipe), Path(recipe.output_dir)
-    rank, nodes = node_position()
+    rank, _ = node_position()
     rows, schema = prompt_rows(recipe)
+    model = str(recipe.model["model_name_or_path"])
+    options = cfg.backend_options(recipe.model, rank)
+    made = generate_shards(
+        rows,
+        schema,
+        out,
+        cfg,
+        lambda: load_generator(cfg.backend, model, **options),
+        provenance(recipe, cfg),
+    )
+    if not made or rank != 0 or not wait_for_shards(out, num_shards(len(rows), cfg.shard_size)):
+        return out
+    write_manifest(recipe, out, num_shards(len(rows), cfg.shard_size))
+    select_saved(recipe)
+    return out
+
+
+def generate_shards(
+    rows: list[dict[str, Any]],
+    schema: Any,
+    out: Path,
+    cfg: GenerateConfig,
+    make_generator: Callable[[], Generator],
+    made_by: dict[str, str],
+) -> bool:
+    """This node's missing shards of `rows` (cfg.num_samples each) in out/samples/; the generator
+    is made only if there is work. False when a preemption stopped it between shards."""
+    from r1lab import preempt
+
+    rank, nodes = node_position()
     total = num_shards(len(rows), cfg.shard_size)
     missing = missing_shards(out, total)
     mine = [k for k in missing if k % nodes == rank]
     log(
-        f"{len(rows)} prompts x {cfg.num_samples} samples in {total} shard(s); "
+        f"{out}: {len(rows)} prompts x {cfg.num_samples} samples in {total} shard(s); "
         f"{total - len(missing)} already done, {len(mine)} to do here"
     )
-    if mine:
-        model = str(recipe.model["model_name_or_path"])
-        generator = load_generator(cfg.backend, model, **cfg.backend_options(recipe.model, rank))
-        for k in mine:
-            if preempt.requested():
-                log("preemption requested: stopping between shards; a rerun resumes here")
-                return out
-            if shard_path(out, k).exists():  # written meanwhile by another run of this recipe
-                continue
-            chunk = rows[k * cfg.shard_size : (k + 1) * cfg.shard_size]
-            start = time.perf_counter()
-            completions = generator.generate(
-                [r["prompt"] for r in chunk],
-                cfg.num_samples,
-                cfg.sampling(cfg.seed),
-                ids=[r["prompt_id"] for r in chunk],
-            )
-            seconds = time.perf_counter() - start
-            samples = sample_rows(chunk, completions, recipe, cfg)
-            write_shard(out, k, samples, seconds, schema)
-            tokens = sum(s["completion_tokens"] for s in samples)
-            log(
-                f"shard {k + 1}/{total}: {len(samples)} samples, {tokens} tokens in "
-                f"{seconds:.1f} s ({tokens / max(seconds, 1e-9):.0f} tokens/s)"
-            )
-    if rank != 0 or not wait_for_shards(out, total):
-        return out
-    write_manifest(recipe, out, total)
-    select_saved(recipe)
-    return out
+    generator = make_generator() if mine else None
+    for k in mine:
+        if preempt.requested():
+            log("preemption requested: stopping between shards; a rerun resumes here")
+            return False
+        if shard_path(out, k).exists():  # written meanwhile by another run of this recipe
+            continue
+        chunk = rows[k * cfg.shard_size : (k + 1) * cfg.shard_size]
+        start = time.perf_counter()
+        completions = generator.generate(
+            [r["prompt"] for r in chunk],
+            cfg.num_samples,
+            cfg.sampling(cfg.seed),
+            ids=[r["prompt_id"] for r in chunk],
+        )
+        seconds = time.perf_counter() - start
+        samples = sample_rows(chunk, completions, made_by)
+        write_shard(out, k, samples, seconds, schema)
+        tokens = sum(s["completion_tokens"] for s in samples)
+        log(
+            f"shard {k + 1}/{total}: {len(samples)} samples, {tokens} tokens in "
+            f"{seconds:.1f} s ({tokens / max(seconds, 1e-9):.0f} tokens/s)"
+        )
+    return True
 
 
 def wait_for_shards(out: Path, total: int, poll: float = 5.0) -> bool:
@@ -401,23 +427,32 @@ def wait_for_shards(out: Path, total: int, poll: float = 5.0) -> bool:
     return True
 
 
-def write_manifest(recipe: Recipe, out: Path, total: int) -> dict[str, Any]:
-    """generation.json: totals over every shard, throughput, provenance."""
-    cfg = config(recipe)
+def shard_totals(out: Path) -> dict[str, Any]:
+    """Samples, tokens and generation time summed over every shard's stats (and nodes)."""
     stats = [json.loads(p.read_text()) for p in sorted((out / STATS).glob("shard-*.json"))]
     seconds = sum(s["seconds"] for s in stats)
     completion_tokens = sum(s["completion_tokens"] for s in stats)
+    samples = sum(s["samples"] for s in stats)
+    return {
+        "samples": samples,
+        "prompt_tokens": sum(s["prompt_tokens"] for s in stats),
+        "completion_tokens": completion_tokens,
+        "generation_seconds": seconds,  # summed over shards (and nodes)
+        "completion_tokens_per_second": completion_tokens / seconds if seconds else None,
+        "samples_per_second": samples / seconds if seconds else None,
+    }
+
+
+def write_manifest(recipe: Recipe, out: Path, total: int) -> dict[str, Any]:
+    """generation.json: totals over every shard, throughput, provenance."""
+    cfg = config(recipe)
     manifest = {
         "recipe": recipe.name,
         "teacher": str(recipe.model["model_name_or_path"]),
         "backend": cfg.backend,
         "settings": asdict(cfg),
         "shards": total,
-        "samples": sum(s["samples"] for s in stats),
-        "prompt_tokens": sum(s["prompt_tokens"] for s in stats),
-        "completion_tokens": completion_tokens,
-        "generation_seconds": seconds,  # summed over shards (and nodes)
-        "completion_tokens_per_second": completion_tokens / seconds if seconds else None,
+        **shard_totals(out),
     }
     atomic_write(out / MANIFEST, lambda tmp: Path(tmp).write_text(json.dumps(manifest, indent=2)))
     return manifest

@@ -60,6 +60,9 @@ class Kind:
     # False: model.model_name_or_path names a model served elsewhere (generate on an endpoint),
     # so no local files are looked for
     loads_model: Callable[[Recipe], bool] = _always
+    # False: the kind brings its own data (evaluate's benchmarks); `data:` is optional and the
+    # data checks are skipped
+    reads_data: bool = True
 
     def build_config(self, kwargs: dict[str, Any], num_processes: int | None = None) -> Any:
         """TRL's own config object from `trainer:` kwargs, as the N-process run will see it."""

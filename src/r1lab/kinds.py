@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from r1lab import generate, grpo, sft
+from r1lab import evaluate, generate, grpo, sft
 from r1lab.errors import RecipeError, closest
 from r1lab.kind import Kind
 
@@ -10,6 +10,7 @@ KINDS: dict[str, Kind] = {
     sft.KIND.name: sft.KIND,
     grpo.KIND.name: grpo.KIND,
     generate.KIND.name: generate.KIND,
+    evaluate.KIND.name: evaluate.KIND,
 }
 
 

@@ -223,6 +223,8 @@ def from_dict(name: str, data: dict[str, Any], overrides: list[str] | None = Non
             raise unknown_key(f"recipe '{name}', top level", key, valid)
     if kind.config_class is None:  # a kind that trains nothing: trainer.output_dir at most
         data["trainer"] = data.get("trainer") or {}
+    if not kind.reads_data:  # the kind brings its own data (evaluate's benchmarks)
+        data["data"] = data.get("data") or {}
     for section in ("model", "data", "trainer"):
         if not isinstance(data.get(section), dict):
             raise RecipeError(f"recipe '{name}': section '{section}:' is missing or not a mapping")

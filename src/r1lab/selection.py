@@ -9,7 +9,7 @@ that overlap a benchmark are dropped before they can leak into training.
 
 Every dropped sample gets exactly one reason, the first that applies in `REASONS` order, so the
 counts in the report add up. Each reward is called once over all the rows it judges (batched,
-as TRL and `r1lab.evaluate` call it), never once per row.
+as TRL and `r1lab.heldout` call it), never once per row.
 """
 
 from __future__ import annotations

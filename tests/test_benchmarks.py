@@ -1,0 +1,307 @@
+"""Benchmarks on local files in the Hub datasets' shapes: prompts, graders, the whole `evaluate` run.
+
+Every benchmark file here is r1lab's synthetic arithmetic in the Hub dataset's columns
+(`r1lab.benchmark_files`); the vLLM run of the same recipe is in test_generation_vllm.py.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from r1lab.benchmark_files import synthetic_rows, write_synthetic
+from r1lab.benchmarks import BENCHMARKS, MATH_PROMPT, parse_benchmarks, private_tests
+from r1lab.errors import RecipeError
+from r1lab.evaluate import prompts_of, write_report
+from r1lab.generate import write_shard
+
+from conftest import run_r1lab
+
+
+def bench(name: str, tmp_path: Path, n: int = 6, **options):
+    path = write_synthetic(name, tmp_path / f"{name}.jsonl", n)
+    return parse_benchmarks({name: {"source": str(path), **options}})[0]
+
+
+def test_math_prompt_is_r1s_and_the_reference_is_the_answer_column(tmp_path):
+    problems = bench("math_500", tmp_path).problems()
+    row = synthetic_rows("math_500", 6)[2]
+    assert problems[2]["question"] == MATH_PROMPT.format(problem=row["problem"])
+    assert problems[2]["question"].endswith(
+        "\nPlease reason step by step, and put your final answer within \\boxed{}."
+    )
+    assert problems[2]["answer"] == row["answer"]
+    assert [p["prompt_id"] for p in problems] == list(range(6))
+
+
+def test_gpqa_options_follow_simple_evals_seeded_permutation(tmp_path):
+    rows = synthetic_rows("gpqa_diamond", 6)
+    for seed in (0, 7):
+        problems = bench("gpqa_diamond", tmp_path, seed=seed).problems()
+        rng = random.Random(seed)  # simple-evals: one generator, one permutation per row, in order
+        for row, problem in zip(rows, problems, strict=True):
+            options = [row["Correct Answer"]] + [row[f"Incorrect Answer {i}"] for i in (1, 2, 3)]
+            order = rng.sample(range(4), 4)
+            letter = problem["answer"]
+            assert f"\n{letter}) {row['Correct Answer']}\n" in problem["question"] + "\n"
+            assert "ABCD"[order.index(0)] == letter
+            shown = [options[i] for i in order]
+            assert problem["question"].endswith(
+                "\n".join(f"{c}) {o}" for c, o in zip("ABCD", shown, strict=True))
+            )
+    letters = [p["answer"] for p in bench("gpqa_diamond", tmp_path, n=40).problems()]
+    assert len(set(letters)) == 4  # the correct option is not always in one place
+
+
+def test_livecodebench_tests_are_public_then_private_with_the_function_name(tmp_path):
+    rows = synthetic_rows("lcb", 4)
+    problems = bench("lcb", tmp_path, n=4).problems()
+    stdin, functional = json.loads(problems[0]["test_cases"]), json.loads(problems[1]["test_cases"])
+    assert [t["input"] for t in stdin] == ["0\n", "1\n", "5\n"]
+    assert {t["fn_name"] for t in stdin} == {None}
+    assert {t["fn_name"] for t in functional} == {"shifted"}
+    assert private_tests(rows[1]["private_test_cases"]) == [
+        {k: t[k] for k in ("input", "output")} | {"testtype": "functional"} for t in functional[1:]
+    ]
+    assert "Read the inputs from stdin" in problems[0]["question"]
+    assert "```python\nclass Solution:" in problems[1]["question"]
+
+
+def test_private_tests_never_unpickle_objects():
+    import base64
+    import pickle
+    import zlib
+
+    evil = base64.b64encode(zlib.compress(pickle.dumps(Path("/etc/passwd")))).decode()
+    with pytest.raises(pickle.UnpicklingError, match="unexpected object"):
+        private_tests(evil)
+
+
+def test_livecodebench_date_window_is_inclusive(tmp_path):
+    dates = [r["contest_date"][:10] for r in synthetic_rows("lcb", 10)]
+    problems = bench("lcb", tmp_path, n=10, start_date="2024-09-03", end_date="2024-10-03")
+    assert len(problems.problems()) == sum("2024-09-03" <= d <= "2024-10-03" for d in dates) > 0
+
+
+def test_registry_defaults_and_a_dataset_of_ones_own(tmp_path):
+    by_name = {b.name: b for b in parse_benchmarks(["aime24", "math_500", "gpqa_diamond", "lcb"])}
+    assert {n: b.k for n, b in by_name.items()} == {
+        "aime24": 64,
+        "math_500": 16,
+        "gpqa_diamond": 64,
+        "lcb": 8,
+    }
+    assert by_name["aime24"].source == "HuggingFaceH4/aime_2024"
+    own = tmp_path / "own.jsonl"
+    own.write_text(json.dumps({"q": "Compute 2 + 3", "a": "5"}) + "\n")
+    mine = parse_benchmarks(
+        {"mine": {"source": str(own), "question_column": "q", "answer_column": "a", "k": 2}}
+    )[0]
+    assert mine.problems()[0]["answer"] == "5"
+    assert mine.problems()[0]["question"].startswith("Compute 2 + 3\nPlease reason")
+
+
+@pytest.mark.parametrize(
+    "section,message",
+    [
+        ({"aime2024": {}}, "did you mean 'aime24'"),
+        ({"mine": {"question_column": "q"}}, "needs source:"),
+        ({"aime24": {"kk": 4}}, "did you mean 'k'"),
+        ({"aime24": {"k": 0}}, "k=0 must be an integer >= 1"),
+        ({"aime24": {"style": "maths"}}, "did you mean 'math'"),
+    ],
+)
+def test_bad_benchmark_settings_say_what_to_fix(section, message):
+    with pytest.raises(RecipeError, match=message):
+        parse_benchmarks(section)
+
+
+def test_a_missing_column_names_the_columns_there_are(tmp_path):
+    b = bench("math_500", tmp_path, answer_column="final")
+    with pytest.raises(RecipeError, match=r"no column\(s\) \['final'\].*answer_column"):
+        b.problems()
+
+
+# ---- grading saved samples -------------------------------------------------------------------
+
+
+def right_and_wrong(name: str, problem: dict) -> tuple[str, str]:
+    """A completion that solves `problem` and one that does not, as an R1 model writes them."""
+    if name == "gpqa_diamond":
+        other = "A" if problem["answer"] != "A" else "B"
+        return (
+            f"<think>Maybe {other}? No.</think>\nAnswer: {problem['answer']}",
+            f"<think>Surely {problem['answer']}.</think>\nAnswer: {other}",
+        )
+    if name == "lcb":
+        test = json.loads(problem["test_cases"])[0]
+        if test["fn_name"]:
+            value = int(test["output"]) - sum(json.loads(test["input"]))
+            body = f"def shifted(self, nums):\n        return {value} + sum(nums)"
+            good = f"class Solution:\n    {body}\n"
+            bad = good.replace("+ sum", "- sum")
+        else:
+            value = int(test["output"]) - int(test["input"])
+            good = f"print({value} + int(input()))\n"
+            bad = f"print({value} - int(input()))\n"
+        return (
+            f"<think>ok</think>\n```python\n{good}```",
+            f"<think>ok</think>\n```python\n{bad}```",
+        )
+    answer = problem["answer"]
+    return (
+        f"<think>work</think> The answer is $\\boxed{{{answer}}}$.",
+        f"<think>work</think> The answer is $\\boxed{{{int(answer) + 1}}}$.",
+    )
+
+
+def save_samples(out: Path, problems: list[dict], completions: list[list[str]]) -> None:
+    rows, schema = prompts_of(problems, "chat")
+    samples = [
+        {
+            **row,
+            "sample": j,
+            "completion": text,
+            "finish_reason": "stop",
+            "prompt_tokens": 5,
+            "completion_tokens": len(text.split()),
+            "teacher": "m",
+            "backend": "hf",
+            "sampling": "{}",
+            "recipe": "evaluate/tiny",
+        }
+        for row, texts in zip(rows, completions, strict=True)
+        for j, text in enumerate(texts)
+    ]
+    write_shard(out, 0, samples, 1.0, schema)
+
+
+@pytest.mark.parametrize("name", list(BENCHMARKS))
+def test_each_benchmark_grades_saved_samples_with_its_verifier(name, tmp_path):
+    b = bench(name, tmp_path, n=4, k=3)
+    problems = b.problems()
+    # problem 0: all right; 1: one of three; 2: none; 3: two of three
+    pattern = [(1, 1, 1), (0, 1, 0), (0, 0, 0), (1, 0, 1)]
+    texts = [
+        [right_and_wrong(b.name, p)[0 if ok else 1] for ok in row]
+        for p, row in zip(problems, pattern, strict=True)
+    ]
+    save_samples(tmp_path / b.name, problems, texts)
+    report = write_report(b, problems, tmp_path / b.name, {"model": "m"})
+    assert [p["correct"] for p in report["per_problem"]] == [3, 1, 0, 2]
+    assert report["pass@1"] == pytest.approx((1 + 1 / 3 + 0 + 2 / 3) / 4)
+    assert report["format"] == 1.0
+    saved = json.loads((tmp_path / f"{b.name}.json").read_text())
+    assert saved["pass@k"]["3"] == pytest.approx(3 / 4)
+    if b.name != "lcb":
+        assert saved["cons@3"] == pytest.approx(2 / 4)  # problems 0 and 3 by majority
+
+
+def test_a_benchmark_with_a_sample_missing_is_refused_not_averaged(tmp_path):
+    b = bench("math_500", tmp_path, n=2, k=2)
+    problems = b.problems()
+    texts = [
+        [right_and_wrong("math_500", problems[0])[0]] * 2,
+        [right_and_wrong("math_500", problems[1])[0]],
+    ]
+    save_samples(tmp_path / b.name, problems, texts)
+    with pytest.raises(RecipeError, match="problem 1: 1"):
+        write_report(b, problems, tmp_path / b.name, {"model": "m"})
+
+
+# ---- the whole run --------------------------------------------------------------------------
+
+FAST = [
+    "generate.backend=hf",
+    "generate.max_new_tokens=24",
+    "generate.shard_size=4",
+    "benchmarks.aime24.num_problems=6",
+    "benchmarks.aime24.k=2",
+    "benchmarks.gpqa_diamond.num_problems=4",
+    "benchmarks.gpqa_diamond.k=2",
+    "benchmarks.lcb.num_problems=2",
+    "benchmarks.lcb.k=2",
+    "--benchmark",
+    "aime24",
+    "gpqa_diamond",
+    "lcb",
+]
+
+
+@pytest.fixture(scope="module")
+def evaluated(base_model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval") / "run"
+    args = ["evaluate/tiny", *FAST, f"model.model_name_or_path={base_model}"]
+    proc = run_r1lab("evaluate", *args, f"trainer.output_dir={out}")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return out, args, proc
+
+
+def test_evaluate_writes_samples_results_json_and_table(evaluated, base_model):
+    out, _, proc = evaluated
+    for name, problems, k in (("aime24", 6, 2), ("gpqa_diamond", 4, 2), ("lcb", 2, 2)):
+        report = json.loads((out / f"{name}.json").read_text())
+        assert report["model"] == str(base_model)
+        assert report["problems"] == problems and report["k"] == k
+        assert report["sampling"]["temperature"] == 0.6 and report["sampling"]["top_p"] == 0.95
+        assert report["backend"] == "hf" and report["r1lab"]
+        assert len(report["per_problem"]) == problems
+        assert report["generation"]["samples"] == problems * k
+        assert report["generation"]["samples_per_second"] > 0
+        assert 0.0 <= report["pass@1"] <= 1.0
+        import pyarrow.parquet as pq
+
+        assert pq.read_table(out / name / "results.parquet").num_rows == problems * k
+    table = (out / "results.md").read_text()
+    assert "| aime24 | 6 | 2 |" in table and "| lcb | 2 | 2 |" in table
+    assert "pass@1 (± s.e.)" in proc.stdout
+
+
+def test_a_rerun_rescores_the_saved_samples_without_generating(evaluated):
+    out, args, _ = evaluated
+    shards = {p: p.stat().st_mtime_ns for p in out.glob("*/samples/*.parquet")}
+    before = json.loads((out / "aime24.json").read_text())
+    proc = run_r1lab("evaluate", *args, f"trainer.output_dir={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "0 to do here" in proc.stdout
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/samples/*.parquet")} == shards
+    after = json.loads((out / "aime24.json").read_text())
+    assert after["pass@1"] == before["pass@1"] and after["per_problem"] == before["per_problem"]
+
+
+def test_other_sampling_never_mixes_into_saved_samples(evaluated):
+    out, args, _ = evaluated
+    proc = run_r1lab("evaluate", *args, "generate.temperature=1.0", f"trainer.output_dir={out}")
+    assert proc.returncode != 0
+    assert "holds samples made otherwise" in proc.stderr and "temperature" in proc.stderr
+
+
+def test_a_model_path_alone_evaluates_with_the_r1_protocol_recipe(base_model, tmp_path):
+    path = write_synthetic("aime24", tmp_path / "aime.jsonl", 3)
+    out = tmp_path / "run"
+    proc = run_r1lab(
+        "evaluate",
+        str(base_model),
+        "--benchmark",
+        "aime24",
+        "--k",
+        "2",
+        "generate.backend=hf",
+        "generate.max_new_tokens=16",
+        f"benchmarks.aime24.source={path}",
+        f"trainer.output_dir={out}",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "aime24.json").read_text())
+    assert report["k"] == 2 and report["problems"] == 3
+    assert report["sampling"]["max_new_tokens"] == 16
+    assert sorted(p.name for p in out.glob("*.json")) == ["aime24.json"]
+
+
+def test_check_names_a_missing_local_benchmark_file():
+    proc = run_r1lab("check", "evaluate/r1", "benchmarks.aime24.source=./nope.jsonl")
+    assert proc.returncode == 2
+    assert "benchmarks.aime24.source: no file at './nope.jsonl'" in proc.stdout

@@ -1,0 +1,108 @@
+"""Evaluation metrics pinned against values computed another way (enumeration, by hand)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+
+import pytest
+
+from r1lab.errors import RecipeError
+from r1lab.evaluate import pass_at_k
+from r1lab.metrics import cons_at_k, exact_same, math_same, standard_error, summarize
+
+
+def enumerated_pass_at_k(n: int, c: int, k: int) -> float:
+    """Share of all k-subsets of n samples (c correct) holding at least one correct sample."""
+    samples = [True] * c + [False] * (n - c)
+    subsets = list(itertools.combinations(range(n), k))
+    return sum(any(samples[i] for i in s) for s in subsets) / len(subsets)
+
+
+@pytest.mark.parametrize(
+    "n,c,k", [(10, 3, 5), (10, 3, 1), (8, 0, 4), (8, 8, 2), (6, 1, 6), (12, 5, 3), (16, 2, 8)]
+)
+def test_pass_at_k_is_the_unbiased_estimator(n, c, k):
+    assert pass_at_k(n, c, k) == pytest.approx(enumerated_pass_at_k(n, c, k), abs=1e-12)
+
+
+def test_pass_at_k_is_not_the_naive_formula():
+    assert pass_at_k(10, 3, 5) == pytest.approx(11 / 12)
+    assert pass_at_k(10, 3, 5) != pytest.approx(1 - (1 - 3 / 10) ** 5)
+    assert pass_at_k(10, 3, 1) == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("n,c,k", [(4, 5, 1), (4, 2, 0), (4, 2, 5), (4, -1, 1)])
+def test_pass_at_k_rejects_impossible_counts(n, c, k):
+    with pytest.raises(ValueError, match="pass_at_k needs"):
+        pass_at_k(n, c, k)
+
+
+def test_equal_answers_are_one_vote():
+    # 1/2, 0.5 and \frac{1}{2} (3 votes) beat "3" (2 votes), in any order
+    assert cons_at_k(["1/2", "0.5", "\\frac{1}{2}", "3", "3"], [1, 1, 1, 0, 0]) == 1.0
+    assert cons_at_k(["3", "0.5", "3", "\\frac{1}{2}", "1/2"], [0, 1, 0, 1, 1]) == 1.0
+    # without equivalence "3" would win 2 to 1 to 1 to 1
+    assert cons_at_k(["3", "0.5", "3", "\\frac{1}{2}", "1/2"], [0, 1, 0, 1, 1], exact_same) == 0.0
+
+
+def test_symbolic_answers_are_pooled_by_math_verify():
+    assert math_same([("\\sqrt{2}/2", "\\frac{\\sqrt{2}}{2}"), ("x+1", "1+x"), ("2", "3")]) == [
+        True,
+        True,
+        False,
+    ]
+
+
+def test_a_tie_goes_to_the_answer_given_first_and_missing_answers_do_not_vote():
+    assert cons_at_k(["\\frac{1}{2}", "4", "0.5", "4"], [1, 0, 1, 0]) == 1.0
+    assert cons_at_k(["4", "\\frac{1}{2}", "0.5", "4"], [0, 1, 1, 0]) == 0.0
+    assert cons_at_k([None, "7", None, None], [0, 1, 0, 0]) == 1.0  # one vote beats no votes
+    assert cons_at_k([None, " ", None], [0, 0, 0]) == 0.0
+
+
+def test_letters_vote_exactly():
+    assert cons_at_k(["A", "B", "B", "A", "B"], [1, 0, 0, 1, 0], exact_same) == 0.0
+
+
+def rows(correct: list[list[int]], tokens: int = 10, truncated: set = frozenset()) -> list[dict]:
+    return [
+        {
+            "prompt_id": p,
+            "sample": s,
+            "correct": float(v),
+            "answer": str(v),
+            "completion_tokens": tokens,
+            "finish_reason": "length" if (p, s) in truncated else "stop",
+            "format": 1.0,
+        }
+        for p, samples in enumerate(correct)
+        for s, v in enumerate(samples)
+    ]
+
+
+def test_summary_matches_hand_computed_values():
+    correct = [[1, 0, 0, 0], [0, 0, 0, 0], [1, 1, 1, 0]]
+    out = summarize(rows(correct, truncated={(1, 2)}), k=4, expected=3)
+    per_problem = [0.25, 0.0, 0.75]
+    assert out["pass@1"] == pytest.approx(1 / 3)
+    assert out["pass@1_stderr"] == pytest.approx(statistics.stdev(per_problem) / math.sqrt(3))
+    assert out["pass@k"][4] == pytest.approx(2 / 3)
+    assert out["pass@k"][2] == pytest.approx((enumerated_pass_at_k(4, 1, 2) + 0 + 1) / 3)
+    assert out["cons@4"] == pytest.approx(1 / 3)  # answers are "1"/"0": majority 0 / 0 / 1
+    assert out["truncated"] == pytest.approx(1 / 12)
+    assert [p["correct"] for p in out["per_problem"]] == [1, 0, 3]
+
+
+def test_standard_error_of_one_problem_is_zero_not_a_crash():
+    assert standard_error([0.5]) == 0.0
+
+
+def test_fewer_samples_than_asked_is_an_error_never_a_smaller_pass_at_1():
+    full = rows([[1, 1], [1, 1]])
+    with pytest.raises(RecipeError, match=r"asked for 2 samples.*\(problem 1: 1\)"):
+        summarize(full[:-1], k=2, expected=2)
+    with pytest.raises(RecipeError, match="1 problem\\(s\\) have none"):
+        summarize(full[:2], k=2, expected=2)
+    assert summarize(full, k=2, expected=2)["pass@1"] == 1.0
