@@ -305,3 +305,31 @@ def test_check_names_a_missing_local_benchmark_file():
     proc = run_r1lab("check", "evaluate/r1", "benchmarks.aime24.source=./nope.jsonl")
     assert proc.returncode == 2
     assert "benchmarks.aime24.source: no file at './nope.jsonl'" in proc.stdout
+
+
+def test_samples_of_another_question_are_never_graded_against_this_one(tmp_path):
+    b = bench("math_500", tmp_path, n=2, k=1)
+    problems = b.problems()
+    save_samples(tmp_path / b.name, problems, [["\\boxed{1}"], ["\\boxed{2}"]])
+    changed = [problems[1] | {"prompt_id": 0}, problems[0] | {"prompt_id": 1}]  # the file changed
+    with pytest.raises(RecipeError, match="answer another question"):
+        write_report(b, changed, tmp_path / b.name, {"model": "m"})
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["generate.temperature=0"], "greedy samples are all the same; use k=1"),
+        (["generate.num_samples=4"], "benchmarks.<name>.k"),
+    ],
+)
+def test_evaluate_settings_that_cannot_hold_fail_in_check(overrides, message):
+    proc = run_r1lab("check", "evaluate/r1", *overrides)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+
+
+def test_a_mistyped_evaluate_recipe_is_not_taken_for_a_model():
+    proc = run_r1lab("evaluate", "evaluate/rr", "--benchmark", "aime24")
+    assert proc.returncode == 2
+    assert "unknown recipe 'evaluate/rr'" in proc.stderr

@@ -106,3 +106,17 @@ def test_fewer_samples_than_asked_is_an_error_never_a_smaller_pass_at_1():
     with pytest.raises(RecipeError, match="1 problem\\(s\\) have none"):
         summarize(full[:2], k=2, expected=2)
     assert summarize(full, k=2, expected=2)["pass@1"] == 1.0
+
+
+def test_samples_the_server_refused_are_an_error_not_wrong_answers():
+    refused = rows([[1, 1], [1, 1]])
+    refused[1]["finish_reason"] = "error"
+    with pytest.raises(RecipeError, match="server refused samples of 1 problem"):
+        summarize(refused, k=2, expected=2)
+
+
+def test_a_repeated_sample_index_does_not_pass_for_a_full_problem():
+    doubled = rows([[1, 1], [1, 1]])
+    doubled[1]["sample"] = 0  # problem 0 has sample 0 twice and no sample 1
+    with pytest.raises(RecipeError, match=r"\(problem 0: 2\)"):
+        summarize(doubled, k=2, expected=2)

@@ -63,6 +63,17 @@ def benchmarks(recipe: Recipe) -> list[Benchmark]:
     return recipe.parsed["benchmarks"]
 
 
+def parse_generate(section: Any, recipe: dict[str, Any] | None = None) -> GenerateConfig:
+    """`generate:` as the generate kind reads it, less `num_samples`: k is per benchmark."""
+    section = dict(section or {})
+    if "num_samples" in section:
+        raise RecipeError(
+            "generate.num_samples: an evaluate recipe takes its samples per problem from each "
+            "benchmark: benchmarks.<name>.k (or --k for all)"
+        )
+    return GenerateConfig.from_recipe({**section, "num_samples": 1}, recipe)
+
+
 # ---- checks ------------------------------------------------------------------------------------
 
 
@@ -75,8 +86,14 @@ def check_benchmarks(ctx: check.Context) -> check.Findings:
         raise RecipeError(
             "benchmarks: none named; e.g. benchmarks: [aime24, math_500] or --benchmark aime24"
         )
+    cfg = ctx.recipe.parsed["generate"]
     for bench in benches:
         style = STYLES[bench.style]
+        if cfg.temperature == 0 and bench.k > 1:
+            raise RecipeError(
+                f"benchmarks.{bench.name}.k={bench.k} at generate.temperature=0: greedy samples "
+                "are all the same; use k=1 (--k 1) for greedy evaluation"
+            )
         get_reward(style.reward, **style.reward_params)
         path = Path(bench.source).expanduser()
         if bench.source.startswith(("/", "./", "../", "~")) or path.suffix:
@@ -98,6 +115,7 @@ def closed_thinking(text: str) -> bool:
 def score(bench: Benchmark, problems: list[dict[str, Any]], samples: list[dict[str, Any]]):
     """One result row per sample: solved (the verifier's full marks), answer, length, format."""
     from r1lab.metrics import group_by_problem
+    from r1lab.prompts import format_prompt
     from r1lab.rewards import get_reward
 
     style = STYLES[bench.style]
@@ -105,7 +123,14 @@ def score(bench: Benchmark, problems: list[dict[str, Any]], samples: list[dict[s
     by_id = {p["prompt_id"]: p for p in problems}
     results = []
     for pid, group in group_by_problem(samples).items():
-        problem = by_id[pid]
+        problem = by_id.get(pid)
+        asked = format_prompt(problem["question"], bench.template) if problem else None
+        if asked is None or any(s["prompt"] != asked for s in group):
+            raise RecipeError(
+                f"{bench.name}: the saved samples of problem {pid} answer another question than the "
+                f"benchmark's problem {pid} now ({bench.source} changed since they were made); "
+                "grading them would be wrong. Delete the benchmark's samples/ and rerun"
+            )
         texts = [s["completion"] for s in group]
         graded = {k: [v] * len(group) for k, v in problem.items() if k not in ("prompt_id",)}
         values = reward(completions=texts, prompts=graded.pop("question"), **graded)
@@ -148,7 +173,8 @@ def settings(recipe: Recipe, bench: Benchmark, cfg: GenerateConfig) -> dict[str,
 
     return {
         "model": str(recipe.model["model_name_or_path"]),
-        "revision": recipe.model.get("model_revision") or recipe.model.get("revision"),
+        "revision": recipe.model.get("model_revision"),  # passed to vllm / transformers
+        "model_settings": dict(recipe.model),
         "backend": cfg.backend,
         "sampling": json.loads(cfg.provenance()),
         "benchmark": dataclasses.asdict(bench),
@@ -156,14 +182,15 @@ def settings(recipe: Recipe, bench: Benchmark, cfg: GenerateConfig) -> dict[str,
     }
 
 
-def admit_benchmark(out: Path, made: dict[str, Any]) -> None:
-    """The benchmark's folder holds samples of these settings, or none yet."""
+def admit_benchmark(out: Path, made: dict[str, Any], write: bool) -> None:
+    """The benchmark's folder holds samples of these settings, or none yet (every node checks;
+    node 0 writes them)."""
     saved = out / SETTINGS
     if saved.exists():
         before = json.loads(saved.read_text())
         changed = [
             f"{key}: {before.get(key)!r} -> {made[key]!r}"
-            for key in ("model", "revision", "backend", "sampling", "benchmark")
+            for key in ("model", "model_settings", "backend", "sampling", "benchmark")
             if before.get(key) != made[key]
         ]
         if changed:
@@ -171,8 +198,9 @@ def admit_benchmark(out: Path, made: dict[str, Any]) -> None:
                 f"{out} holds samples made otherwise ({'; '.join(changed)}); mixing them would "
                 f"change the numbers silently. Use another trainer.output_dir, or delete {out}"
             )
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write(saved, lambda tmp: Path(tmp).write_text(json.dumps(made, indent=2)))
+    if write:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(saved, lambda tmp: Path(tmp).write_text(json.dumps(made, indent=2)))
 
 
 def evaluate(recipe: Recipe) -> dict[str, dict[str, Any]]:
@@ -198,8 +226,7 @@ def evaluate(recipe: Recipe) -> dict[str, dict[str, Any]]:
         bench_cfg = dataclasses.replace(cfg, num_samples=bench.k)
         bench_out = out / bench.name
         made = settings(recipe, bench, bench_cfg)
-        if rank == 0:
-            admit_benchmark(bench_out, made)
+        admit_benchmark(bench_out, made, write=rank == 0)
         if not generate_shards(
             rows, schema, bench_out, bench_cfg, generator, provenance(recipe, bench_cfg)
         ):
@@ -234,7 +261,8 @@ def write_report(
         "benchmark": bench.name,
         "settings": made.get("benchmark"),
         "generation": shard_totals(out),
-        "paper": paper_figures(made["model"], bench.name),
+        # the paper's figures describe the whole benchmark: none beside a subset
+        "paper": paper_figures(made["model"], bench.name) if bench.num_problems is None else {},
         **metrics,
     }
     path = out.parent / f"{bench.name}.json"
@@ -258,12 +286,20 @@ def results_table(reports: dict[str, dict[str, Any]]) -> str:
             f"| {name} | {r['problems']} | {k} | {100 * r['pass@1']:.1f} ± "
             f"{100 * r['pass@1_stderr']:.1f} | {paper.get('pass@1', '–')} | "
             + (f"{100 * cons:.1f} (cons@{k})" if cons is not None else "–")
-            + f" | {paper.get('cons@64', '–')} | {passes or '–'} | "
+            + f" | {paper.get('cons@64', '–') if k == 64 else '–'} | {passes or '–'} | "
             f"{r['mean_completion_tokens']:.0f} | {100 * r['truncated']:.1f}% | "
             f"{100 * r.get('format', float('nan')):.1f}% |"
         )
-    model = next(iter(reports.values()))["model"] if reports else "?"
-    return f"{model}\n\n{head}" + "\n".join(lines) + "\n"
+    first = next(iter(reports.values()), {})
+    sampling = first.get("sampling", {})
+    made = (
+        f"{first.get('model', '?')} (revision {first.get('revision') or '-'}) on "
+        f"{first.get('backend', '?')}: temperature {sampling.get('temperature')}, top_p "
+        f"{sampling.get('top_p')}, up to {sampling.get('max_new_tokens')} new tokens, seed "
+        f"{sampling.get('seed')}; r1lab {first.get('r1lab', '?')}. Paper: DeepSeek-R1 "
+        "(arXiv 2501.12948), for the whole benchmark only."
+    )
+    return f"{made}\n\n{head}" + "\n".join(lines) + "\n"
 
 
 # ---- command line ------------------------------------------------------------------------------
@@ -291,18 +327,24 @@ def main(argv: list[str]) -> int:
     from r1lab.recipe import compose, list_recipes, normalize_name
 
     args = parse_args(argv)
-    if normalize_name(args.target) not in list_recipes():  # a model: the R1 protocol recipe
-        args.model, args.target = args.target, DEFAULT_RECIPE
-    recipe = compose(args.target, args.overrides)
-    if recipe.kind != KIND.name and not args.benchmark:
+    args.template = None
+    name, recipes = normalize_name(args.target), list_recipes()
+    if name not in recipes:
+        folder = name.split("/", 1)[0]
+        if any(r.startswith(folder + "/") for r in recipes) and not Path(args.target).exists():
+            compose(args.target)  # `evaluate/rr`: a mistyped recipe, not a model; says which
+        args.model, args.target = args.model or args.target, DEFAULT_RECIPE  # a model
+    first = compose(args.target, [] if args.benchmark else args.overrides)
+    if first.kind != KIND.name:  # a training recipe
         from r1lab import heldout
 
-        return heldout.run(recipe, args)
-    if recipe.kind != KIND.name:  # a training recipe's model on benchmarks
-        from r1lab.heldout import default_model
-
-        args.model = args.model or default_model(recipe)
-        recipe = compose(DEFAULT_RECIPE, [])
+        if not args.benchmark:
+            return heldout.run(first, args)
+        # its model on benchmarks: evaluate/r1 (with the overrides), prompted as it was trained
+        args.model = args.model or heldout.default_model(first)
+        args.template = first.data.get("template", "r1_zero")
+        args.target = DEFAULT_RECIPE
+    recipe = compose(args.target, args.overrides)
     recipe = with_arguments(recipe, args)
     out = Path(recipe.output_dir)
     if args.fresh and node_position()[0] == 0:
@@ -329,6 +371,8 @@ def with_arguments(recipe: Recipe, args: argparse.Namespace) -> Recipe:
     section = {n: {} for n in section} if isinstance(section, list) else dict(section)
     if args.benchmark:
         section = {n: section.get(n) or {} for n in args.benchmark}
+    if args.template:
+        section = {n: {"template": args.template, **(o or {})} for n, o in section.items()}
     for option, value in (("k", args.k), ("num_problems", args.num_problems)):
         if value is not None:
             section = {n: {**(o or {}), option: value} for n, o in section.items()}
@@ -344,7 +388,7 @@ KIND = Kind(
     module="r1lab.evaluate",
     run=main,
     config_class=None,
-    sections={"generate": GenerateConfig.from_recipe, "benchmarks": parse_benchmarks},
+    sections={"generate": parse_generate, "benchmarks": parse_benchmarks},
     checks=(check_generate, check_benchmarks),
     launcher="python",
     loads_model=lambda recipe: recipe.parsed["generate"].backend != "openai",

@@ -125,8 +125,10 @@ class GenerateConfig:
 
     def backend_options(self, model: dict[str, Any], node: int = 0) -> dict[str, Any]:
         """Keyword arguments for the chosen backend's generator."""
+        revision = {"revision": r} if (r := model.get("model_revision")) else {}
         if self.backend == "vllm":
             options = {
+                **revision,
                 "tensor_parallel_size": self.tensor_parallel_size,
                 "dtype": model.get("dtype") or "auto",
                 "max_model_len": self.max_model_len,
@@ -144,7 +146,7 @@ class GenerateConfig:
                 "max_retries": self.max_retries,
             }
         else:
-            options = {"batch_size": self.batch_size}
+            options = {"batch_size": self.batch_size, **revision}
         return options
 
     def provenance(self) -> str:

@@ -118,8 +118,23 @@ def group_by_problem(rows: Sequence[dict[str, Any]]) -> dict[Any, list[dict[str,
 
 
 def require_samples(problems: dict[Any, list[dict[str, Any]]], k: int, expected: int) -> None:
-    """Every one of `expected` problems has exactly k samples, or an error naming those short."""
-    short = {pid: len(s) for pid, s in problems.items() if len(s) != k}
+    """Every one of `expected` problems has samples 0..k-1, none refused by the server; else an
+    error naming the problems."""
+    refused = [
+        pid for pid, s in problems.items() if any(r.get("finish_reason") == "error" for r in s)
+    ]
+    if refused:
+        raise RecipeError(
+            f"the server refused samples of {len(refused)} problem(s) (e.g. problem {refused[0]}; "
+            "finish_reason 'error', an empty completion): scoring them wrong would lower pass@1 "
+            "silently. Usually prompt + max_new_tokens is over the served context: lower "
+            "generate.max_new_tokens, then delete the shards holding them (samples/) and rerun"
+        )
+    short = {
+        pid: len(s)
+        for pid, s in problems.items()
+        if sorted(r.get("sample", 0) for r in s) != list(range(k))
+    }
     missing = expected - len(problems)
     if short or missing:
         listed = ", ".join(f"problem {pid}: {n}" for pid, n in list(short.items())[:5])
@@ -128,7 +143,8 @@ def require_samples(problems: dict[Any, list[dict[str, Any]]], k: int, expected:
         raise RecipeError(
             f"asked for {k} samples of each of {expected} problems, but {' and '.join(wrong)}: "
             "pass@1 over fewer samples than asked would be silently wrong. Rerun the same "
-            "command to generate what is missing, or delete the benchmark's samples/ to start over"
+            "command to generate the missing shards; a shard short of samples must be deleted "
+            "(samples/shard-*.parquet holding those problems) before the rerun"
         )
 
 

@@ -16,14 +16,16 @@ from r1lab.generation.base import (
 class TransformersGenerator:
     """transformers `generate`, batched: `batch_size` sequences (prompts x n) per call."""
 
-    def __init__(self, model: str, batch_size: int = 64, dtype: str = "auto") -> None:
+    def __init__(
+        self, model: str, batch_size: int = 64, dtype: str = "auto", revision: str | None = None
+    ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(model)
+        self.tokenizer = AutoTokenizer.from_pretrained(model, revision=revision)
         self.tokenizer.padding_side = "left"
         import torch
 
-        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=dtype)
+        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=dtype, revision=revision)
         self.model.to(
             "cuda" if torch.cuda.is_available() else "cpu"
         ).eval()  # a GPU when there is one
