@@ -220,14 +220,11 @@ FAST = [
     "generate.shard_size=4",
     "benchmarks.aime24.num_problems=6",
     "benchmarks.aime24.k=2",
-    "benchmarks.gpqa_diamond.num_problems=4",
-    "benchmarks.gpqa_diamond.k=2",
-    "benchmarks.lcb.num_problems=2",
-    "benchmarks.lcb.k=2",
+    "benchmarks.math_500.num_problems=4",
+    "benchmarks.math_500.k=3",
     "--benchmark",
     "aime24",
-    "gpqa_diamond",
-    "lcb",
+    "math_500",
 ]
 
 
@@ -242,7 +239,7 @@ def evaluated(base_model, tmp_path_factory):
 
 def test_evaluate_writes_samples_results_json_and_table(evaluated, base_model):
     out, _, proc = evaluated
-    for name, problems, k in (("aime24", 6, 2), ("gpqa_diamond", 4, 2), ("lcb", 2, 2)):
+    for name, problems, k in (("aime24", 6, 2), ("math_500", 4, 3)):
         report = json.loads((out / f"{name}.json").read_text())
         assert report["model"] == str(base_model)
         assert report["problems"] == problems and report["k"] == k
@@ -256,7 +253,7 @@ def test_evaluate_writes_samples_results_json_and_table(evaluated, base_model):
 
         assert pq.read_table(out / name / "results.parquet").num_rows == problems * k
     table = (out / "results.md").read_text()
-    assert "| aime24 | 6 | 2 |" in table and "| lcb | 2 | 2 |" in table
+    assert "| aime24 | 6 | 2 |" in table and "| math_500 | 4 | 3 |" in table
     assert "pass@1 (± s.e.)" in proc.stdout
 
 
@@ -333,3 +330,15 @@ def test_a_mistyped_evaluate_recipe_is_not_taken_for_a_model():
     proc = run_r1lab("evaluate", "evaluate/rr", "--benchmark", "aime24")
     assert proc.returncode == 2
     assert "unknown recipe 'evaluate/rr'" in proc.stderr
+
+
+def test_a_prompt_longer_than_the_models_context_fails_in_check(base_model):
+    proc = run_r1lab(
+        "check",
+        "evaluate/tiny",
+        f"model.model_name_or_path={base_model}",
+        "+benchmarks.gpqa_diamond={source: synthetic, template: r1_zero, num_problems: 4, k: 2}",
+    )
+    assert proc.returncode == 2
+    assert "benchmarks.gpqa_diamond: its longest prompt" in proc.stdout
+    assert "benchmarks.aime24: prompts fit the context" in proc.stdout

@@ -99,9 +99,39 @@ def check_benchmarks(ctx: check.Context) -> check.Findings:
         if bench.source.startswith(("/", "./", "../", "~")) or path.suffix:
             if not path.exists():
                 raise RecipeError(f"benchmarks.{bench.name}.source: no file at '{bench.source}'")
+    if ctx.model_folder and ctx.model_context:
+        for bench in benches:
+            if bench.source == "synthetic" or Path(bench.local_source()).exists():
+                yield prompt_fits(ctx, bench, cfg)
     yield check.ok(
         "benchmarks: " + ", ".join(f"{b.name} (k={b.k}, {b.style}, {b.source})" for b in benches)
     )
+
+
+def prompt_fits(ctx: check.Context, bench: Benchmark, cfg: GenerateConfig) -> check.Finding:
+    """The longest prompt of a local benchmark + max_new_tokens within the model's context."""
+    from r1lab.generation import render_prompt
+    from r1lab.prompts import format_prompt
+
+    tok = ctx.tokenizer
+    longest = max(
+        len(
+            tok(
+                render_prompt(tok, format_prompt(p["question"], bench.template)),
+                add_special_tokens=False,
+            )["input_ids"]
+        )
+        for p in bench.problems()
+    )
+    limit = min(int(ctx.model_context), cfg.max_model_len or int(ctx.model_context))
+    if longest + cfg.max_new_tokens > limit:
+        return check.error(
+            f"benchmarks.{bench.name}: its longest prompt ({longest} tokens) + "
+            f"generate.max_new_tokens ({cfg.max_new_tokens}) = {longest + cfg.max_new_tokens} "
+            f"exceeds the model's context ({limit} tokens); lower generate.max_new_tokens, or "
+            "leave this benchmark out for this model"
+        )
+    return check.ok(f"benchmarks.{bench.name}: prompts fit the context ({longest} tokens at most)")
 
 
 # ---- scoring -----------------------------------------------------------------------------------
