@@ -414,7 +414,7 @@ def with_arguments(recipe: Recipe, args: argparse.Namespace) -> Recipe:
 
 KIND = Kind(
     name="evaluate",
-    help="benchmarks (AIME, MATH-500, GPQA, LiveCodeBench): pass@1 ± s.e., cons@k, pass@k",
+    help="benchmarks (AIME, MATH-500, GPQA, LCB) or a training run's held-out split: pass@1, cons@k",
     module="r1lab.evaluate",
     run=main,
     config_class=None,
