@@ -158,24 +158,27 @@ class Context:
     def longest_prompt(self) -> int:
         """Tokens of the longest prompt among the first 256 training rows, as the model sees it."""
         from r1lab.data import format_dataset, load_raw
-        from r1lab.generation import render_prompt
 
         raw = load_raw(self.data, "train")
         rows = format_dataset(raw.select(range(min(len(raw), 256))), self.data, completions=False)
-        return max(
-            len(
-                self.tokenizer(render_prompt(self.tokenizer, p), add_special_tokens=False)[
-                    "input_ids"
-                ]
-            )
-            for p in rows["prompt"]
-        )
+        return longest_tokens(self.tokenizer, rows["prompt"])
 
     @property
     def lengths_checkable(self) -> bool:
         if not self.kind.reads_data:
             return False
         return bool(self.model_folder and self.model_context and self.data.is_local)
+
+
+def longest_tokens(tokenizer: Any, prompts: Any) -> int:
+    """Tokens of the longest prompt (a string or chat messages), rendered as the model sees it
+    and tokenized as the generators do (no special tokens added)."""
+    from r1lab.generation import render_prompt
+
+    return max(
+        len(tokenizer(render_prompt(tokenizer, p), add_special_tokens=False)["input_ids"])
+        for p in prompts
+    )
 
 
 def _has_gpu() -> bool:

@@ -110,19 +110,10 @@ def check_benchmarks(ctx: check.Context) -> check.Findings:
 
 def prompt_fits(ctx: check.Context, bench: Benchmark, cfg: GenerateConfig) -> check.Finding:
     """The longest prompt of a local benchmark + max_new_tokens within the model's context."""
-    from r1lab.generation import render_prompt
     from r1lab.prompts import format_prompt
 
-    tok = ctx.tokenizer
-    longest = max(
-        len(
-            tok(
-                render_prompt(tok, format_prompt(p["question"], bench.template)),
-                add_special_tokens=False,
-            )["input_ids"]
-        )
-        for p in bench.problems()
-    )
+    prompts = [format_prompt(p["question"], bench.template) for p in bench.problems()]
+    longest = check.longest_tokens(ctx.tokenizer, prompts)
     limit = min(int(ctx.model_context), cfg.max_model_len or int(ctx.model_context))
     if longest + cfg.max_new_tokens > limit:
         return check.error(
@@ -365,6 +356,7 @@ def main(argv: list[str]) -> int:
             compose(args.target)  # `evaluate/rr`: a mistyped recipe, not a model; says which
         args.model, args.target = args.model or args.target, DEFAULT_RECIPE  # a model
     first = compose(args.target, [] if args.benchmark else args.overrides)
+    recipe = first if not args.benchmark else None
     if first.kind != KIND.name:  # a training recipe
         from r1lab import heldout
 
@@ -373,9 +365,8 @@ def main(argv: list[str]) -> int:
         # its model on benchmarks: evaluate/r1 (with the overrides), prompted as it was trained
         args.model = args.model or heldout.default_model(first)
         args.template = first.data.get("template", "r1_zero")
-        args.target = DEFAULT_RECIPE
-    recipe = compose(args.target, args.overrides)
-    recipe = with_arguments(recipe, args)
+        args.target, recipe = DEFAULT_RECIPE, None
+    recipe = with_arguments(recipe or compose(args.target, args.overrides), args)
     out = Path(recipe.output_dir)
     if args.fresh and node_position()[0] == 0:
         run_dir.clear(out)
