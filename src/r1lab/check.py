@@ -96,6 +96,18 @@ class Context:
     processes: int | None = None  # None: from the accelerate config (or $WORLD_SIZE)
     running: bool = False
     columns: list[str] | None = None  # raw dataset columns, when the caller already has them
+    # outputs that earlier stages of a pipeline make: an input inside one is not there yet
+    made_earlier: tuple[str, ...] = ()
+
+    def made_by_earlier_stage(self, ref: str) -> bool:
+        """`ref` does not exist yet, and lies in an output an earlier pipeline stage makes."""
+        path = Path(ref).expanduser()
+        if path.exists():
+            return False
+        path = path.resolve()
+        return any(
+            path.is_relative_to(Path(out).expanduser().resolve()) for out in self.made_earlier
+        )
 
     @cached_property
     def accelerate(self) -> accelerate_config.AccelerateConfig:
@@ -113,6 +125,8 @@ class Context:
     def source_pending(self) -> bool:
         """`data.source` is another recipe's output (under runs/) that does not exist yet."""
         source = self.data.source
+        if self.made_by_earlier_stage(source):
+            return True
         return source.startswith("runs/") and not Path(source).expanduser().exists()
 
     @cached_property
@@ -138,9 +152,14 @@ class Context:
 
     @cached_property
     def model_folder(self) -> Path | None:
-        if not self.kind.loads_model(self.recipe):
+        if not self.kind.loads_model(self.recipe) or self.model_pending:
             return None
         return local_model_folder(str(self.recipe.model["model_name_or_path"]))
+
+    @cached_property
+    def model_pending(self) -> bool:
+        """The model is an earlier pipeline stage's output, not made yet."""
+        return self.made_by_earlier_stage(str(self.recipe.model.get("model_name_or_path", "")))
 
     @cached_property
     def model_context(self) -> int | None:
@@ -409,6 +428,9 @@ def check_model_files(ctx: Context) -> Findings:
     if not ctx.kind.loads_model(ctx.recipe):
         yield skipped(f"model files: '{ref}' is a served model's name; this run loads no model")
         return
+    if ctx.model_pending:
+        yield skipped(f"model files: '{ref}' is made by an earlier stage; checked when it has run")
+        return
     if folder is None:
         yield skipped(
             f"model files: '{ref}' is a Hub id not in the local cache; context length and chat "
@@ -635,7 +657,8 @@ COLUMN_CHECKS: frozenset[Check] = frozenset({check_data_columns, check_reward_co
 def run_checks(ctx: Context, only: frozenset[Check] | None = None) -> Report:
     """Common checks, then the kind's own (those in `only`, if given); every failure in one report."""
     report = Report(ctx.recipe.name)
-    for check_fn in (*COMMON_CHECKS, *ctx.kind.checks):
+    common = COMMON_CHECKS if ctx.kind.common_sections else ()
+    for check_fn in (*common, *ctx.kind.checks):
         if only is not None and check_fn not in only:
             continue
         if ctx.kind.config_class is None and check_fn in TRAINER_CHECKS:
@@ -654,11 +677,13 @@ def check(
     recipe: Recipe,
     num_processes: int | None = None,
     running: bool = False,
+    made_earlier: tuple[str, ...] = (),
 ) -> Report:
-    """`r1lab check`: every check for `recipe` run by `num_processes` processes."""
+    """`r1lab check`: every check for `recipe` run by `num_processes` processes (`made_earlier`:
+    the outputs that the pipeline stages before it make)."""
     from r1lab.kinds import get_kind
 
-    ctx = Context(recipe, get_kind(recipe.kind), num_processes, running)
+    ctx = Context(recipe, get_kind(recipe.kind), num_processes, running, made_earlier=made_earlier)
     return run_checks(ctx)
 
 

@@ -7,8 +7,9 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from r1lab.errors import closest, exit_on_error
+from r1lab.errors import RecipeError, closest, exit_on_error
 from r1lab.kinds import KINDS
 
 
@@ -37,10 +38,23 @@ def cmd_check(argv: list[str]) -> int:
 
 
 def cmd_show(argv: list[str]) -> int:
-    parser = _recipe_parser("show", "Print the resolved recipe (or one value of it).")
+    parser = _recipe_parser(
+        "show", "Print the resolved recipe (or one value of it), or an output dir's lineage."
+    )
     parser.add_argument("--get", default=None, help="a dotted key, e.g. trainer.use_vllm")
     args = parser.parse_args(argv)
+    from r1lab import lineage
     from r1lab.recipe import compose
+
+    if Path(args.recipe).is_dir():  # an output: what made it, back to the first input
+        found = lineage.load(args.recipe)
+        if found is None:
+            raise RecipeError(
+                f"{args.recipe} holds no {lineage.FILE}: it is not a finished r1lab output (each "
+                "kind writes one when it finishes), or was made before r1lab recorded lineage"
+            )
+        print(lineage.text(found))
+        return 0
 
     recipe = compose(args.recipe, args.overrides)
     if args.get is None:

@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from r1lab import check, run_dir
+from r1lab import check, lineage, run_dir
 from r1lab.atomic import atomic_write
 from r1lab.benchmarks import STYLES, Benchmark, paper_figures, parse_benchmarks
 from r1lab.errors import RecipeError, exit_on_error
@@ -262,6 +262,7 @@ def evaluate(recipe: Recipe) -> dict[str, dict[str, Any]]:
         reports[bench.name] = write_report(bench, problems, bench_out, made)
     table = results_table(reports)
     atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(table))
+    lineage.record(recipe, out, benchmarks=sorted(reports))
     print(table, flush=True)
     log(f"results: {out / 'results.md'}, per benchmark {out}/<benchmark>.json")
     return reports
@@ -403,6 +404,13 @@ def with_arguments(recipe: Recipe, args: argparse.Namespace) -> Recipe:
     return from_dict(recipe.name, data, recipe.overrides)
 
 
+def finished(recipe: Recipe) -> bool:
+    """Every benchmark scored and the table written, by this very recipe."""
+    out = Path(recipe.output_dir)
+    scored = all((out / f"{bench.name}.json").exists() for bench in benchmarks(recipe))
+    return scored and (out / "results.md").exists() and run_dir.same_recipe(recipe)
+
+
 KIND = Kind(
     name="evaluate",
     help="benchmarks (AIME, MATH-500, GPQA, LCB) or a training run's held-out split: pass@1, cons@k",
@@ -414,6 +422,7 @@ KIND = Kind(
     launcher="python",
     loads_model=lambda recipe: recipe.parsed["generate"].backend != "openai",
     reads_data=False,
+    finished=finished,
 )
 
 if __name__ == "__main__":

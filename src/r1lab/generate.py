@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from r1lab import check, run_dir
+from r1lab import check, lineage, run_dir
 from r1lab.atomic import atomic_write
 from r1lab.errors import RecipeError, exit_on_error, section_dataclass
 from r1lab.generation import Completion, Generator, Sampling, check_backend
@@ -481,6 +481,7 @@ def select_saved(recipe: Recipe) -> dict[str, Any]:
         )
     write_selection(out, result.kept, result.prompts, result.report)
     write_recipe(recipe, out)
+    lineage.record(recipe, out, kept=len(result.kept))
     print(summary_text(result.report), flush=True)
     if not result.kept:
         keep = [o for o in recipe.overrides if not o.lstrip("+").startswith("select.")]
@@ -534,6 +535,13 @@ def select_main(argv: list[str]) -> int:
     return 0
 
 
+def finished(recipe: Recipe) -> bool:
+    """Every shard generated and the selection made, by this very recipe (select: included)."""
+    out = Path(recipe.output_dir)
+    done = (out / MANIFEST).exists() and (out / "selected.parquet").exists()
+    return done and run_dir.same_recipe(recipe)
+
+
 KIND = Kind(
     name="generate",
     help="sample a teacher on the recipe's prompts (vllm|openai|hf), then select verified samples",
@@ -545,6 +553,7 @@ KIND = Kind(
     column_checks=(check_select_columns,),
     launcher="python",
     loads_model=lambda recipe: config(recipe).backend != "openai",
+    finished=finished,
 )
 
 if __name__ == "__main__":

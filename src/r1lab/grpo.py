@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from r1lab import check
+from r1lab import check, run_dir
 from r1lab.errors import exit_on_error
 from r1lab.kind import Kind
 from r1lab.recipe import Recipe, parse_rewards
@@ -61,6 +61,7 @@ KIND = Kind(
     module="r1lab.grpo",
     run=main,
     config_class=_config_class,
+    finished=run_dir.finished_training,
     sections={"rewards": parse_rewards},
     checks=(
         check.check_group_batch,

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from r1lab import lineage
 from r1lab.errors import RecipeError, section_dataclass
 from r1lab.generation import Completion, Sampling
 
@@ -202,6 +203,7 @@ def run(recipe, args: argparse.Namespace) -> int:
     result = evaluate(model, recipe, cfg)
     print(format_summary(result))
     if args.out:
+        result["lineage"] = lineage.make(recipe, Path(args.out).parent, model=model)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=2))
     return 0

@@ -63,6 +63,16 @@ class Kind:
     # False: the kind brings its own data (evaluate's benchmarks); `data:` is optional and the
     # data checks are skipped
     reads_data: bool = True
+    # False: the kind runs other recipes (pipeline): no model/data/trainer of its own, and only
+    # its own checks run (each stage's recipe gets the common ones)
+    common_sections: bool = True
+    # Whether `recipe`'s output is complete, so that a pipeline skips it (a rerun would do nothing)
+    finished: Callable[[Recipe], bool] = _never
+    # Fills defaults that interpolations may name, in the composed but unresolved recipe (a
+    # pipeline's stage outputs, named as ${stages.<name>.output}): (recipe name, config) -> None
+    complete: Callable[[str, dict[str, Any]], None] | None = None
+    # How `r1lab launch` (make <kind>) runs it when not the default: (recipe, on Slurm) -> exit code
+    launch: Callable[[Recipe, bool], int] | None = None
 
     def build_config(self, kwargs: dict[str, Any], num_processes: int | None = None) -> Any:
         """TRL's own config object from `trainer:` kwargs, as the N-process run will see it."""

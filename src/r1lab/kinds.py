@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from r1lab import evaluate, generate, grpo, sft
+from r1lab import evaluate, generate, grpo, pipeline, sft
 from r1lab.errors import RecipeError, closest
 from r1lab.kind import Kind
 
@@ -11,6 +11,7 @@ KINDS: dict[str, Kind] = {
     grpo.KIND.name: grpo.KIND,
     generate.KIND.name: generate.KIND,
     evaluate.KIND.name: evaluate.KIND,
+    pipeline.KIND.name: pipeline.KIND,
 }
 
 

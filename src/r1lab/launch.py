@@ -45,9 +45,14 @@ def main(argv: list[str]) -> int:
     fresh = "--fresh" in argv
     recipe = compose(argv[1], [a for a in argv[2:] if a != "--fresh"])
     require_kind(recipe.name, recipe.kind, kind.name)
+    on_slurm = bool(shutil.which("sbatch")) and os.environ.get("LOCAL") != "1"
+    if kind.launch is not None:  # a kind with its own way (pipeline: stages, or a job chain)
+        if fresh:
+            return kind.run([recipe.name, *recipe.overrides, "--fresh"])
+        return kind.launch(recipe, on_slurm)
     if fresh:  # once, here, before any process of the run starts
         run_dir.clear(recipe.output_dir)
-    if shutil.which("sbatch") and os.environ.get("LOCAL") != "1":
+    if on_slurm:
         from r1lab.slurm import nodes_from_env, submit
 
         submit(recipe, nodes_from_env())

@@ -190,7 +190,9 @@ def compose(name: str, overrides: list[str] | None = None) -> Recipe:
     try:
         with initialize_config_dir(config_dir=str(recipes_dir()), version_base="1.3"):
             cfg = hydra_compose(config_name=name, overrides=_hydra_overrides(hydra_overrides))
-        data = {**OmegaConf.to_container(cfg, resolve=True), **scalars}
+        raw = OmegaConf.to_container(cfg, resolve=False)
+        _complete(name, raw)
+        data = {**OmegaConf.to_container(OmegaConf.create(raw), resolve=True), **scalars}
     except (HydraException, OmegaConfBaseException) as err:
         raise RecipeError(f"recipe '{name}' with overrides {overrides}: {err}") from None
     except yaml.YAMLError as err:
@@ -198,6 +200,15 @@ def compose(name: str, overrides: list[str] | None = None) -> Recipe:
     finally:
         GlobalHydra.instance().clear()
     return from_dict(name, data, overrides)
+
+
+def _complete(name: str, raw: dict[str, Any]) -> None:
+    """The kind's defaults that interpolations may name, set before they resolve."""
+    from r1lab.kinds import KINDS
+
+    kind = KINDS.get(raw.get("kind")) if isinstance(raw.get("kind"), str) else None
+    if kind is not None and kind.complete is not None:
+        kind.complete(name, raw)
 
 
 def from_dict(name: str, data: dict[str, Any], overrides: list[str] | None = None) -> Recipe:
@@ -225,6 +236,8 @@ def from_dict(name: str, data: dict[str, Any], overrides: list[str] | None = Non
         data["trainer"] = data.get("trainer") or {}
     if not kind.reads_data:  # the kind brings its own data (evaluate's benchmarks)
         data["data"] = data.get("data") or {}
+    if not kind.common_sections:  # the kind runs other recipes (pipeline)
+        data["model"] = data.get("model") or {}
     for section in ("model", "data", "trainer"):
         if not isinstance(data.get(section), dict):
             raise RecipeError(f"recipe '{name}': section '{section}:' is missing or not a mapping")

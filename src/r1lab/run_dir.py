@@ -59,6 +59,22 @@ def finished_step(output_dir: str | Path) -> int | None:
     return int(json.loads(info.read_text()).get("global_step", 0))
 
 
+def same_recipe(recipe: Recipe, ignore: tuple[str, ...] = ()) -> bool:
+    """Whether the recipe.yaml in `recipe`'s output dir is `recipe` (keys in `ignore` aside)."""
+    saved = Path(recipe.output_dir) / "recipe.yaml"
+    if not saved.exists():
+        return False
+    from omegaconf import OmegaConf
+
+    stored = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
+    return not differences(stored, recipe.to_dict(), ignore)
+
+
+def finished_training(recipe: Recipe) -> bool:
+    """A trainer kind's run of this very recipe finished in its output dir (`Kind.finished`)."""
+    return finished_step(recipe.output_dir) is not None and same_recipe(recipe)
+
+
 def admit(recipe: Recipe, ignore: tuple[str, ...] = ()) -> int | None:
     """None if `recipe` may train into its output dir (fresh or resuming its own run); the final
     step if the same recipe already finished there; RecipeError if another recipe's run is there."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from r1lab import check
+from r1lab import check, run_dir
 from r1lab.errors import exit_on_error
 from r1lab.kind import Kind
 from r1lab.train import Run, trainer_kwargs
@@ -36,6 +36,7 @@ KIND = Kind(
     module="r1lab.sft",
     run=main,
     config_class=_config_class,
+    finished=run_dir.finished_training,
     checks=(check.check_max_length_fits_context,),
     trains_on_completions=True,
 )

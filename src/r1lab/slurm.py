@@ -239,13 +239,16 @@ def make_plan(recipe: Recipe, nodes: int | None = None, gpus_on_node: int | None
     )
 
 
-def sbatch_command(plan: Plan) -> list[str]:
-    """The full `sbatch` command line for `plan` (options first, then script and its arguments)."""
+def sbatch_command(
+    plan: Plan, job_name: str | None = None, wrap: list[str] | None = None
+) -> list[str]:
+    """The full `sbatch` command line for `plan` (options first, then script and its arguments;
+    `wrap`: a one-process command run instead of slurm/train.slurm, e.g. a held-out evaluation)."""
     s = plan.settings
     cmd = [
         "sbatch",
         "--parsable",
-        f"--job-name={plan.job_name}",
+        f"--job-name={job_name or plan.job_name}",
         f"--nodes={plan.nodes}",
         "--ntasks-per-node=1",
         f"--output={plan.log_path()}",
@@ -270,7 +273,9 @@ def sbatch_command(plan: Plan) -> list[str]:
         cmd.append(f"--gpus-per-node={s['gpus_per_node']}")
     if s["exclusive"]:
         cmd.append("--exclusive")
-    cmd += s["sbatch_args"]
+    cmd += s["sbatch_args"] + plan.sbatch_extra
+    if wrap is not None:
+        return [*cmd, "--wrap=" + shlex.join(wrap)]
     cmd += [str(TRAIN_SCRIPT), plan.kind, plan.recipe.name, *plan.overrides]
     return cmd
 
@@ -294,20 +299,36 @@ def validate(plan: Plan) -> None:
     check(plan.recipe, num_processes=plan.num_processes).raise_if_failed()
 
 
-def submit(recipe: Recipe, nodes: int | None) -> int:
-    """Validate, then sbatch `slurm/train.slurm`; print the job id and log path; return the id."""
+def submit(
+    recipe: Recipe,
+    nodes: int | None,
+    extra: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    job_name: str | None = None,
+    wrap: list[str] | None = None,
+    validated: bool = False,
+) -> int:
+    """Validate, then sbatch `slurm/train.slurm`; print the job id and log path; return the id.
+
+    A pipeline passes `extra` sbatch options (its dependency on the stage before), `env` for the
+    job (which stage it is), and `validated` (it checked every stage up front, when an earlier
+    stage's output was not there yet)."""
     if not shutil.which("sbatch"):
         raise SlurmError(
             "sbatch is not on PATH: run on a Slurm login node, or set LOCAL=1 to run here"
         )
     plan = make_plan(recipe, nodes)
-    validate(plan)
+    plan.sbatch_extra = list(extra or [])
+    if not validated:
+        validate(plan)
     plan.log_dir.mkdir(
         parents=True, exist_ok=True
     )  # Slurm does not create it: the job would die silently
-    cmd = sbatch_command(plan)
+    cmd = sbatch_command(plan, job_name, wrap)
     print("[r1lab] " + shlex.join(cmd), flush=True)
-    proc = subprocess.run(cmd, env=job_environment(), capture_output=True, text=True)
+    proc = subprocess.run(
+        cmd, env={**job_environment(), **(env or {})}, capture_output=True, text=True
+    )
     if proc.returncode != 0:
         raise SlurmError(
             f"sbatch failed (exit {proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}."

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from r1lab import run_dir
+from r1lab import lineage, run_dir
 from r1lab.check import check, load_checked
 from r1lab.data import DataConfig, format_dataset
 from r1lab.errors import RecipeError
@@ -180,6 +180,7 @@ def save_outputs(trainer, run: Run) -> None:
             "global_step": trainer.state.global_step,
             "resumed_from": run.resume_from,
         }
+        lineage.record(run.recipe, run.args.output_dir)
         (Path(run.args.output_dir) / "run_info.json").write_text(json.dumps(info, indent=2))
         log(f"model saved to {run.args.output_dir}")
 

@@ -1,0 +1,420 @@
+"""The `pipeline` kind: stages, each an existing recipe with overrides, run in order as one chain.
+
+    kind: pipeline
+    stages:
+      traces:                         # a stage: a recipe (sft, grpo, generate, evaluate) ...
+        recipe: distill/tiny
+        overrides: {model.model_name_or_path: runs/r1_zero/tiny}
+      cold_start:
+        recipe: distill/tiny_student  # ... whose inputs may be an earlier stage's output
+        overrides: {data.source: "${stages.traces.output}/selected.parquet"}
+      eval_cold_start:
+        evaluate: cold_start          # that stage's model on its recipe's held-out split
+
+Each stage writes into its `output` (default: <pipeline output dir>/<stage>, the pipeline's
+output dir being runs/<pipeline recipe>), which later stages name as `${stages.<name>.output}`.
+
+    r1lab pipeline <recipe> [k=v ...] [--fresh]    here: stage after stage
+    make pipeline RECIPE=<recipe> [LOCAL=1]        on Slurm: one job per stage, chained afterok
+
+`r1lab check <pipeline>` checks every stage before anything runs; an input that an earlier stage
+makes is not there yet and is checked when that stage has run. Here, a stage whose output is
+complete is skipped, one that was cut off resumes (each kind resumes its own output), and the
+first failure stops the chain with the stage's name and log. On Slurm, a failed stage cancels
+the jobs after it (`--kill-on-invalid-dep=yes`); a preempted one requeues and the chain waits.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from r1lab import check, lineage
+from r1lab.errors import RecipeError, closest, exit_on_error
+from r1lab.kind import Kind
+from r1lab.recipe import Recipe, compose, from_argv
+
+STAGE_KEYS = ("recipe", "overrides", "evaluate", "output")
+HELDOUT = "heldout.json"  # an `evaluate: <stage>` stage's metrics, in its output
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage as the recipe wrote it: a recipe with overrides, or a held-out evaluation."""
+
+    name: str
+    output: str
+    recipe: str | None = None
+    overrides: tuple[str, ...] = ()
+    evaluate: str | None = None  # held-out evaluation of this earlier stage's model
+
+    @property
+    def what(self) -> str:
+        return f"held-out evaluation of '{self.evaluate}'" if self.evaluate else f"{self.recipe}"
+
+
+def hydra_value(value: Any) -> str:
+    """A composed value as a Hydra override's right-hand side."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "null"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(hydra_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{hydra_value(v)}" for k, v in value.items()) + "}"
+    text = str(value)
+    escaped = text.replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'"
+
+
+def flatten(prefix: str, value: Any) -> list[tuple[str, Any]]:
+    """`{trainer: {max_steps: 5}}` -> [("trainer.max_steps", 5)]: a command line's overrides
+    (`stages.x.overrides.trainer.max_steps=5`) arrive nested."""
+    if isinstance(value, dict) and value:
+        return [kv for k, v in value.items() for kv in flatten(f"{prefix}.{k}" if prefix else k, v)]
+    return [(prefix, value)]
+
+
+def parse_overrides(where: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, list):
+        bad = [v for v in value if not isinstance(v, str) or "=" not in v]
+        if bad:
+            raise RecipeError(f"{where}: a list of overrides holds 'key=value' strings, got {bad}")
+        return tuple(value)
+    if not isinstance(value, dict):
+        raise RecipeError(f"{where}: expected a mapping of dotted key to value, got {value!r}")
+    pairs = flatten("", value)
+    for key, _ in pairs:
+        if key == "trainer.output_dir":
+            raise RecipeError(
+                f"{where}: set the stage's output with `output:` (next to `recipe:`), not "
+                "trainer.output_dir: later stages name it as ${stages.<name>.output}"
+            )
+    return tuple(f"{k}={hydra_value(v)}" for k, v in pairs)
+
+
+def parse_stages(section: Any, recipe: dict[str, Any] | None = None) -> list[Stage]:
+    """The `stages:` section as typed stages, in order; a RecipeError naming the stage otherwise."""
+    if not isinstance(section, dict) or not section:
+        raise RecipeError(
+            "stages: expected a mapping of stage name to {recipe, overrides} (or {evaluate: "
+            f"<earlier stage>}}), in the order they run; got {section!r}"
+        )
+    stages: list[Stage] = []
+    for name, spec in section.items():
+        where = f"stages.{name}"
+        if not isinstance(spec, dict):
+            raise RecipeError(f"{where}: expected {{recipe: <recipe>, overrides: {{...}}}}")
+        for key in spec:
+            if key not in STAGE_KEYS:
+                raise RecipeError(
+                    f"{where}: unknown key '{key}'{closest(key, STAGE_KEYS)}; valid keys: "
+                    f"{', '.join(STAGE_KEYS)}"
+                )
+        if bool(spec.get("recipe")) == bool(spec.get("evaluate")):
+            raise RecipeError(
+                f"{where}: give either `recipe:` (a recipe to run) or `evaluate: <earlier stage>`"
+            )
+        target = spec.get("evaluate")
+        if target is not None:
+            earlier = {s.name: s for s in stages}
+            if target not in earlier or earlier[target].recipe is None:
+                raise RecipeError(
+                    f"{where}: evaluate: '{target}' is not an earlier stage that trains a model"
+                    f"{closest(str(target), earlier)}; earlier stages: {', '.join(earlier) or 'none'}"
+                )
+        stages.append(
+            Stage(
+                name=str(name),
+                output=str(spec["output"]),
+                recipe=spec.get("recipe"),
+                overrides=parse_overrides(f"{where}.overrides", spec.get("overrides")),
+                evaluate=target,
+            )
+        )
+    return stages
+
+
+def complete(name: str, raw: dict[str, Any]) -> None:
+    """Each stage's `output` (default <pipeline output dir>/<stage>), so that interpolations
+    such as ${stages.sft.output} resolve."""
+    out = (raw.get("trainer") or {}).get("output_dir") or f"runs/{name}"
+    stages = raw.get("stages")
+    if isinstance(stages, dict):
+        for stage, spec in stages.items():
+            if isinstance(spec, dict):
+                spec.setdefault("output", f"{out}/{stage}")
+
+
+def stages_of(recipe: Recipe) -> list[Stage]:
+    return recipe.parsed["stages"]
+
+
+def stage_recipe(stage: Stage, stages: list[Stage]) -> Recipe:
+    """The composed recipe a stage runs (for a held-out evaluation: its target stage's)."""
+    if stage.evaluate:
+        return stage_recipe(next(s for s in stages if s.name == stage.evaluate), stages)
+    try:
+        return compose(str(stage.recipe), [*stage.overrides, f"trainer.output_dir={stage.output}"])
+    except RecipeError as err:
+        raise RecipeError(f"stage '{stage.name}': {err}") from None
+
+
+def finished(stage: Stage, stages: list[Stage]) -> bool:
+    """The stage's output is complete for this very recipe: a rerun would do nothing."""
+    if stage.evaluate:
+        return (Path(stage.output) / HELDOUT).exists()
+    from r1lab.kinds import get_kind
+
+    recipe = stage_recipe(stage, stages)
+    return get_kind(recipe.kind).finished(recipe)
+
+
+def command(stage: Stage, stages: list[Stage]) -> list[str]:
+    """The command that runs the stage here, as `make <kind> LOCAL=1` would (under accelerate when
+    the recipe asks for several processes), or `r1lab evaluate` for a held-out evaluation."""
+    from r1lab import accelerate_config
+    from r1lab.kinds import get_kind
+    from r1lab.launch import local_command
+
+    recipe = stage_recipe(stage, stages)
+    if stage.evaluate:
+        target = next(s for s in stages if s.name == stage.evaluate)
+        out = str(Path(stage.output) / HELDOUT)
+        return [
+            *(sys.executable, "-m", "r1lab.cli", "evaluate", recipe.name, *recipe.overrides),
+            *("--model", target.output, "--out", out),
+        ]
+    processes = accelerate_config.load(recipe.accelerate).num_processes
+    return local_command(get_kind(recipe.kind), recipe, processes)
+
+
+# ---- checks -------------------------------------------------------------------------------------
+
+
+def check_stages(ctx: check.Context) -> check.Findings:
+    """Every stage's own checks, in order, with what earlier stages make counted as there."""
+    stages = stages_of(ctx.recipe)
+    outputs: dict[str, str] = {}
+    for stage in stages:
+        clash = next(
+            (n for n, o in outputs.items() if Path(o).resolve() == Path(stage.output).resolve()),
+            None,
+        )
+        if clash:
+            yield check.error(
+                f"stage '{stage.name}': output {stage.output} is also stage '{clash}''s; give "
+                f"stages.{stage.name}.output another folder"
+            )
+        if stage.evaluate:
+            outputs[stage.name] = stage.output
+            yield check.ok(f"stage '{stage.name}': {stage.what}")
+            continue
+        try:
+            recipe = stage_recipe(stage, stages)
+            later = later_input(stage, recipe, stages)
+            if later:
+                yield check.error(later)
+            report = check.check(recipe, made_earlier=tuple(outputs.values()))
+        except RecipeError as err:
+            yield check.error(str(err))
+            outputs[stage.name] = stage.output
+            continue
+        outputs[stage.name] = stage.output
+        for message in report.errors:
+            yield check.error(f"stage '{stage.name}' ({recipe.kind} {recipe.name}): {message}")
+        for message in report.warnings:
+            yield check.warning(f"stage '{stage.name}' ({recipe.kind} {recipe.name}): {message}")
+        if not report.errors:
+            yield check.ok(
+                f"stage '{stage.name}': {recipe.kind} {recipe.name} ({len(report.passed)} checks "
+                f"passed, {len(report.skipped)} skipped) -> {stage.output}"
+            )
+
+
+def later_input(stage: Stage, recipe: Recipe, stages: list[Stage]) -> str | None:
+    """A message when the stage reads what a stage after it makes (the order is wrong)."""
+    index = stages.index(stage)
+    refs = [str(recipe.model.get("model_name_or_path", "")), str(recipe.data.get("source", ""))]
+    for after in stages[index + 1 :]:
+        out = Path(after.output).resolve()
+        for ref in refs:
+            if ref and Path(ref).resolve().is_relative_to(out):
+                return (
+                    f"stage '{stage.name}' reads {ref}, which stage '{after.name}' makes after it: "
+                    f"move '{after.name}' before '{stage.name}' in stages:"
+                )
+    return None
+
+
+# ---- running ------------------------------------------------------------------------------------
+
+
+def log(message: str) -> None:
+    print(f"[r1lab pipeline] {message}", flush=True)
+
+
+def run_logged(cmd: list[str], log_path: Path, env: dict[str, str]) -> int:
+    """Run `cmd`, its output shown here as it comes and kept in `log_path` (appended: a resumed
+    stage's log holds every attempt)."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as saved:
+        saved.write(f"\n$ {shlex.join(cmd)}\n".encode())
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        assert proc.stdout is not None
+        while chunk := os.read(proc.stdout.fileno(), 65536):
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+            saved.write(chunk)
+            saved.flush()
+        return proc.wait()
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    """The last non-empty lines of a log (progress bars' carriage returns as line ends)."""
+    text = path.read_text(errors="replace").replace("\r", "\n") if path.exists() else ""
+    return "\n".join([line for line in text.splitlines() if line.strip()][-lines:])
+
+
+def stage_env(recipe: Recipe, stage: Stage) -> dict[str, str]:
+    return {
+        **os.environ,
+        lineage.PIPELINE_ENV: recipe.name,
+        lineage.STAGE_ENV: stage.name,
+        "LOCAL": "1",
+    }
+
+
+def run_here(recipe: Recipe) -> int:
+    """Every stage in order, skipping finished ones; the first failure stops the chain."""
+    stages = stages_of(recipe)
+    logs = Path(recipe.output_dir) / "logs"
+    start = time.perf_counter()
+    log(f"{recipe.name}: {len(stages)} stages: {' -> '.join(s.name for s in stages)}")
+    for i, stage in enumerate(stages, 1):
+        title = f"[{i}/{len(stages)}] {stage.name} ({stage.what})"
+        if finished(stage, stages):
+            log(f"{title}: finished earlier in {stage.output}; skipped")
+            continue
+        cmd = command(stage, stages)
+        log(f"{title} -> {stage.output}\n$ {shlex.join(cmd)}")
+        began = time.perf_counter()
+        code = run_logged(cmd, logs / f"{stage.name}.log", stage_env(recipe, stage))
+        if code != 0:
+            rest = [s.name for s in stages[i:]]
+            raise RecipeError(
+                f"pipeline {recipe.name}: stage '{stage.name}' ({stage.what}) failed with exit "
+                f"code {code}; log: {logs / f'{stage.name}.log'}\n--- its last lines:\n"
+                f"{tail(logs / f'{stage.name}.log')}\n---\nNot run: {', '.join(rest) or 'nothing'}."
+                " Fix the cause and rerun the same command: finished stages are skipped and this "
+                "one resumes from its last checkpoint or shard"
+            )
+        log(f"{title}: done in {time.perf_counter() - began:.0f} s")
+    log(f"{recipe.name}: all {len(stages)} stages done in {time.perf_counter() - start:.0f} s")
+    log(f"lineage of the last stage: r1lab show {stages[-1].output}")
+    return 0
+
+
+def submit_chain(recipe: Recipe) -> list[tuple[str, int]]:
+    """One Slurm job per unfinished stage, each after the one before (afterok): a failed stage
+    cancels those after it, a requeued one holds them until it completes."""
+    from r1lab import slurm
+
+    stages = stages_of(recipe)
+    jobs: list[tuple[str, int]] = []
+    for stage in stages:
+        if finished(stage, stages):
+            log(f"{stage.name}: finished earlier in {stage.output}; not submitted")
+            continue
+        after = (
+            ["--dependency=afterok:" + str(jobs[-1][1]), "--kill-on-invalid-dep=yes"]
+            if jobs
+            else []
+        )
+        env = {lineage.PIPELINE_ENV: recipe.name, lineage.STAGE_ENV: stage.name}
+        job_name = f"r1lab-{recipe.name.replace('/', '-')}-{stage.name}"
+        stage_cmd = command(stage, stages) if stage.evaluate else None
+        job = slurm.submit(
+            stage_recipe(stage, stages),
+            None,
+            extra=after,
+            env=env,
+            job_name=job_name,
+            wrap=stage_cmd,
+            validated=True,
+        )
+        jobs.append((stage.name, job))
+    if jobs:
+        log("chain: " + " -> ".join(f"{name} (job {job})" for name, job in jobs))
+        log(f"watch: squeue -j {','.join(str(j) for _, j in jobs)}")
+    else:
+        log("every stage finished earlier: nothing submitted")
+    return jobs
+
+
+def clear(recipe: Recipe) -> None:
+    """--fresh: delete every stage's earlier output (r1lab outputs only), and the logs."""
+    from r1lab import run_dir
+
+    for stage in stages_of(recipe):
+        out = Path(stage.output)
+        if stage.evaluate and (out / HELDOUT).exists():
+            shutil.rmtree(out)
+        elif not stage.evaluate:
+            run_dir.clear(out)
+    shutil.rmtree(Path(recipe.output_dir) / "logs", ignore_errors=True)
+
+
+def launch(recipe: Recipe, on_slurm: bool) -> int:
+    """`make pipeline RECIPE=...`: check every stage, then submit the chain or run it here."""
+    check.check(recipe).raise_if_failed()
+    if on_slurm:
+        submit_chain(recipe)
+        return 0
+    return run_here(recipe)
+
+
+def main(argv: list[str]) -> int:
+    """`r1lab pipeline <recipe> [k=v ...] [--fresh]`: the stages here, in order."""
+    parsed = from_argv(KIND.name, KIND.help, argv)
+    if parsed is None:
+        return 0
+    recipe, fresh = parsed
+    from r1lab.kinds import require_kind
+
+    require_kind(recipe.name, recipe.kind, KIND.name)
+    if fresh:
+        clear(recipe)
+    return launch(recipe, on_slurm=False)
+
+
+KIND = Kind(
+    name="pipeline",
+    help="run a pipeline's stages in order (sft, grpo, generate, evaluate recipes), with lineage",
+    module="r1lab.pipeline",
+    run=main,
+    config_class=None,
+    sections={"stages": parse_stages},
+    checks=(check_stages,),
+    launcher="python",
+    loads_model=lambda recipe: False,
+    reads_data=False,
+    common_sections=False,
+    complete=complete,
+    launch=launch,
+)
+
+if __name__ == "__main__":
+    exit_on_error(lambda: main(sys.argv[1:]))
