@@ -9,7 +9,16 @@ import pytest
 from r1lab.errors import RecipeError
 from r1lab.heldout import EvalConfig, Scores
 from r1lab.metrics import cons_at_k
-from r1lab.report import format_note, moving_average, smoothing_window, write, y_limits
+from r1lab.report import (
+    Model,
+    findings,
+    format_note,
+    moving_average,
+    smoothing_window,
+    verdict,
+    write,
+    y_limits,
+)
 
 
 def test_majority_vote_uses_normalised_answers_and_ignores_missing():
@@ -41,38 +50,95 @@ def test_eval_section_rejects_unknown_keys():
     assert EvalConfig.from_recipe({"k": 4}, k=16).k == 16
 
 
-def test_report_has_the_table_and_plots(tmp_path):
-    run = tmp_path / "grpo"
-    run.mkdir()
-    history = [
-        {
-            "step": s,
-            "reward": s / 10,
-            "rewards/accuracy/mean": s / 20,
-            "completions/mean_length": 20 - s,
-        }
-        for s in range(1, 6)
-    ]
-    (run / "trainer_state.json").write_text(json.dumps({"log_history": history}))
-    base = {
-        "k": 8,
-        "problems": 10,
-        "pass@1": 0.2,
-        "maj@8": 0.3,
-        "pass@8": 0.8,
+def _metrics(pass1: float, vote: float, se: float = 0.01, k: int = 8) -> dict:
+    return {
+        "k": k,
+        "problems": 100,
+        "pass@1": pass1,
+        "pass@1_stderr": se,
+        f"maj@{k}": vote,
+        f"pass@{k}": 0.9,
         "greedy": 0.5,
-        "format": 0.9,
+        "format": 0.99,
         "mean_completion_tokens": 20.0,
         "settings": {"temperature": 1.0},
     }
-    after = {**base, "pass@1": 0.35, "format": 1.0, "mean_completion_tokens": 18.5}
-    report = write(tmp_path, base, after, run, "make demo").read_text()
-    assert "| pass@1 (mean of 8 samples, T=1.0) | 20.0% | 35.0% | +15.0 pts |" in report
-    assert "| mean completion tokens | 20.0 | 18.5 | -1.5 |" in report
-    for name in ("reward", "accuracy", "length"):
-        png = tmp_path / f"{name}.png"
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert f"]({name}.png)" in report
+
+
+def _models(tmp_path, **pass1: tuple[float, float]) -> dict[str, Model]:
+    runs = {}
+    for name, (p, v) in pass1.items():
+        run = tmp_path / name
+        run.mkdir(exist_ok=True)
+        kind = "grpo" if name in ("r1_zero", "grpo") else "sft"
+        history = [
+            {
+                "step": s,
+                "loss": 1 / s,
+                "reward": s / 10,
+                "rewards/accuracy/mean": s / 20,
+                "completions/mean_length": 20 - s,
+            }
+            for s in range(1, 6)
+        ]
+        (run / "trainer_state.json").write_text(json.dumps({"log_history": history}))
+        runs[name] = Model(name.replace("_", " "), _metrics(p, v), run, kind)
+    return runs
+
+
+def test_verdict_needs_a_gain_beyond_twice_its_standard_error():
+    assert verdict(0.05, 0.02) == "held"
+    assert verdict(0.03, 0.02).startswith("held, within noise")
+    assert verdict(0.04, 0.02).startswith("held, within noise")  # exactly 2 s.e. is not beyond
+    assert verdict(0.0, 0.02) == "did not hold"
+    assert verdict(-0.05, 0.0) == "did not hold"
+
+
+def test_findings_compare_the_right_models(tmp_path):
+    """Each finding compares the models it names: swapping any two pass@1 values changes it."""
+    models = _models(
+        tmp_path,
+        base=(0.20, 0.30),
+        r1_zero=(0.40, 0.50),
+        cold_start=(0.30, 0.45),
+        grpo=(0.45, 0.55),
+    )
+    (a, b, c, d) = findings(models)
+    assert a.verdict == "held" and "40.0% vs 20.0% (+20.0 pts" in a.measured
+    assert b.verdict == "held" and "maj@8 50.0% vs pass@1 40.0%" in b.measured
+    assert "for 4 of the 4 models" in b.measured
+    assert c.verdict == "did not hold" and "30.0% vs 40.0% (-10.0 pts" in c.measured
+    # d: against the better of SFT alone (0.30) and GRPO alone (0.40), not the worse
+    assert "45.0% vs 40.0% (+5.0 pts; s.e. of the difference 1.4)" in d.measured
+    assert d.verdict == "held"
+    models["r1_zero"] = _models(tmp_path, r1_zero=(0.40, 0.35))["r1_zero"]  # vote below pass@1
+    assert findings(models)[1].verdict == "did not hold"
+
+
+def test_report_has_models_findings_curves_and_lineage(tmp_path):
+    models = _models(
+        tmp_path,
+        base=(0.20, 0.30),
+        r1_zero=(0.40, 0.50),
+        cold_start=(0.30, 0.45),
+        grpo=(0.45, 0.55),
+    )
+    report = write(tmp_path / "out", models, "make demo", "runs/x\n  made by: grpo r1_zero/tiny")
+    text = report.read_text()
+    assert "| r1 zero | 40.0% ± 1.0 | 50.0% | 90.0% | 50.0% | 99.0% | 20.0 |" in text
+    assert "| (c) distillation beats R1-Zero GRPO" in text and "| did not hold |" in text
+    for png in (
+        "r1_zero-reward",
+        "r1_zero-accuracy",
+        "r1_zero-length",
+        "grpo-reward",
+        "base-loss",
+        "cold_start-loss",
+    ):
+        assert (tmp_path / "out" / f"{png}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({png}.png)" in text
+    assert not (tmp_path / "out" / "base-reward.png").exists()  # an SFT stage has no reward
+    assert "made by: grpo r1_zero/tiny" in text
 
 
 def test_moving_average_is_a_trailing_mean():
@@ -116,19 +182,6 @@ def test_format_note_only_for_a_constant_format_reward():
     assert "already writes" not in format_note(_history([0.5, 0.5]))
     assert format_note(_history([0.5, 1.0, 1.0])) is None
     assert format_note([{"step": 1, "reward": 0.5}]) is None  # never logged: nothing to say
-
-
-@pytest.mark.parametrize("constant", [True, False])
-def test_report_says_when_the_format_reward_is_constant(tmp_path, constant):
-    run = tmp_path / "grpo"
-    run.mkdir()
-    values = [1.0] * 8 if constant else [0.25, 0.5, 0.75, 1.0] * 2
-    (run / "trainer_state.json").write_text(json.dumps({"log_history": _history(values)}))
-    base = {"k": 4, "problems": 5, "pass@1": 0.5, "settings": {"temperature": 1.0}}
-    report = write(tmp_path, base, base, run, "make demo").read_text()
-    assert ("the base already writes the tags" in report) == constant
-    assert ("](format.png)" in report) == (not constant)
-    assert (tmp_path / "format.png").exists() == (not constant)
 
 
 def test_evaluation_size_falls_back_to_the_recipe_test_size(tiny_model):

@@ -618,3 +618,73 @@ def test_generate_splits_shards_over_two_nodes_each_running_vllm(
     assert info["JobState"] == "COMPLETED", text[-5000:]
     assert text.count("0 to do here") == 2, text[-5000:]
     assert {f: f.stat().st_mtime_ns for f in files} == stamps
+
+
+# ------------------------------------------------------------------- pipelines
+def submitted_chain(proc, cluster: Cluster) -> dict[str, int]:
+    """Stage name -> job id, from the chain `make pipeline` printed."""
+    out = proc.stdout + proc.stderr
+    chain = re.search(r"chain: (.*)$", proc.stdout, re.M)
+    assert proc.returncode == 0 and chain, f"make did not submit (exit {proc.returncode}):\n{out}"
+    jobs = {name: int(job) for name, job in re.findall(r"(\w+) \(job (\d+)\)", chain.group(1))}
+    cluster.jobs.extend(jobs.values())
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def pipeline_tree(tmp_path_factory, tiny_model) -> dict[str, str]:
+    from test_pipeline import THREE, recipe_tree
+
+    broken = tmp_path_factory.mktemp("broken") / "model"  # passes checks, fails to load
+    shutil.copytree(tiny_model, broken)
+    for weights in broken.glob("*.safetensors"):
+        weights.write_bytes(b"not a safetensors file")
+    failing = THREE.replace("${{stages.sft.output}}", str(broken))
+    root = tmp_path_factory.mktemp("pipeline-recipes")
+    return recipe_tree(root, tiny_model, three=THREE, failing=failing)
+
+
+@pytest.mark.slurm
+def test_pipeline_is_a_chain_of_dependent_jobs(slurm_cluster, pipeline_tree, tmp_path):
+    """`make pipeline` submits one job per stage, each waiting on the one before (afterok); the
+    chain runs to the end and every stage's output records which stage of which pipeline made it."""
+    out = tmp_path / "p"
+    proc = make("pipeline", "pipeline_test/three", [f"trainer.output_dir={out}"], env=pipeline_tree)
+    jobs = submitted_chain(proc, slurm_cluster)
+    assert list(jobs) == ["sft", "grpo", "eval"], proc.stdout
+    sbatch = {
+        stage: line
+        for line in proc.stdout.splitlines()
+        for stage in jobs
+        if f"--job-name=r1lab-pipeline_test-three-{stage} " in line
+    }
+    assert "--dependency" not in sbatch["sft"]
+    for before, after in (("sft", "grpo"), ("grpo", "eval")):
+        assert f"--dependency=afterok:{jobs[before]} --kill-on-invalid-dep=yes" in sbatch[after]
+    waiting = job_info(jobs["eval"])  # submitted behind two jobs that cannot both be done yet
+    assert waiting["JobState"] == "PENDING" and str(jobs["grpo"]) in waiting["Dependency"]
+    kinds = {"sft": "sft", "grpo": "grpo", "eval": "evaluate"}
+    for name, job in jobs.items():
+        log = out / name / "slurm" / f"{kinds[name]}-{job}.out"
+        info = wait_job(job, log, timeout=600)
+        assert info["JobState"] == "COMPLETED", f"{name}: {info}"
+    assert json.loads((out / "grpo" / "run_info.json").read_text())["global_step"] == 15
+    assert json.loads((out / "eval" / "heldout.json").read_text())["model"] == str(out / "grpo")
+    lineage = json.loads((out / "grpo" / "lineage.json").read_text())
+    assert (lineage["pipeline"], lineage["stage"]) == ("pipeline_test/three", "grpo")
+    assert lineage["inputs"]["model"]["lineage"]["stage"] == "sft"
+
+
+@pytest.mark.slurm
+def test_failed_stage_cancels_the_stages_after_it(slurm_cluster, pipeline_tree, tmp_path):
+    out = tmp_path / "p"
+    proc = make(
+        "pipeline", "pipeline_test/failing", [f"trainer.output_dir={out}"], env=pipeline_tree
+    )
+    jobs = submitted_chain(proc, slurm_cluster)
+    sft, grpo = jobs["sft"], jobs["grpo"]
+    assert wait_job(sft, out / "sft" / "slurm" / f"sft-{sft}.out", 600)["JobState"] == "COMPLETED"
+    assert wait_job(grpo, out / "grpo" / "slurm" / f"grpo-{grpo}.out", 600)["JobState"] == "FAILED"
+    info = wait_job(jobs["eval"], out / "eval" / "slurm" / f"evaluate-{jobs['eval']}.out", 120)
+    assert info["JobState"] == "CANCELLED", info
+    assert not (out / "eval").exists()

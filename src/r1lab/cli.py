@@ -109,7 +109,7 @@ COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "launch": (cmd_launch, f"run {'|'.join(KINDS)} locally (accelerate) or submit it to Slurm"),
     "tiny-model": (cmd_tiny_model, "build the tiny tokenizer and model"),
     "select": (cmd_select, "rerun a generate recipe's selection on its saved samples"),
-    "demo": (cmd_demo, "tiny end-to-end R1-Zero: base SFT, GRPO, evaluation, report"),
+    "demo": (cmd_demo, "the three R1 recipes on the tiny world, compared: findings report"),
 }
 
 

@@ -1,93 +1,82 @@
-"""`make demo`: the whole R1-Zero idea on a laptop CPU in minutes.
+"""`make demo`: DeepSeek-R1's three recipes on the tiny world, compared, on a laptop CPU.
 
-tiny model -> base SFT (`base/tiny`, into its own output dir runs/base/tiny, so that the README's
-next commands find it) -> evaluate -> R1-Zero GRPO (`r1_zero/tiny`) -> evaluate ->
-`runs/demo/report.md`. Each stage runs the real entry points in a subprocess; a stage whose output
-is complete is reused, so an interrupted demo picks up where it stopped (`--fresh` starts over).
+It runs the pipeline `sft_grpo/tiny` (tiny model -> base SFT -> R1-Zero GRPO -> the R1-Zero
+model's verified traces on vLLM -> distilled student (cold-start SFT) -> GRPO from it -> each
+model on the same held-out problems), then writes `runs/demo/report.md`: the four models, the
+paper's four findings as measured on this run, per-stage curves and the last model's lineage.
+Stages that finished are skipped, so an interrupted demo picks up where it stopped (`--fresh`
+starts over) and the README's next commands find the models where their recipes put them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+PIPELINE = "sft_grpo/tiny"
+MODELS = {  # stage -> (label, kind), in the report's order
+    "base": ("base (tiny SFT, our stand-in for pretraining)", "sft"),
+    "r1_zero": ("R1-Zero: GRPO from the base (step 2)", "grpo"),
+    "cold_start": ("distilled: SFT of the base on R1-Zero's verified traces (step 1)", "sft"),
+    "grpo": ("SFT -> GRPO: GRPO from the distilled model (step 3)", "grpo"),
+}
 
-def stage(title: str, cmd: list[str]) -> None:
-    print(f"\n=== {title}\n$ {' '.join(cmd)}", flush=True)
-    start = time.perf_counter()
-    code = subprocess.call(cmd)
-    if code:
-        raise SystemExit(f"demo: stage '{title}' failed with exit code {code}")
-    print(f"=== {title}: done in {time.perf_counter() - start:.0f} s", flush=True)
 
-
-def done(run_dir: Path) -> bool:
-    return (run_dir / "trainer_state.json").exists() and (run_dir / "config.json").exists()
+def vllm_available() -> bool:
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="r1lab demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="runs/demo")
-    parser.add_argument("--fresh", action="store_true", help="delete earlier demo outputs first")
+    parser.add_argument("--out", default="runs/demo", help="where the report goes")
+    parser.add_argument("--fresh", action="store_true", help="delete the stages' outputs first")
     parser.add_argument(
-        "overrides", nargs="*", help="overrides for the GRPO recipe, e.g. trainer.max_steps=50"
+        "overrides",
+        nargs="*",
+        help=f"overrides for the {PIPELINE} pipeline, e.g. "
+        "stages.r1_zero.overrides.trainer.max_steps=50",
     )
     args = parser.parse_args(argv)
+    from r1lab import lineage, pipeline
+    from r1lab.errors import RecipeError
     from r1lab.recipe import compose
+    from r1lab.report import Model, write
 
-    out = Path(args.out)
-    base, grpo = Path(compose("base/tiny").output_dir), out / "r1_zero"
-    for folder in (out, base) if args.fresh else ():
-        shutil.rmtree(folder, ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
-    r1lab = [sys.executable, "-m", "r1lab.cli"]
+    overrides = list(args.overrides)
+    if not vllm_available():  # the same traces from transformers, slower
+        print("[r1lab demo] vLLM is not installed: the teacher samples with transformers")
+        overrides.append("stages.traces.overrides.generate.backend=hf")
+    recipe = compose(PIPELINE, overrides)
+    if args.fresh:
+        pipeline.clear(recipe)
     start = time.perf_counter()
+    pipeline.launch(recipe, on_slurm=False)
 
-    stage("1/5 tiny tokenizer + model", [*r1lab, "tiny-model"])
-    if not done(base):
-        stage(
-            "2/5 base SFT (stand-in for pretraining)",
-            [*r1lab, "sft", "base/tiny"],
+    stages = {s.name: s for s in pipeline.stages_of(recipe)}
+    models = {
+        name: Model(
+            label,
+            json.loads((Path(stages[f"eval_{name}"].output) / pipeline.HELDOUT).read_text()),
+            Path(stages[name].output),
+            kind,
         )
-    stage(
-        "3/5 evaluate the base",
-        [
-            *r1lab,
-            "evaluate",
-            "r1_zero/tiny",
-            *args.overrides,
-            "--model",
-            str(base),
-            "--out",
-            str(out / "eval_base.json"),
-        ],
+        for name, (label, kind) in MODELS.items()
+    }
+    protocols = {json.dumps(m.metrics["settings"], sort_keys=True) for m in models.values()}
+    if len(protocols) > 1:  # a comparison across protocols would be a wrong number
+        raise RecipeError(f"the demo's models were evaluated differently: {sorted(protocols)}")
+    last = lineage.load(stages["grpo"].output)
+    command = "make demo" + (f' ARGS="{" ".join(args.overrides)}"' if args.overrides else "")
+    setup = (
+        "The teacher of the distilled student is the R1-Zero model itself (same size as the "
+        "student): finding (c) shows the mechanism, not the paper's much stronger teacher."
     )
-    grpo_args = [f"model.model_name_or_path={base}", f"trainer.output_dir={grpo}", *args.overrides]
-    if not done(grpo):
-        stage("4/5 R1-Zero GRPO", [*r1lab, "grpo", "r1_zero/tiny", *grpo_args])
-    stage(
-        "5/5 evaluate after GRPO",
-        [
-            *r1lab,
-            "evaluate",
-            "r1_zero/tiny",
-            *args.overrides,
-            "--model",
-            str(grpo),
-            "--out",
-            str(out / "eval_r1_zero.json"),
-        ],
-    )
-
-    from r1lab.report import write
-
-    before = json.loads((out / "eval_base.json").read_text())
-    after = json.loads((out / "eval_r1_zero.json").read_text())
-    report = write(out, before, after, grpo, "make demo")
+    report = write(args.out, models, command, lineage.text(last) if last else "", setup)
     print(f"\n{report.read_text()}\nreport: {report}  (total {time.perf_counter() - start:.0f} s)")
     return 0

@@ -57,7 +57,10 @@ class Stage:
 
     @property
     def what(self) -> str:
-        return f"held-out evaluation of '{self.evaluate}'" if self.evaluate else f"{self.recipe}"
+        if not self.evaluate:
+            return str(self.recipe)
+        protocol = f" as {self.recipe} evaluates" if self.recipe else ""
+        return f"held-out evaluation of '{self.evaluate}'{protocol}"
 
 
 def hydra_value(value: Any) -> str:
@@ -123,9 +126,10 @@ def parse_stages(section: Any, recipe: dict[str, Any] | None = None) -> list[Sta
                     f"{where}: unknown key '{key}'{closest(key, STAGE_KEYS)}; valid keys: "
                     f"{', '.join(STAGE_KEYS)}"
                 )
-        if bool(spec.get("recipe")) == bool(spec.get("evaluate")):
+        if not spec.get("recipe") and not spec.get("evaluate"):
             raise RecipeError(
-                f"{where}: give either `recipe:` (a recipe to run) or `evaluate: <earlier stage>`"
+                f"{where}: give `recipe:` (a recipe to run) or `evaluate: <earlier stage>` (its "
+                "model on a held-out split: its own recipe's, or that of `recipe:` if given)"
             )
         target = spec.get("evaluate")
         if target is not None:
@@ -163,8 +167,9 @@ def stages_of(recipe: Recipe) -> list[Stage]:
 
 
 def stage_recipe(stage: Stage, stages: list[Stage]) -> Recipe:
-    """The composed recipe a stage runs (for a held-out evaluation: its target stage's)."""
-    if stage.evaluate:
+    """The composed recipe a stage runs (for a held-out evaluation: its own `recipe:` with its
+    overrides, which set the evaluation protocol, else its target stage's)."""
+    if stage.evaluate and not stage.recipe:
         return stage_recipe(next(s for s in stages if s.name == stage.evaluate), stages)
     try:
         return compose(str(stage.recipe), [*stage.overrides, f"trainer.output_dir={stage.output}"])
@@ -206,8 +211,10 @@ def command(stage: Stage, stages: list[Stage]) -> list[str]:
 
 def check_stages(ctx: check.Context) -> check.Findings:
     """Every stage's own checks, in order, with what earlier stages make counted as there."""
+    from r1lab.paths import tiny_model_dir
+
     stages = stages_of(ctx.recipe)
-    outputs: dict[str, str] = {}
+    outputs: dict[str, str] = {"(the tiny model, built first)": str(tiny_model_dir())}
     for stage in stages:
         clash = next(
             (n for n, o in outputs.items() if Path(o).resolve() == Path(stage.output).resolve()),
@@ -297,9 +304,25 @@ def stage_env(recipe: Recipe, stage: Stage) -> dict[str, str]:
     }
 
 
+def build_tiny_model(stages: list[Stage]) -> None:
+    """The tiny model, when a stage starts from it and it is not built yet (seconds, on a CPU)."""
+    from r1lab import tiny
+    from r1lab.paths import tiny_model_dir
+
+    wanted = tiny_model_dir().resolve()
+    for stage in stages:
+        if stage.evaluate:
+            continue
+        model = str(stage_recipe(stage, stages).model.get("model_name_or_path", ""))
+        if Path(model).expanduser().resolve() == wanted and not (wanted / "config.json").exists():
+            log(f"building the tiny model that stage '{stage.name}' starts from: {tiny.ensure()}")
+            return
+
+
 def run_here(recipe: Recipe) -> int:
     """Every stage in order, skipping finished ones; the first failure stops the chain."""
     stages = stages_of(recipe)
+    build_tiny_model(stages)
     logs = Path(recipe.output_dir) / "logs"
     start = time.perf_counter()
     log(f"{recipe.name}: {len(stages)} stages: {' -> '.join(s.name for s in stages)}")
@@ -333,6 +356,7 @@ def submit_chain(recipe: Recipe) -> list[tuple[str, int]]:
     from r1lab import slurm
 
     stages = stages_of(recipe)
+    build_tiny_model(stages)
     jobs: list[tuple[str, int]] = []
     for stage in stages:
         if finished(stage, stages):
@@ -354,6 +378,7 @@ def submit_chain(recipe: Recipe) -> list[tuple[str, int]]:
             job_name=job_name,
             wrap=stage_cmd,
             validated=True,
+            log_dir=Path(stage.output).resolve() / "slurm",
         )
         jobs.append((stage.name, job))
     if jobs:

@@ -1,12 +1,15 @@
-"""The demo's report: before/after table and plots of reward, accuracy, format and length over steps.
+"""The demo's report: the models side by side, the R1 paper's four findings as measured on this
+run (held or not), per-stage training curves and the final model's lineage.
 
-Reads TRL's own `trainer_state.json` log history, so any GRPO run can be plotted the same way.
+Reads the held-out evaluations (`heldout.json`) and TRL's own `trainer_state.json` log history,
+so any run can be plotted the same way.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +92,9 @@ def format_note(history: list[dict[str, Any]]) -> str | None:
     return text + "; its flat curve is not plotted."
 
 
-def plot(history: list[dict[str, Any]], key: str, title: str, out: Path) -> bool:
+def plot(
+    history: list[dict[str, Any]], key: str, title: str, out: Path, xlabel: str = "GRPO step"
+) -> bool:
     """One PNG of `key` against the step, raw points faint under the smoothed curve; False if absent."""
     import matplotlib
 
@@ -108,7 +113,7 @@ def plot(history: list[dict[str, Any]], key: str, title: str, out: Path) -> bool
     limits = y_limits(key, values)
     if limits is not None:
         ax.set_ylim(*limits)
-    ax.set_xlabel("GRPO step")
+    ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, frameon=False)
@@ -118,51 +123,140 @@ def plot(history: list[dict[str, Any]], key: str, title: str, out: Path) -> bool
     return True
 
 
+@dataclass(frozen=True)
+class Model:
+    """One model of the demo: its label, its held-out metrics and the run that trained it."""
+
+    label: str
+    metrics: dict[str, Any]
+    run_dir: Path
+    kind: str  # sft | grpo: which curves it has
+
+
+@dataclass(frozen=True)
+class Finding:
+    claim: str
+    measured: str
+    verdict: str  # held | held, within noise | did not hold
+
+
+def _se(metrics: dict[str, Any]) -> float:
+    return float(metrics.get("pass@1_stderr") or 0.0)
+
+
+def verdict(delta: float, noise: float) -> str:
+    """`held` when the gain is over twice its standard error, `held, within noise` when it is
+    positive but smaller, `did not hold` otherwise: a small positive gain is not called a win."""
+    if delta <= 0:
+        return "did not hold"
+    return "held" if delta > 2 * noise else "held, within noise (< 2 s.e.)"
+
+
+def compare(claim: str, better: Model, worse: Model) -> Finding:
+    a, b = better.metrics["pass@1"], worse.metrics["pass@1"]
+    noise = (_se(better.metrics) ** 2 + _se(worse.metrics) ** 2) ** 0.5
+    measured = (
+        f"pass@1 {100 * a:.1f}% vs {100 * b:.1f}% ({100 * (a - b):+.1f} pts; s.e. of the "
+        f"difference {100 * noise:.1f})"
+    )
+    return Finding(claim, measured, verdict(a - b, noise))
+
+
+def findings(models: dict[str, Model]) -> list[Finding]:
+    """DeepSeek-R1's four findings, on the demo's models (keys base, r1_zero, cold_start, grpo)."""
+    base, zero, distilled, both = (models[k] for k in ("base", "r1_zero", "cold_start", "grpo"))
+    k = zero.metrics["k"]
+    vote, single = zero.metrics[f"maj@{k}"], zero.metrics["pass@1"]
+    wins = sum(m.metrics[f"maj@{m.metrics['k']}"] > m.metrics["pass@1"] for m in models.values())
+    vote_finding = Finding(
+        f"(b) majority vote over {k} samples beats pass@1 (R1-Zero model)",
+        f"maj@{k} {100 * vote:.1f}% vs pass@1 {100 * single:.1f}% ({100 * (vote - single):+.1f} "
+        f"pts); maj@{k} > pass@1 for {wins} of the {len(models)} models",
+        "held" if vote > single else "did not hold",
+    )
+    best_alone = max((distilled, zero), key=lambda m: m.metrics["pass@1"])
+    alone = compare(
+        "(d) SFT -> GRPO beats SFT alone and GRPO alone (against the better of the two)",
+        both,
+        best_alone,
+    )
+    return [
+        compare("(a) R1-Zero GRPO raises sampled pass@1 over the base", zero, base),
+        vote_finding,
+        compare(
+            "(c) distillation beats R1-Zero GRPO on the student (SFT of the base on the R1-Zero "
+            "model's verified traces vs that R1-Zero model)",
+            distilled,
+            zero,
+        ),
+        alone,
+    ]
+
+
+CURVES = {
+    "grpo": [
+        ("reward", "reward"),
+        ("accuracy", "rewards/accuracy/mean"),
+        ("length", "completions/mean_length"),
+    ],
+    "sft": [("loss", "loss")],
+}
+
+
 def write(
     out_dir: str | Path,
-    before: dict[str, Any],
-    after: dict[str, Any],
-    grpo_dir: str | Path,
+    models: dict[str, Model],
     command: str,
+    lineage_text: str = "",
+    setup: str = "",
 ) -> Path:
-    """`report.md` with the before/after table and the plots, in `out_dir`."""
+    """`report.md` in `out_dir`: the models, the findings, the curves of every stage, lineage."""
     out = Path(out_dir)
-    k = after["k"]
-    rows = [
-        (f"pass@1 (mean of {k} samples, T={after['settings']['temperature']})", "pass@1"),
-        (f"maj@{k} (majority vote)", f"maj@{k}"),
-        (f"pass@{k}", f"pass@{k}"),
-        ("greedy accuracy", "greedy"),
-        ("format (think/answer tags)", "format"),
-        ("mean completion tokens", "mean_completion_tokens"),
-    ]
+    out.mkdir(parents=True, exist_ok=True)
+    first = next(iter(models.values())).metrics
+    k, temperature = first["k"], first["settings"]["temperature"]
     lines = [
-        "# r1lab demo: R1-Zero on the tiny world",
+        "# r1lab demo: DeepSeek-R1's three recipes on the tiny world",
         "",
-        f"Held-out test problems: {after['problems']} (disjoint from training by construction).",
+        f"Held-out test problems: {first['problems']} (disjoint from training by construction), "
+        f"{k} samples each at T={temperature}; every model scored by the same verifier and seed.",
         f"Reproduce: `{command}`",
+        *([setup] if setup else []),
         "",
-        "| metric | base (SFT) | after R1-Zero GRPO | change |",
-        "| --- | ---: | ---: | ---: |",
+        f"| model | pass@1 (± s.e.) | maj@{k} | pass@{k} | greedy | format | mean tokens |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for label, key in rows:
-        if key in before and key in after:
-            delta = after[key] - before[key]
-            pct = key != "mean_completion_tokens"
-            fmt = (lambda v: f"{100 * v:.1f}%") if pct else (lambda v: f"{v:.1f}")
-            sign = "+" if delta >= 0 else ""
-            change = f"{sign}{100 * delta:.1f} pts" if pct else f"{sign}{delta:.1f}"
-            lines.append(f"| {label} | {fmt(before[key])} | {fmt(after[key])} | {change} |")
-    history = log_history(grpo_dir)
-    lines += ["", "## Training curves (GRPO)", ""]
-    note = format_note(history)
-    if note is not None:
-        lines += [note, ""]
-    for name, (key, title) in PLOTS.items():
-        if key == FORMAT_KEY and note is not None:
-            continue
-        if plot(history, key, title, out / f"{name}.png"):
-            lines.append(f"![{title}]({name}.png)")
+    for model in models.values():
+        m = model.metrics
+        cells = [
+            f"{100 * m['pass@1']:.1f}% ± {100 * _se(m):.1f}",
+            *(
+                f"{100 * m[key]:.1f}%" if key in m else "-"
+                for key in (f"maj@{m['k']}", f"pass@{m['k']}", "greedy", "format")
+            ),
+            f"{m.get('mean_completion_tokens', 0):.1f}",
+        ]
+        lines.append(f"| {model.label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## The paper's findings, as measured on this run",
+        "",
+        "| finding | measured | on this run |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {f.claim} | {f.measured} | {f.verdict} |" for f in findings(models)]
+    lines += ["", "## Training curves, per stage", ""]
+    for name, model in models.items():
+        history = log_history(model.run_dir)
+        for curve, key in CURVES.get(model.kind, []):
+            xlabel = "GRPO step" if model.kind == "grpo" else "SFT step"
+            if plot(history, key, f"{model.label}: {key}", out / f"{name}-{curve}.png", xlabel):
+                lines.append(f"![{name} {curve}]({name}-{curve}.png)")
+        note = format_note(history) if model.kind == "grpo" else None
+        if note:
+            lines.append(f"\n{model.label}: {note}\n")
+    if lineage_text:
+        lines += ["", "## Lineage of the last model (`r1lab show`)", "", "```", lineage_text, "```"]
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n")
     return report

@@ -307,6 +307,8 @@ def submit(
     job_name: str | None = None,
     wrap: list[str] | None = None,
     validated: bool = False,
+    wrap_kind: str = "evaluate",
+    log_dir: Path | None = None,
 ) -> int:
     """Validate, then sbatch `slurm/train.slurm`; print the job id and log path; return the id.
 
@@ -319,6 +321,9 @@ def submit(
         )
     plan = make_plan(recipe, nodes)
     plan.sbatch_extra = list(extra or [])
+    if wrap is not None:  # a one-process command (a held-out evaluation) and its own log dir
+        plan.kind = wrap_kind
+        plan.settings = {**plan.settings, "log_dir": str(log_dir) if log_dir else None}
     if not validated:
         validate(plan)
     plan.log_dir.mkdir(
