@@ -241,3 +241,37 @@ def test_failing_middle_stage_stops_the_chain(tree, tmp_path):
     assert log.exists() and "safetensors" in log.read_text().lower()
     assert (out / "sft" / "run_info.json").exists()
     assert not (out / "eval").exists() and "[3/3]" not in text
+
+
+@pytest.mark.parametrize("name", ["sft_grpo/qwen2.5-math-7b", "r1/qwen2.5-math-7b", "r1/tiny"])
+def test_shipped_pipelines_pass_check_offline(name, tiny_model):
+    """The full-scale chains check without their Hub models or datasets (skipped, not failed);
+    every stage after the first is checked against what the stages before it make."""
+    from r1lab.check import check
+    from r1lab.recipe import compose
+
+    recipe = compose(name)
+    report = check(recipe)
+    assert report.errors == [], report.text()
+    stages = [s.name for s in recipe.parsed["stages"]]
+    assert sum(f"stage '{s}'" in m for s in stages for m in report.passed) == len(stages)
+
+
+def test_stage_overrides_reach_the_stage_recipe(tmp_path):
+    """Nested overrides from the command line and dotted ones from YAML both land, as Hydra
+    values (strings quoted, lists and mappings kept); output_dir is the stage's `output`."""
+    from r1lab.pipeline import stage_recipe, stages_of
+    from r1lab.recipe import compose
+
+    recipe = compose(
+        "r1/tiny",
+        [f"trainer.output_dir={tmp_path}", "stages.reasoning_rl.overrides.trainer.beta=0.04"],
+    )
+    stages = stages_of(recipe)
+    rl = stage_recipe(next(s for s in stages if s.name == "reasoning_rl"), stages)
+    assert rl.trainer["beta"] == 0.04
+    assert rl.model["model_name_or_path"] == "runs/distill/tiny_student"
+    assert rl.rewards["language"] == {"weight": 0.1, "language": "en"}
+    assert rl.output_dir == f"{tmp_path}/reasoning_rl"
+    evaluation = stage_recipe(next(s for s in stages if s.name == "eval_sft"), stages)
+    assert evaluation.name == "r1_zero/tiny"  # the protocol recipe, not the SFT stage's

@@ -99,15 +99,14 @@ class Context:
     # outputs that earlier stages of a pipeline make: an input inside one is not there yet
     made_earlier: tuple[str, ...] = ()
 
+    def inside_earlier_stage(self, ref: str) -> bool:
+        """`ref` lies in an output that an earlier pipeline stage makes."""
+        path = Path(ref).expanduser().resolve()
+        return any(path.is_relative_to(Path(o).expanduser().resolve()) for o in self.made_earlier)
+
     def made_by_earlier_stage(self, ref: str) -> bool:
-        """`ref` does not exist yet, and lies in an output an earlier pipeline stage makes."""
-        path = Path(ref).expanduser()
-        if path.exists():
-            return False
-        path = path.resolve()
-        return any(
-            path.is_relative_to(Path(out).expanduser().resolve()) for out in self.made_earlier
-        )
+        """`ref` does not exist yet, and an earlier pipeline stage makes it."""
+        return not Path(ref).expanduser().exists() and self.inside_earlier_stage(ref)
 
     @cached_property
     def accelerate(self) -> accelerate_config.AccelerateConfig:
@@ -158,8 +157,10 @@ class Context:
 
     @cached_property
     def model_pending(self) -> bool:
-        """The model is an earlier pipeline stage's output, not made yet."""
-        return self.made_by_earlier_stage(str(self.recipe.model.get("model_name_or_path", "")))
+        """The model is an earlier pipeline stage's output, not made yet (or still being made)."""
+        ref = str(self.recipe.model.get("model_name_or_path", ""))
+        done = (Path(ref).expanduser() / "config.json").exists()
+        return not done and self.inside_earlier_stage(ref)
 
     @cached_property
     def model_context(self) -> int | None:
