@@ -275,3 +275,28 @@ def test_stage_overrides_reach_the_stage_recipe(tmp_path):
     assert rl.output_dir == f"{tmp_path}/reasoning_rl"
     evaluation = stage_recipe(next(s for s in stages if s.name == "eval_sft"), stages)
     assert evaluation.name == "r1_zero/tiny"  # the protocol recipe, not the SFT stage's
+
+
+def test_show_on_a_folder_without_lineage_says_why(tmp_path):
+    proc = run_r1lab("show", str(tmp_path))
+    assert proc.returncode == 2
+    assert f"{tmp_path} holds no lineage.json: it is not a finished r1lab output" in proc.stderr
+
+
+def test_an_unfinished_earlier_stage_output_is_not_read(tmp_path, tiny_model):
+    """A failed or cut-off earlier stage may leave a file behind (an empty selected.parquet): while
+    that stage is unfinished the pipeline check does not read it; alone, the file is an error
+    that says what it is, not a traceback."""
+    from r1lab.check import check
+    from r1lab.recipe import compose
+
+    leftover = tmp_path / "traces" / "selected.parquet"
+    leftover.parent.mkdir()
+    leftover.write_bytes(b"")
+    recipe = compose(
+        "distill/tiny_student",
+        [f"model.model_name_or_path={tiny_model}", f"data.source={leftover}"],
+    )
+    assert check(recipe, made_earlier=(str(tmp_path / "traces"),)).errors == []
+    alone = check(recipe).errors
+    assert any(f"cannot read {leftover}" in e for e in alone), alone

@@ -96,17 +96,14 @@ class Context:
     processes: int | None = None  # None: from the accelerate config (or $WORLD_SIZE)
     running: bool = False
     columns: list[str] | None = None  # raw dataset columns, when the caller already has them
-    # outputs that earlier stages of a pipeline make: an input inside one is not there yet
+    # outputs that earlier stages of a pipeline make and have not finished: not there yet
     made_earlier: tuple[str, ...] = ()
 
-    def inside_earlier_stage(self, ref: str) -> bool:
-        """`ref` lies in an output that an earlier pipeline stage makes."""
+    def made_by_earlier_stage(self, ref: str) -> bool:
+        """`ref` lies in the output of an earlier pipeline stage that has not finished (what is
+        there may be a cut-off run's leftovers: it is checked once that stage has run)."""
         path = Path(ref).expanduser().resolve()
         return any(path.is_relative_to(Path(o).expanduser().resolve()) for o in self.made_earlier)
-
-    def made_by_earlier_stage(self, ref: str) -> bool:
-        """`ref` does not exist yet, and an earlier pipeline stage makes it."""
-        return not Path(ref).expanduser().exists() and self.inside_earlier_stage(ref)
 
     @cached_property
     def accelerate(self) -> accelerate_config.AccelerateConfig:
@@ -158,9 +155,7 @@ class Context:
     @cached_property
     def model_pending(self) -> bool:
         """The model is an earlier pipeline stage's output, not made yet (or still being made)."""
-        ref = str(self.recipe.model.get("model_name_or_path", ""))
-        done = (Path(ref).expanduser() / "config.json").exists()
-        return not done and self.inside_earlier_stage(ref)
+        return self.made_by_earlier_stage(str(self.recipe.model.get("model_name_or_path", "")))
 
     @cached_property
     def model_context(self) -> int | None:
@@ -186,6 +181,8 @@ class Context:
     @property
     def lengths_checkable(self) -> bool:
         if not self.kind.reads_data:
+            return False
+        if self.source_pending:  # made by an earlier stage: measured when it is there
             return False
         return bool(self.model_folder and self.model_context and self.data.is_local)
 

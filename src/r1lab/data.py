@@ -124,9 +124,15 @@ def _load(source: str, subset: str | None, hf_split: str | None):
             "parquet", data_files=[str(f) for f in shards], split="train"
         ), True
     if path.suffix in FILE_BUILDERS:
-        return datasets.load_dataset(
-            FILE_BUILDERS[path.suffix], data_files=str(path), split="train"
-        ), True
+        try:
+            return datasets.load_dataset(
+                FILE_BUILDERS[path.suffix], data_files=str(path), split="train"
+            ), True
+        except datasets.exceptions.DatasetGenerationError as err:
+            raise RecipeError(
+                f"cannot read {path}: {err.__cause__ or err}. If another run writes it, rerun "
+                "that run; if it is yours, check the file"
+            ) from None
     if hf_split is None:
         raise RecipeError("data.test_split is null: this recipe has no test split to evaluate on")
     return datasets.load_dataset(source, subset, split=hf_split), False

@@ -214,7 +214,10 @@ def check_stages(ctx: check.Context) -> check.Findings:
     from r1lab.paths import tiny_model_dir
 
     stages = stages_of(ctx.recipe)
-    outputs: dict[str, str] = {"(the tiny model, built first)": str(tiny_model_dir())}
+    outputs: dict[str, str] = {}  # every earlier stage's output, to catch two stages sharing one
+    # what the earlier stages will make (the tiny model is built first when missing); a finished
+    # stage's output is there and is checked as any input is
+    pending = [] if (tiny_model_dir() / "config.json").exists() else [str(tiny_model_dir())]
     for stage in stages:
         clash = next(
             (n for n, o in outputs.items() if Path(o).resolve() == Path(stage.output).resolve()),
@@ -227,6 +230,7 @@ def check_stages(ctx: check.Context) -> check.Findings:
             )
         if stage.evaluate:
             outputs[stage.name] = stage.output
+            pending.append(stage.output)
             yield check.ok(f"stage '{stage.name}': {stage.what}")
             continue
         try:
@@ -234,12 +238,16 @@ def check_stages(ctx: check.Context) -> check.Findings:
             later = later_input(stage, recipe, stages)
             if later:
                 yield check.error(later)
-            report = check.check(recipe, made_earlier=tuple(outputs.values()))
+            report = check.check(recipe, made_earlier=tuple(pending))
+            done = finished(stage, stages)
         except RecipeError as err:
             yield check.error(str(err))
             outputs[stage.name] = stage.output
+            pending.append(stage.output)
             continue
         outputs[stage.name] = stage.output
+        if not done:
+            pending.append(stage.output)
         for message in report.errors:
             yield check.error(f"stage '{stage.name}' ({recipe.kind} {recipe.name}): {message}")
         for message in report.warnings:
