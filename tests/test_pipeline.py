@@ -292,7 +292,10 @@ def test_an_unfinished_earlier_stage_output_is_not_read(tmp_path, tiny_model):
 
     leftover = tmp_path / "traces" / "selected.parquet"
     leftover.parent.mkdir()
-    leftover.write_bytes(b"")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"question": pa.array([], pa.string())}), leftover)  # no rows
     recipe = compose(
         "distill/tiny_student",
         [f"model.model_name_or_path={tiny_model}", f"data.source={leftover}"],

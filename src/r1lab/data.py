@@ -128,7 +128,7 @@ def _load(source: str, subset: str | None, hf_split: str | None):
             return datasets.load_dataset(
                 FILE_BUILDERS[path.suffix], data_files=str(path), split="train"
             ), True
-        except datasets.exceptions.DatasetGenerationError as err:
+        except Exception as err:  # pyarrow's, datasets' own: whatever the file's fault is
             raise RecipeError(
                 f"cannot read {path}: {err.__cause__ or err}. If another run writes it, rerun "
                 "that run; if it is yours, check the file"
