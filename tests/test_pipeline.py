@@ -224,6 +224,9 @@ def test_lineage_names_every_input_back_to_the_first(killed_and_rerun, tree):
     assert any("made by: grpo r1_zero/tiny" in line for line in lines)
     assert any(line.strip().startswith(f"model: {out / 'sft'}, made by") for line in lines)
     assert any("made by: sft base/tiny" in line and line.startswith("      ") for line in lines)
+    card = (out / "grpo" / "README.md").read_text()  # TRL's model card, with the real base
+    assert "[None]" not in card and 'model="None"' not in card
+    assert f"`{out / 'sft'}`" in card and "## Lineage (r1lab)" in card
     evaluated = json.loads((out / "eval" / "heldout.json").read_text())["lineage"]
     assert evaluated["inputs"]["model"]["lineage"]["stage"] == "grpo"
 

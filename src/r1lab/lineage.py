@@ -134,3 +134,16 @@ def text(lineage: dict[str, Any], indent: str = "") -> str:
             origin = "local, not an r1lab output" if entry.get("path") else "Hub id, task or file"
             lines.append(f"{indent}  {role}: {entry['ref']} ({origin})")
     return "\n".join(lines)
+
+
+def fill_model_card(out: str | Path) -> None:
+    """TRL's README.md names a local base model "[None](https://huggingface.co/None)" and loads
+    `model="None"` in its quick start: name the real base and output, and add the lineage."""
+    card, found = Path(out) / "README.md", load(out)
+    if not card.is_file() or found is None:
+        return
+    model = (found.get("inputs") or {}).get("model", {}).get("ref", "the base model")
+    text = card.read_text()
+    text = text.replace("[None](https://huggingface.co/None)", f"`{model}`")
+    text = text.replace('model="None"', f'model="{Path(out).resolve()}"')
+    card.write_text(text + f"\n## Lineage (r1lab)\n\n```\n{text(found)}\n```\n")

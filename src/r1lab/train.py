@@ -181,6 +181,7 @@ def save_outputs(trainer, run: Run) -> None:
             "resumed_from": run.resume_from,
         }
         lineage.record(run.recipe, run.args.output_dir)
+        lineage.fill_model_card(run.args.output_dir)
         (Path(run.args.output_dir) / "run_info.json").write_text(json.dumps(info, indent=2))
         log(f"model saved to {run.args.output_dir}")
 
