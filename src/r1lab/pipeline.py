@@ -354,7 +354,9 @@ def run_here(recipe: Recipe) -> int:
             )
         log(f"{title}: done in {time.perf_counter() - began:.0f} s")
     log(f"{recipe.name}: all {len(stages)} stages done in {time.perf_counter() - start:.0f} s")
-    log(f"lineage of the last stage: r1lab show {stages[-1].output}")
+    trained = [s for s in stages if not s.evaluate]
+    if trained:
+        log(f"lineage of the last model: r1lab show {trained[-1].output}")
     return 0
 
 
