@@ -10,7 +10,15 @@ import pytest
 
 from r1lab.errors import RecipeError
 from r1lab.evaluate import pass_at_k
-from r1lab.metrics import cons_at_k, exact_same, math_same, mean, standard_error, summarize
+from r1lab.metrics import (
+    cons_at_k,
+    exact_same,
+    math_same,
+    mean,
+    shown_ks,
+    standard_error,
+    summarize,
+)
 
 
 def enumerated_pass_at_k(n: int, c: int, k: int) -> float:
@@ -198,3 +206,10 @@ def test_error_messages_say_what_to_do():
         "max_new_tokens is over the served context: lower generate.max_new_tokens, then delete "
         "the shards holding them (samples/) and rerun"
     )
+
+
+def test_the_table_shows_powers_of_two_below_k_and_k():
+    assert shown_ks(1) == [1]
+    assert shown_ks(5) == [1, 2, 4, 5]
+    assert shown_ks(8) == [1, 2, 4, 8]
+    assert shown_ks(200) == [1, 2, 4, 8, 16, 32, 64, 128, 200]
