@@ -213,3 +213,19 @@ def test_the_table_shows_powers_of_two_below_k_and_k():
     assert shown_ks(5) == [1, 2, 4, 5]
     assert shown_ks(8) == [1, 2, 4, 8]
     assert shown_ks(200) == [1, 2, 4, 8, 16, 32, 64, 128, 200]
+
+
+def test_the_count_error_names_only_what_is_wrong():
+    full = rows([[1, 1], [1, 1], [1, 1]])
+    only_short = [full[0], full[2], full[4], full[5]]  # problems 0 and 1 have one sample each
+    with pytest.raises(RecipeError) as err:
+        summarize(only_short, k=2, expected=3)
+    assert str(err.value).startswith(
+        "asked for 2 samples of each of 3 problems, but 2 problem(s) have another count "
+        "(problem 0: 1, problem 1: 1): "
+    )
+    with pytest.raises(RecipeError) as err:
+        summarize(full[:4], k=2, expected=3)  # problem 2 has none
+    assert str(err.value).startswith(
+        "asked for 2 samples of each of 3 problems, but 1 problem(s) have none: "
+    )
