@@ -25,7 +25,8 @@ install_requires = [
 ]
 
 extras = {
-    "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "pytest-timeout>=2.3"],
+    # mutmut: `make mutate` (mutation testing, run by hand before resolving an issue, not in CI)
+    "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "pytest-timeout>=2.3", "mutmut>=3.3,<4"],
     # TRL 1.16 supports vllm 0.22-0.31; 0.31 pins torch 2.13, matching install_requires.
     "vllm": ["vllm>=0.22,<0.32"],
     "deepspeed": ["deepspeed>=0.19.8,<0.20"],

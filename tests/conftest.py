@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import random
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +62,29 @@ def base_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
+
+
+_PORT_LOCKS: list = []  # held until this test session ends
+
+
+def free_port() -> int:
+    """A TCP port for a server a test starts, safe from the races of "bind port 0, close, reuse":
+    it lies below the OS's ephemeral range (so no outgoing connection is handed it meanwhile) and
+    below the Slurm ports (slurmd 17001+, train.slurm's rendezvous 20000-39999), and
+    an flock on /tmp/r1lab-test-ports/<port>.lock, held until the session ends, keeps a
+    concurrent test session from choosing it too."""
+    locks = Path("/tmp/r1lab-test-ports")
+    locks.mkdir(exist_ok=True)
+    for _ in range(500):
+        port = random.randrange(10000, 16000)
+        handle = open(locks / f"{port}.lock", "a")  # noqa: SIM115 - held for the session
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with socket.socket() as sock:
+                sock.bind(("", port))
+        except OSError:  # another session holds it, or something listens there
+            handle.close()
+            continue
+        _PORT_LOCKS.append(handle)
+        return port
+    raise RuntimeError("no free TCP port in 10000-16000")

@@ -8,7 +8,6 @@ installed these tests skip with the reason, except under CI=true, where they fai
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import pytest
 from r1lab.generation import Sampling, load_generator
 from r1lab.prompts import format_prompt
 
-from conftest import run_r1lab
+from conftest import free_port, run_r1lab
 
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB of KV cache: plenty for the tiny model
 
@@ -121,10 +120,6 @@ def test_evaluate_runs_every_benchmark_on_the_vllm_engine(base_model, tmp_path):
 
 
 # ------------------------------------------------------------------ an OpenAI-compatible server
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,15 @@ import pytest
 
 from r1lab.errors import RecipeError
 from r1lab.evaluate import pass_at_k
-from r1lab.metrics import cons_at_k, exact_same, math_same, standard_error, summarize
+from r1lab.metrics import (
+    cons_at_k,
+    exact_same,
+    math_same,
+    mean,
+    shown_ks,
+    standard_error,
+    summarize,
+)
 
 
 def enumerated_pass_at_k(n: int, c: int, k: int) -> float:
@@ -120,3 +128,104 @@ def test_a_repeated_sample_index_does_not_pass_for_a_full_problem():
     doubled[1]["sample"] = 0  # problem 0 has sample 0 twice and no sample 1
     with pytest.raises(RecipeError, match=r"\(problem 0: 2\)"):
         summarize(doubled, k=2, expected=2)
+
+
+# ---- every field of the summary, from rows given out of order ------------------------------------
+
+
+def test_summary_reports_every_field_whatever_the_row_order():
+    rows_ = [
+        {"prompt_id": p, "sample": s, "correct": c, "answer": a, "completion_tokens": t}
+        | {"finish_reason": "stop", "format": f}
+        for p, s, c, a, t, f in [
+            (1, 1, 0.0, "B", 30, 0.0),  # rows arrive in no particular order
+            (0, 0, 1.0, "A", 10, 1.0),
+            (1, 0, 1.0, "A", 20, 1.0),
+            (0, 1, 0.0, "B", 20, 1.0),
+        ]
+    ]
+    out = summarize(rows_, k=2, expected=2, same=exact_same)
+    assert (out["problems"], out["k"]) == (2, 2)
+    assert out["pass@k"] == {1: 0.5, 2: 1.0}
+    # a 1-1 tie in each problem goes to sample 0 ("A", correct), not to the first row given
+    assert out["cons@2"] == 1.0
+    assert out["mean_completion_tokens"] == 20.0 and out["format"] == 0.75
+    assert out["per_problem"] == [
+        {"prompt_id": 0, "correct": 1, "samples": 2},
+        {"prompt_id": 1, "correct": 1, "samples": 2},
+    ]
+    del rows_[0]["format"]  # format is reported only when every sample has one
+    assert "format" not in summarize(rows_, k=2, expected=2)
+
+
+def test_summary_votes_with_the_equality_it_is_given():
+    # 0.5 and 1/2: one answer for math_same (2 votes, tie, given first: correct), two for exact
+    answers, correct = ["0.5", "1/2", "3", "3"], [1, 1, 0, 0]
+    rows_ = [
+        {"prompt_id": 0, "sample": s, "correct": c, "answer": a, "completion_tokens": 1}
+        | {"finish_reason": "stop"}
+        for s, (a, c) in enumerate(zip(answers, correct, strict=True))
+    ]
+    assert summarize(rows_, k=4, expected=1)["cons@4"] == 1.0
+    assert summarize(rows_, k=4, expected=1, same=exact_same)["cons@4"] == 0.0
+    assert "cons@4" not in summarize(rows_, k=4, expected=1, same=None)  # code: no majority
+
+
+def test_rows_without_a_sample_index_are_sample_zero():
+    row = {"prompt_id": 0, "correct": 1.0, "answer": "1", "completion_tokens": 1}
+    assert summarize([row | {"finish_reason": "stop"}], k=1, expected=1)["pass@1"] == 1.0
+
+
+def test_mean_of_nothing_is_nan_and_two_values_have_a_standard_error():
+    assert math.isnan(mean([]))
+    assert standard_error([0.0, 1.0]) == pytest.approx(0.5)  # std 0.707 / sqrt(2)
+
+
+def test_whitespace_inside_an_answer_does_not_split_the_vote():
+    assert exact_same([("x = 1", "x  =\t1"), ("x=1", "x = 1")]) == [True, False]
+    assert cons_at_k(["x + 1", "2", "x  +  1"], [1, 0, 1], exact_same) == 1.0
+
+
+def test_error_messages_say_what_to_do():
+    full = rows([[1, 1], [1, 1]])
+    with pytest.raises(RecipeError) as err:
+        summarize(full[:-1], k=2, expected=3)
+    assert str(err.value) == (
+        "asked for 2 samples of each of 3 problems, but 1 problem(s) have another count "
+        "(problem 1: 1) and 1 problem(s) have none: pass@1 over fewer samples than asked would be "
+        "silently wrong. Rerun the same command to generate the missing shards; a shard short of "
+        "samples must be deleted (samples/shard-*.parquet holding those problems) before the rerun"
+    )
+    refused = rows([[1, 1]])
+    refused[0]["finish_reason"] = "error"
+    with pytest.raises(RecipeError) as err:
+        summarize(refused, k=2, expected=1)
+    assert str(err.value) == (
+        "the server refused samples of 1 problem(s) (e.g. problem 0; finish_reason 'error', an "
+        "empty completion): scoring them wrong would lower pass@1 silently. Usually prompt + "
+        "max_new_tokens is over the served context: lower generate.max_new_tokens, then delete "
+        "the shards holding them (samples/) and rerun"
+    )
+
+
+def test_the_table_shows_powers_of_two_below_k_and_k():
+    assert shown_ks(1) == [1]
+    assert shown_ks(5) == [1, 2, 4, 5]
+    assert shown_ks(8) == [1, 2, 4, 8]
+    assert shown_ks(200) == [1, 2, 4, 8, 16, 32, 64, 128, 200]
+
+
+def test_the_count_error_names_only_what_is_wrong():
+    full = rows([[1, 1], [1, 1], [1, 1]])
+    only_short = [full[0], full[2], full[4], full[5]]  # problems 0 and 1 have one sample each
+    with pytest.raises(RecipeError) as err:
+        summarize(only_short, k=2, expected=3)
+    assert str(err.value).startswith(
+        "asked for 2 samples of each of 3 problems, but 2 problem(s) have another count "
+        "(problem 0: 1, problem 1: 1): "
+    )
+    with pytest.raises(RecipeError) as err:
+        summarize(full[:4], k=2, expected=3)  # problem 2 has none
+    assert str(err.value).startswith(
+        "asked for 2 samples of each of 3 problems, but 1 problem(s) have none: "
+    )

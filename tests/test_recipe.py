@@ -19,7 +19,13 @@ def test_every_recipe_composes_into_sections():
             assert recipe.model["model_name_or_path"]
         else:
             assert recipe.parsed["stages"]
-        assert recipe.output_dir == recipe.trainer.get("output_dir", f"runs/{name}")
+        assert recipe.output_dir, name
+
+
+def test_output_dir_defaults_to_runs_slash_name_and_follows_an_override():
+    assert compose("r1_zero/tiny").output_dir == "runs/r1_zero/tiny"
+    assert compose("base/tiny").output_dir == "runs/base/tiny"
+    assert compose("r1_zero/tiny", ["trainer.output_dir=/x/y"]).output_dir == "/x/y"
 
 
 def test_groups_and_self_merge_in_order():

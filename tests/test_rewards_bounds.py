@@ -75,6 +75,7 @@ def test_every_reward_survives_pathological_text_quickly(name):
     assert time.monotonic() - start < len(PATHOLOGICAL) * LIMIT + 2 * SLACK
 
 
+@pytest.mark.timeout(60)
 def test_time_limit_holds_outside_the_main_thread():
     """math-verify's signal.alarm raises off the main thread; TRL's async rewards run there."""
     results, errors = [], []
@@ -107,6 +108,7 @@ _HANGING_BOOT = (
 )
 
 
+@pytest.mark.timeout(60)
 def test_stuck_worker_is_killed_and_replaced():
     pool = VerifierPool(1)
     pool.boot = _HANGING_BOOT
@@ -124,6 +126,7 @@ def test_stuck_worker_is_killed_and_replaced():
         pool.close()
 
 
+@pytest.mark.timeout(60)
 def test_dead_worker_does_not_lose_the_batch():
     pool = VerifierPool(1)
     pool.boot = _HANGING_BOOT.replace("sum(range(10**12))", "__import__('os')._exit(3)")
@@ -178,6 +181,7 @@ def test_countdown_odd_columns(texts, nums):
     assert all(v in (0.0, 0.1, 1.0) for v in out)
 
 
+@pytest.mark.timeout(120)
 def test_forked_child_gets_its_own_pool():
     import os
 
@@ -189,6 +193,14 @@ def test_forked_child_gets_its_own_pool():
     if pid == 0:  # pragma: no cover - runs in the child
         ok = judge(["2\\sqrt{3}"], ["\\sqrt{12}"]) == [CORRECT] and shared_pool() is not parent_pool
         os._exit(0 if ok else 1)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    # A child forked from a process holding torch's and the pool's threads can deadlock on a lock
+    # one of them held: wait a bounded time, then kill it, so that a deadlock fails, never hangs.
+    deadline = time.monotonic() + 60
+    while (status := os.waitpid(pid, os.WNOHANG))[0] == 0:
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child did not finish within 60 s (killed)")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(status[1]) == 0
     assert judge(["\\frac{1}{3}"], ["0.5"]) == [WRONG]  # and the parent's still works

@@ -100,8 +100,20 @@ def test_choice_is_a_verifier():
 
 @pytest.mark.parametrize(
     ("letters", "problem"),
-    [("A", "2 to 26"), ("abcd", "uppercase"), ("ABCA", "repeated: A"), ("AB1", "uppercase")],
+    [
+        ("A", "2 to 26"),
+        ("abcd", "uppercase"),
+        ("ABCA", "repeated: A\\)"),
+        ("ABAB", "repeated: AB\\)"),
+        ("AB1", "uppercase"),
+    ],
 )
 def test_bad_letters_are_named(letters, problem):
     with pytest.raises(RewardError, match=problem):
         get_reward("choice", letters=letters)
+
+
+@pytest.mark.parametrize("letters", ["AB", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"])
+def test_two_to_twenty_six_letters_are_accepted(letters):
+    reward = get_reward("choice", letters=letters)
+    assert reward(["Answer: B"], answer=["B"]) == [1.0]

@@ -31,6 +31,14 @@ def score(source: str, cases, **params) -> float | None:
     return get_reward("code", **params)([block(source)], test_cases=[cases])[0]
 
 
+def unavailable(reason: str) -> None:
+    """Skip where the OS cannot provide what the test checks; under CI=true that is a failure: CI
+    machines are set up to provide it, so a skip there would hide a missing protection."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: this test must run)", pytrace=False)
+    pytest.skip(reason)
+
+
 def hidden_from_proc() -> bool:
     """Whether this machine can hide the trainer's /proc/<pid>/environ from the program."""
     return isolation()[1] or _nobody_can_run(sys.executable)
@@ -195,26 +203,49 @@ def test_memory_limit():
 
 
 def test_output_is_bounded():
-    src = "import sys\nwhile True: sys.stdout.write('x' * 65536)"
-    assert score(src, [{"input": "", "output": "x"}], cpu_seconds=2) == 0.0
+    """A program is killed when it writes past the bound (RLIMIT_FSIZE), and what is read back is
+    at most the bound: a right answer longer than the bound does not pass."""
+    from r1lab.rewards.sandbox import Limits, run_python
+
+    bound = 1 << 16
+    src = f"import sys\nsys.stdout.write('x' * (4 * {bound}))\nsys.stdout.flush()"
+    over = run_python(src, limits=Limits(output_bytes=bound))
+    assert over.returncode not in (0, None) and not over.timed_out, over.returncode
+    assert over.stdout == "x" * bound
+    under = run_python(src.replace("4 *", "1 *"), limits=Limits(output_bytes=bound))
+    assert (under.returncode, under.stdout) == (0, "x" * bound)  # the bound itself is allowed
+    big = 2 << 20  # over the code reward's 1 MiB: scored 0 even though it prints the answer
+    assert score(f"print('x' * {big})", [{"input": "", "output": "x" * big}]) == 0.0
 
 
 def test_runs_in_a_fresh_temporary_directory():
-    src = """
-    import os, tempfile
-    here = os.getcwd()
-    print(here.startswith(tempfile.gettempdir()) and os.listdir(here) == ['main.py'])
-    open('left_behind.txt', 'w').write('x')
-    print(here == os.environ['HOME'])
-    """
-    cases = [{"input": "", "output": "True\nTrue"}]
-    assert score(src, cases) == 1.0
-    assert score(src, cases) == 1.0  # the second run does not see the first run's file
+    """Each run gets its own new directory (HOME and TMPDIR too), holding only the program, and
+    the directory is gone afterwards."""
+    from r1lab.rewards.sandbox import run_python
+
+    src = textwrap.dedent(
+        """
+        import os
+        here = os.getcwd()
+        print(here, os.environ['HOME'], os.environ['TMPDIR'], sorted(os.listdir(here)))
+        open('left_behind.txt', 'w').write('x')
+        """
+    )
+    seen = []
+    for _ in range(2):
+        result = run_python(src)
+        assert result.returncode == 0, result
+        here, home, tmp, listing = result.stdout.split(" ", 3)
+        assert Path(here).name.startswith("r1lab-code-") and home == tmp == here
+        assert listing.strip() == "['main.py']"  # not the previous run's left_behind.txt
+        assert not Path(here).exists()  # removed after the run
+        seen.append(here)
+    assert seen[0] != seen[1]
 
 
 def test_no_network_where_the_os_allows_it():
     if not isolation()[0]:
-        pytest.skip("unshare is not permitted here: no network namespace")
+        unavailable("unshare is not permitted here: no network namespace")
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(1)
@@ -263,13 +294,13 @@ def test_program_cannot_read_the_trainers_secrets():
         print(json.dumps(get_reward("code")([source], test_cases=[cases])))
         """
     )
+    if not hidden_from_proc():  # decided before the program runs: a leak is never a skip
+        unavailable("no PID namespace and no uid to drop to: /proc/<pid>/environ is readable")
     env = {**os.environ, "HF_TOKEN": secret, "WANDB_API_KEY": secret, "PYTHONPATH": SRC}
     done = subprocess.run(
         [sys.executable, "-c", trainer], env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    if not hidden_from_proc():
-        pytest.skip("no PID namespace and no uid to drop to: /proc/<pid>/environ is readable")
     assert json.loads(done.stdout.strip().splitlines()[-1]) == [1.0]
 
 
@@ -282,7 +313,7 @@ def test_environment_is_built_from_scratch(monkeypatch):
 @pytest.mark.parametrize("escape", [False, True], ids=["fork", "fork+setsid"])
 def test_children_do_not_outlive_the_program(tmp_path, escape):
     if escape and not isolation()[1]:
-        pytest.skip("no PID namespace: a setsid() child can leave the process group")
+        unavailable("no PID namespace: a setsid() child can leave the process group")
     marker = tmp_path / "survived"
     os.chmod(tmp_path, 0o777)
     src = f"""

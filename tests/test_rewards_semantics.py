@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
@@ -309,6 +310,8 @@ def test_language(text, language, expected):
         ("<answer>2*(4+3) = 14</answer>", 1.0),
         ("<answer>(3+4)*2*1</answer>", 0.1),  # uses a number not given
         ("<answer>(3+4)+2</answer>", 0.1),  # each once, wrong value
+        ("<answer>(3+4)*2+4-4</answer>", 0.1),  # right value, but 4 is used twice
+        ("<answer>(3+4)*2+2-2</answer>", 0.1),  # right value, but 2 is used three times
         ("<answer>3*4</answer>", 0.1),  # misses a number
         ("<answer>3/(4-4)*2</answer>", 0.1),  # division by zero: well-formed, wrong
         ("<answer>28/2</answer>", 0.1),
@@ -323,9 +326,46 @@ def test_countdown(answer, expected):
     assert one("countdown", answer, nums=[2, 3, 4], target=14) == expected
 
 
+@pytest.mark.parametrize(
+    "answer, nums, target, expected",
+    [
+        ("<answer>((3+4)*2)/1</answer>", [1, 2, 3, 4], 14, 1.0),  # dividing by 1 is fine
+        ("<answer>-(3-4)*2</answer>", [2, 3, 4], 2, 1.0),  # unary minus
+        ("<answer>+(3+4)*2</answer>", [2, 3, 4], 14, 1.0),  # unary plus
+        ("<answer>(3+4)\u00d72</answer>", [2, 3, 4], 14, 1.0),  # multiplication sign
+        ("<answer>8\u00f72\u22123</answer>", [2, 3, 8], 1, 1.0),  # division sign, minus sign
+        ("<answer>(3+4)*2 = 14 = 14</answer>", [2, 3, 4], 14, 1.0),  # only the first = counts
+        ("<answer>(3+4)*2</answer>", [2, 3, 4], "fourteen", 0.0),  # a target that is no number
+        ("<answer>(3+4)*2</answer>", ["x", 3, 4], 14, 0.0),  # numbers that are no numbers
+    ],
+)
+def test_countdown_operators_and_odd_rows(answer, nums, target, expected):
+    assert one("countdown", answer, nums=nums, target=target) == expected
+
+
+def test_countdown_equation_length_limit():
+    """Up to 500 characters an equation is judged (here wrong: it uses 0); longer is no equation."""
+    at_limit = "(3+4)*2" + "+0" * 245 + "+00"  # 500 characters
+    assert len(at_limit) == 500
+    assert one("countdown", f"<answer>{at_limit}</answer>", nums=[2, 3, 4], target=14) == 0.1
+    over = at_limit + "0"
+    assert one("countdown", f"<answer>{over}</answer>", nums=[2, 3, 4], target=14) == 0.0
+
+
+def test_countdown_reads_the_configured_columns():
+    from r1lab.rewards import required_columns
+
+    params = {"nums_column": "numbers", "target_column": "goal"}
+    assert required_columns("countdown", **params) == {"numbers", "goal"}
+    text = "<answer>(3+4)*2</answer>"
+    assert one("countdown", text, numbers=[2, 3, 4], goal=14, params=params) == 1.0
+
+
 def test_countdown_exact_fractions():
     # 8 / (3 - 8/3) = 24 exactly; floating point would give 23.99999...
     assert one("countdown", "<answer>8/(3-8/3)</answer>", nums=[8, 3, 8, 3], target=24) == 1.0
+    # a repeated number must be used as often as it is given, not just once
+    assert one("countdown", "<answer>8/(3-8/3)</answer>", nums=[8, 3, 8, 3, 3], target=24) == 0.1
 
 
 def test_all_values_finite_on_empty_batch():
@@ -382,6 +422,12 @@ def test_exact_fast_path_agrees_with_math_verify(p, q, r, s, form_a, form_b):
 
     answer, reference = _RATIONAL_FORMS[form_a](p, q), _RATIONAL_FORMS[form_b](r, s)
     quick = _exact(answer, reference)
+    # Every form is a simple rational, so the fast path must decide, except an unequal decimal
+    # against a fraction (math-verify rounds: its call). A fast path that decides nothing fails.
+    both = answer + reference
+    decimal_meets_fraction = "." in both and ("/" in both or "frac" in both)
+    if Fraction(p, q) == Fraction(r, s) or not decimal_meets_fraction:
+        assert quick is not None, (answer, reference)
     if quick is not None:
         _mvworker.quiet_math_verify()
         assert quick == _mvworker.check(answer, reference), (answer, reference)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,8 +28,19 @@ def load_and_generate(path: Path) -> str:
     return tok.decode(out[0])
 
 
-def test_sft_leaves_a_model_transformers_loads(base_model):
+def changed_tensors(before: Path, after: Path) -> list[str]:
+    """Names of the weights that differ between two saved models (same architecture)."""
+    import torch
+    from safetensors.torch import load_file
+
+    a, b = load_file(before / "model.safetensors"), load_file(after / "model.safetensors")
+    assert a.keys() == b.keys()
+    return [name for name in a if not torch.equal(a[name], b[name])]
+
+
+def test_sft_leaves_a_model_transformers_loads(base_model, tiny_model):
     assert load_and_generate(base_model).startswith("Compute 1 + 2")
+    assert changed_tensors(tiny_model, base_model), "SFT saved the weights it started from"
     info = json.loads((base_model / "run_info.json").read_text())
     assert info["global_step"] == 30 and info["world_size"] == 1
     saved = (base_model / "recipe.yaml").read_text()
@@ -58,8 +70,12 @@ def test_grpo_trains_logs_to_wandb_offline_and_saves(base_model, tmp_path):
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert load_and_generate(out)
+    assert load_and_generate(out).startswith("Compute 1 + 2")
+    # two optimizer steps, each logged (the weights may legitimately stay put: when every
+    # completion of a group gets the same reward, GRPO's advantages and so its gradient are 0)
+    assert json.loads((out / "run_info.json").read_text())["global_step"] == 2
     history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    assert [h["step"] for h in history if "loss" in h] == [1, 2]
     assert any("rewards/accuracy/mean" in h and "rewards/format/mean" in h for h in history)
     runs = list((out / "wandb").glob("offline-run-*"))
     assert runs, "wandb should log offline with no API key"
@@ -92,11 +108,17 @@ def test_two_cpu_processes_train_together(base_model, tmp_path):
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert json.loads((out / "run_info.json").read_text())["world_size"] == 2
-    assert load_and_generate(out)
+    info = json.loads((out / "run_info.json").read_text())
+    assert (info["world_size"], info["global_step"]) == (2, 2)
+    assert load_and_generate(out).startswith("Compute 1 + 2")
+
+
+STEP_LOG = re.compile(r"\{'loss': ")  # one per optimizer step with logging_steps=1
 
 
 def test_killed_run_resumes_from_its_last_checkpoint(tiny_model, tmp_path):
+    """Evidence from what the trainer did, not from what r1lab said it would do: the second run
+    trains only the steps after the checkpoint (one logged loss per step)."""
     out = tmp_path / "sft"
     args = [
         sys.executable,
@@ -106,6 +128,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tiny_model, tmp_path):
         f"trainer.output_dir={out}",
         "trainer.max_steps=40",
         "trainer.save_steps=5",
+        "trainer.logging_steps=1",
         "data.train_size=300",
     ]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -123,6 +146,8 @@ def test_killed_run_resumes_from_its_last_checkpoint(tiny_model, tmp_path):
     resumed = int(Path(info["resumed_from"]).name.split("-")[1])
     assert resumed >= 10 and f"resuming from {out}/checkpoint-{resumed}" in done.stdout
     assert info["global_step"] == 40
+    trained = len(STEP_LOG.findall(done.stdout + done.stderr))
+    assert trained == 40 - resumed, f"the second run trained {trained} steps, not {40 - resumed}"
 
 
 def test_launch_runs_locally_without_sbatch(base_model, tmp_path):
