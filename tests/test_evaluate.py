@@ -70,19 +70,18 @@ def _models(tmp_path, **pass1: tuple[float, float]) -> dict[str, Model]:
     for name, (p, v) in pass1.items():
         run = tmp_path / name
         run.mkdir(exist_ok=True)
-        kind = "grpo" if name in ("r1_zero", "grpo") else "sft"
+        rl = name in ("r1_zero", "grpo")  # the GRPO runs log rewards, the SFT runs a loss
         history = [
-            {
-                "step": s,
-                "loss": 1 / s,
-                "reward": s / 10,
-                "rewards/accuracy/mean": s / 20,
-                "completions/mean_length": 20 - s,
-            }
+            {"step": s, "loss": 1 / s}
+            | (
+                {"reward": s / 10, "rewards/accuracy/mean": s / 20, "completions/mean_length": 9}
+                if rl
+                else {}
+            )
             for s in range(1, 6)
         ]
         (run / "trainer_state.json").write_text(json.dumps({"log_history": history}))
-        runs[name] = Model(name.replace("_", " "), _metrics(p, v), run, kind)
+        runs[name] = Model(name.replace("_", " "), _metrics(p, v), run)
     return runs
 
 
@@ -138,6 +137,7 @@ def test_report_has_models_findings_curves_and_lineage(tmp_path):
         assert (tmp_path / "out" / f"{png}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({png}.png)" in text
     assert not (tmp_path / "out" / "base-reward.png").exists()  # an SFT stage has no reward
+    assert not (tmp_path / "out" / "grpo-loss.png").exists()  # a GRPO stage: reward curves
     assert "made by: grpo r1_zero/tiny" in text
 
 

@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 
 PIPELINE = "sft_grpo/tiny"
-MODELS = {  # stage -> (label, kind), in the report's order
-    "base": ("base (tiny SFT, our stand-in for pretraining)", "sft"),
-    "r1_zero": ("R1-Zero: GRPO from the base (step 2)", "grpo"),
-    "cold_start": ("distilled: SFT of the base on R1-Zero's verified traces (step 1)", "sft"),
-    "grpo": ("SFT -> GRPO: GRPO from the distilled model (step 3)", "grpo"),
+MODELS = {  # stage -> label, in the report's order
+    "base": "base (tiny SFT, our stand-in for pretraining)",
+    "r1_zero": "R1-Zero: GRPO from the base (step 2)",
+    "cold_start": "distilled: SFT of the base on R1-Zero's verified traces (step 1)",
+    "grpo": "SFT -> GRPO: GRPO from the distilled model (step 3)",
 }
 
 
@@ -59,15 +59,10 @@ def main(argv: list[str]) -> int:
     pipeline.launch(recipe, on_slurm=False)
 
     stages = {s.name: s for s in pipeline.stages_of(recipe)}
-    models = {
-        name: Model(
-            label,
-            json.loads((Path(stages[f"eval_{name}"].output) / pipeline.HELDOUT).read_text()),
-            Path(stages[name].output),
-            kind,
-        )
-        for name, (label, kind) in MODELS.items()
-    }
+    models = {}
+    for name, label in MODELS.items():
+        metrics = json.loads((Path(stages[f"eval_{name}"].output) / pipeline.HELDOUT).read_text())
+        models[name] = Model(label, metrics, Path(stages[name].output))
     protocols = {json.dumps(m.metrics["settings"], sort_keys=True) for m in models.values()}
     if len(protocols) > 1:  # a comparison across protocols would be a wrong number
         raise RecipeError(f"the demo's models were evaluated differently: {sorted(protocols)}")

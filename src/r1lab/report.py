@@ -130,7 +130,8 @@ class Model:
     label: str
     metrics: dict[str, Any]
     run_dir: Path
-    kind: str  # sft | grpo: which curves it has
+    # (file name, log key) of the curves to plot; None: GRPO's if the run logged rewards, else SFT's
+    curves: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -193,14 +194,12 @@ def findings(models: dict[str, Model]) -> list[Finding]:
     ]
 
 
-CURVES = {
-    "grpo": [
-        ("reward", "reward"),
-        ("accuracy", "rewards/accuracy/mean"),
-        ("length", "completions/mean_length"),
-    ],
-    "sft": [("loss", "loss")],
-}
+GRPO_CURVES = (
+    ("reward", "reward"),
+    ("accuracy", "rewards/accuracy/mean"),
+    ("length", "completions/mean_length"),
+)
+SFT_CURVES = (("loss", "loss"),)
 
 
 def write(
@@ -248,11 +247,13 @@ def write(
     lines += ["", "## Training curves, per stage", ""]
     for name, model in models.items():
         history = log_history(model.run_dir)
-        for curve, key in CURVES.get(model.kind, []):
-            xlabel = "GRPO step" if model.kind == "grpo" else "SFT step"
-            if plot(history, key, f"{model.label}: {key}", out / f"{name}-{curve}.png", xlabel):
+        rl = any("reward" in h for h in history)
+        curves = model.curves or (GRPO_CURVES if rl else SFT_CURVES)
+        for curve, key in curves:
+            path = out / f"{name}-{curve}.png"
+            if plot(history, key, f"{model.label}: {key}", path, "GRPO step" if rl else "SFT step"):
                 lines.append(f"![{name} {curve}]({name}-{curve}.png)")
-        note = format_note(history) if model.kind == "grpo" else None
+        note = format_note(history)  # None unless the run logged a format reward
         if note:
             lines.append(f"\n{model.label}: {note}\n")
     if lineage_text:
