@@ -1,0 +1,118 @@
+"""LoRA runs (`model.use_peft=true`, TRL's ModelConfig): what they save, and how a later stage
+takes what they saved.
+
+A recipe's `lora:` section says what the output dir holds (`lora.save`):
+
+- `merged` (default): the base with the trained adapter merged in (PEFT's `merge_and_unload`),
+  a plain model that every later stage loads as it loads any model (GRPO after SFT, `r1lab
+  evaluate`, vLLM, transformers), plus the adapter alone in `<output_dir>/adapter/`.
+- `adapter`: only the adapter (`adapter_config.json`, a few MB), which loads on its base with
+  PEFT. A later r1lab stage given such a folder merges it once into `<folder>/merged/` and loads
+  that (`resolve`), so nothing has to be merged by hand.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from r1lab.errors import RecipeError, unknown_key
+
+SAVE_MODES = ("merged", "adapter")
+ADAPTER_DIR = "adapter"  # where a merged run keeps its adapter
+MERGED_DIR = "merged"  # where `resolve` merges an adapter-only folder
+# files of a saved tokenizer, copied next to a merged model
+TOKENIZER_FILES = ("tokenizer", "special_tokens_map", "chat_template", "vocab", "merges")
+
+
+@dataclass(frozen=True)
+class LoraOptions:
+    save: str = "merged"
+
+
+def parse_section(section: Any, recipe: dict[str, Any] | None = None) -> LoraOptions:
+    """The `lora:` section (SFT and GRPO recipes)."""
+    if not isinstance(section, dict):
+        raise RecipeError(f"lora: expected a mapping such as {{save: merged}}, got {section!r}")
+    for key in section:
+        if key != "save":
+            raise unknown_key(f"lora.{key}", str(key), ["save"])
+    save = section.get("save", "merged")
+    if save not in SAVE_MODES:
+        raise RecipeError(
+            f"lora.save={save!r}: must be merged (a full model, what later stages load) or "
+            "adapter (the LoRA weights alone, loaded on their base)"
+        )
+    return LoraOptions(save=save)
+
+
+def options(recipe: Any) -> LoraOptions:
+    return recipe.parsed.get("lora") or LoraOptions()
+
+
+def is_adapter_folder(path: str | Path) -> bool:
+    """A folder that holds a LoRA adapter and no model of its own."""
+    path = Path(path)
+    return (path / "adapter_config.json").exists() and not (path / "config.json").exists()
+
+
+def base_of(adapter: str | Path) -> str:
+    """The base model an adapter was trained on, as its adapter_config.json names it."""
+    import json
+
+    config = json.loads((Path(adapter) / "adapter_config.json").read_text())
+    return str(config["base_model_name_or_path"])
+
+
+def copy_tokenizer(source: Path, target: Path) -> None:
+    for item in source.iterdir():
+        if item.is_file() and item.name.startswith(TOKENIZER_FILES):
+            shutil.copy2(item, target / item.name)
+
+
+def merge(adapter: str | Path, target: str | Path, **load_kwargs: Any) -> Path:
+    """Load the adapter's base, apply the adapter, merge it in, save a plain model to `target`."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    adapter, target = Path(adapter), Path(target)
+    load_kwargs.setdefault("dtype", "auto")
+    base = AutoModelForCausalLM.from_pretrained(base_of(adapter), **load_kwargs)
+    model = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+    target.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(target)
+    copy_tokenizer(adapter, target)
+    return target
+
+
+def resolve(ref: str) -> str:
+    """`ref` itself, unless it is an adapter-only folder: then its merged copy, made once (under
+    a file lock, so several ranks or jobs merge it once) in `<ref>/merged/`."""
+    if not is_adapter_folder(ref):
+        return ref
+    from filelock import FileLock
+
+    folder = Path(ref)
+    merged = folder / MERGED_DIR
+    with FileLock(str(folder / f"{MERGED_DIR}.lock")):
+        if not (merged / "config.json").exists():
+            partial = folder / f"{MERGED_DIR}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            merge(folder, partial)
+            partial.rename(merged)
+    return str(merged)
+
+
+def save(trainer: Any, output_dir: str, mode: str, load_kwargs: dict[str, Any]) -> None:
+    """Save a LoRA run's result as `mode` says. Every rank calls this (a ZeRO-3 adapter is
+    gathered across ranks by `save_model`); the main process merges."""
+    out = Path(output_dir)
+    if mode == "adapter":
+        trainer.save_model(str(out))
+        return
+    trainer.save_model(str(out / ADAPTER_DIR))
+    if trainer.accelerator.is_main_process:
+        merge(out / ADAPTER_DIR, out, **{k: v for k, v in load_kwargs.items() if v is not None})
+    trainer.accelerator.wait_for_everyone()
