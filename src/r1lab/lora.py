@@ -89,7 +89,8 @@ def merge(adapter: str | Path, target: str | Path, **load_kwargs: Any) -> Path:
 
 def resolve(ref: str) -> str:
     """`ref` itself, unless it is an adapter-only folder: then its merged copy, made once (under
-    a file lock, so several ranks or jobs merge it once) in `<ref>/merged/`."""
+    a file lock, so several ranks or jobs merge it once) in `<ref>/merged/`, and made again when
+    the adapter is newer than it."""
     if not is_adapter_folder(ref):
         return ref
     from filelock import FileLock
@@ -97,10 +98,13 @@ def resolve(ref: str) -> str:
     folder = Path(ref)
     merged = folder / MERGED_DIR
     with FileLock(str(folder / f"{MERGED_DIR}.lock")):
-        if not (merged / "config.json").exists():
+        done = merged / "config.json"
+        weights = [p.stat().st_mtime for p in folder.glob("adapter_model.*")]
+        if not done.exists() or max(weights, default=0) > done.stat().st_mtime:
             partial = folder / f"{MERGED_DIR}.partial"
             shutil.rmtree(partial, ignore_errors=True)
             merge(folder, partial)
+            shutil.rmtree(merged, ignore_errors=True)
             partial.rename(merged)
     return str(merged)
 
