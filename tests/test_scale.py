@@ -126,6 +126,18 @@ def test_lora_section_is_checked():
     assert "model.use_peft is false" in "\n".join(report("base/tiny", "lora.save=adapter").warnings)
 
 
+def test_launch_passes_the_trainers_precision():
+    """`r1lab launch` (make) gives accelerate the trainer's precision, not the file's bf16."""
+    from r1lab.kinds import get_kind
+    from r1lab.launch import local_command
+
+    cmd = local_command(get_kind("sft"), compose("base/tiny", ["accelerate=zero3"]), 2)
+    assert cmd[cmd.index("--mixed_precision") + 1] == "no"
+    gpu = compose("r1_zero/qwen2.5-math-7b")
+    cmd = local_command(get_kind("grpo"), gpu, 8)
+    assert cmd[cmd.index("--mixed_precision") + 1] == "bf16"
+
+
 # ---- LoRA for real: SFT (merged) -> GRPO on it (adapter) -> evaluation ------------------------
 
 
