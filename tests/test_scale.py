@@ -1,6 +1,6 @@
 """The switches that scale a recipe, each run for real: LoRA (SFT, then GRPO on its output, then
-evaluation), DeepSpeed ZeRO-2 and ZeRO-3 on 2 CPU ranks over gloo, and the checks that refuse a
-switch whose package or hardware is missing.
+evaluation), DeepSpeed ZeRO-2 and ZeRO-3 on 2 CPU ranks over gloo (SFT, then LoRA GRPO), and the
+checks that refuse a switch whose package or hardware is missing.
 
 PEFT comes with `pip install -e .`, DeepSpeed with `make install`; without DeepSpeed the ZeRO tests
 skip with the reason, except under CI=true, where they fail.
@@ -211,7 +211,9 @@ def test_lora_sft_then_lora_grpo_then_evaluate(tiny_model, tmp_path):
     loaded = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(sft), grpo)
     assert loaded.peft_config["default"].r == 16  # TRL's default lora_r
 
-    # evaluation takes the adapter folder as is: merged onto its base once, then generated from
+    # a next stage is checked through the adapter's base (context length, tokenizer) ...
+    assert errors("r1_zero/tiny", f"model.model_name_or_path={grpo}") == ""
+    # ... and evaluation takes the adapter folder as is: merged onto its base once, then used
     proc = run_r1lab(
         "evaluate", "r1_zero/tiny", "--model", str(grpo), "--k", "2", "--num-problems", "4"
     )
@@ -295,15 +297,20 @@ def test_deepspeed_sft_then_grpo_on_two_cpu_ranks(stage, deepspeed_installed, ti
     moved = [k for k, v in model.state_dict().items() if not v.equal(base.state_dict()[k])]
     assert len(moved) > len(model.state_dict()) // 2  # trained, and every rank's share saved
 
+    # GRPO with LoRA on the SFT output: the adapter is gathered across ranks, then merged (in a
+    # process of its own: under ZeRO-3 transformers would load the base partitioned, and hang)
     grpo = tmp_path / "grpo"
     launch_two_ranks(
         stage,
         "grpo",
         "r1_zero/tiny",
         f"model.model_name_or_path={sft}",
+        "model.use_peft=true",
         "trainer.max_steps=2",
         "trainer.per_device_train_batch_size=8",
         "trainer.max_completion_length=24",
         f"trainer.output_dir={grpo}",
     )
     assert_full_model(grpo, sft, steps=2)
+    adapter = grpo / "adapter" / "adapter_model.safetensors"
+    assert adapter.exists() and adapter.stat().st_size > 10_000  # LoRA A/B, not empty partitions

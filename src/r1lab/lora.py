@@ -118,5 +118,37 @@ def save(trainer: Any, output_dir: str, mode: str, load_kwargs: dict[str, Any]) 
         return
     trainer.save_model(str(out / ADAPTER_DIR))
     if trainer.accelerator.is_main_process:
-        merge(out / ADAPTER_DIR, out, **{k: v for k, v in load_kwargs.items() if v is not None})
+        merge_in_subprocess(out / ADAPTER_DIR, out, load_kwargs)
     trainer.accelerator.wait_for_everyone()
+
+
+def merge_in_subprocess(adapter: Path, target: Path, load_kwargs: dict[str, Any]) -> None:
+    """`merge` in a process of its own: inside a ZeRO-3 run, transformers would load the base
+    partitioned over the ranks (and wait for the others for ever); a fresh process loads it
+    whole, whatever the run's distributed state, and gives its memory back when done."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    kwargs = {k: v for k, v in load_kwargs.items() if v is not None}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("ACCELERATE_")
+        and k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE")
+    }
+    cmd = [sys.executable, "-m", "r1lab.lora", str(adapter), str(target), json.dumps(kwargs)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"merging the LoRA adapter in {adapter} onto its base failed (the adapter is saved; "
+            f"`python -m r1lab.lora {adapter} {target}` retries):\n{proc.stderr[-3000:]}"
+        )
+
+
+if __name__ == "__main__":  # python -m r1lab.lora <adapter> <target> [json load kwargs]
+    import json
+    import sys
+
+    merge(sys.argv[1], sys.argv[2], **json.loads(sys.argv[3] if len(sys.argv) > 3 else "{}"))
