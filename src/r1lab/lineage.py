@@ -143,7 +143,7 @@ def fill_model_card(out: str | Path) -> None:
     if not card.is_file() or found is None:
         return
     model = (found.get("inputs") or {}).get("model", {}).get("ref", "the base model")
-    text = card.read_text()
-    text = text.replace("[None](https://huggingface.co/None)", f"`{model}`")
-    text = text.replace('model="None"', f'model="{Path(out).resolve()}"')
-    card.write_text(text + f"\n## Lineage (r1lab)\n\n```\n{text(found)}\n```\n")
+    body = card.read_text()
+    body = body.replace("[None](https://huggingface.co/None)", f"`{model}`")
+    body = body.replace('model="None"', f'model="{Path(out).resolve()}"')
+    card.write_text(body + f"\n## Lineage (r1lab)\n\n```\n{text(found)}\n```\n")
