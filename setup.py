@@ -22,6 +22,8 @@ install_requires = [
     "pyyaml>=6",
     # the `openai` generation backend: any OpenAI-compatible server (vLLM, sglang, a hosted API)
     "openai>=1.50",
+    # LoRA (`model.use_peft`, TRL's get_peft_config); 0.21.2 measured with trl 1.16 / torch 2.13
+    "peft>=0.17,<0.22",
 ]
 
 extras = {
@@ -29,7 +31,11 @@ extras = {
     "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "pytest-timeout>=2.3", "mutmut>=3.3,<4"],
     # TRL 1.16 supports vllm 0.22-0.31; 0.31 pins torch 2.13, matching install_requires.
     "vllm": ["vllm>=0.22,<0.32"],
+    # ZeRO-2/3 (recipes/accelerate/zero2.yaml, zero3.yaml); `make install` adds it. 0.19.8 runs
+    # both stages on 2 CPU ranks over gloo (tests/test_scale.py).
     "deepspeed": ["deepspeed>=0.19.8,<0.20"],
+    # `trainer.use_liger_kernel`: Triton kernels, CUDA GPUs only (not installed by default)
+    "liger": ["liger-kernel>=0.5,<0.9"],
 }
 
 setup(

@@ -208,6 +208,10 @@ def local_model_folder(ref: str) -> Path | None:
     """The folder holding `ref`'s config.json: a local path, or the Hub cache; None if neither."""
     path = Path(ref).expanduser()
     if path.exists() or ref.startswith(("/", "./", "../", "~", "runs/")):
+        from r1lab import lora
+
+        if lora.is_adapter_folder(path):  # a LoRA adapter: merged onto its base when loaded
+            return local_model_folder(lora.base_of(path))
         if not (path / "config.json").exists():
             raise RecipeError(
                 f"model.model_name_or_path: no model at '{ref}' (no config.json).{_how_to_make(ref)}"
@@ -444,18 +448,117 @@ def check_model_files(ctx: Context) -> Findings:
     yield ok(f"model files found in {folder}")
 
 
-def check_vllm(ctx: Context) -> Findings:
-    if not ctx.recipe.trainer.get("use_vllm"):
-        return
+def installed(module: str) -> bool:
+    """Whether `module` can be imported, found without importing it (vLLM, DeepSpeed take
+    seconds to import)."""
+    import importlib.util
+
     try:
-        import vllm  # noqa: F401
-    except ImportError:
-        message = (
-            "vLLM is not installed here; install it on the GPU nodes with pip install -e .[vllm]"
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def check_vllm(ctx: Context) -> Findings:
+    if not ctx.recipe.trainer.get("use_vllm") or ctx.on_cpu:  # on a CPU: check_cpu_settings
+        return
+    if not installed("vllm"):
+        raise RecipeError(
+            "trainer.use_vllm=true: vLLM is not installed here. `make install` brings it (the "
+            "`vllm` extra on a CUDA machine: pip install -e '.[vllm]'); or set "
+            "trainer.use_vllm=false to generate with transformers"
         )
-        if ctx.running:
-            raise RecipeError(f"trainer.use_vllm=true: {message}") from None
-        yield skipped(f"vLLM: {message}")
+    yield ok("vLLM installed (trainer.use_vllm)")
+
+
+def check_peft(ctx: Context) -> Findings:
+    """LoRA (`model.use_peft`): PEFT installed, and the `lora:` section used only with it."""
+    model = ctx.recipe.model
+    save = ctx.recipe.sections.get("lora", {}).get("save", "merged")
+    if not model.get("use_peft"):
+        if "lora" in ctx.recipe.sections or any(k.startswith("lora_") for k in model):
+            yield warning(
+                "LoRA settings are given (model.lora_* or lora:) but model.use_peft is false, so "
+                "the whole model trains; set model.use_peft=true for LoRA"
+            )
+        return
+    if not installed("peft"):
+        raise RecipeError(
+            "model.use_peft=true: LoRA needs the peft package, which is not installed here: "
+            "pip install 'peft>=0.17,<0.22' (`make install` brings it), or set "
+            "model.use_peft=false to train the whole model"
+        )
+    targets = model.get("lora_target_modules") or "the model type's default"
+    yield ok(
+        f"LoRA: r={model.get('lora_r', 16)}, alpha={model.get('lora_alpha', 32)}, target "
+        f"modules {targets}; saves the {save} model"
+    )
+
+
+def precision(trainer: dict[str, Any]) -> str:
+    """The mixed precision the TRL config will have: TRL turns bf16 on unless fp16 is set."""
+    fp16 = bool(trainer.get("fp16"))
+    bf16 = trainer.get("bf16")
+    bf16 = (not fp16) if bf16 is None else bool(bf16)
+    return "bf16" if bf16 else "fp16" if fp16 else "no"
+
+
+def check_deepspeed(ctx: Context) -> Findings:
+    """A DeepSpeed accelerate config (zero2, zero3) or trainer.deepspeed: DeepSpeed installed, and
+    the config's mixed precision the trainer's (transformers refuses a mismatch after loading)."""
+    uses = ctx.accelerate.distributed_type == "DEEPSPEED" or ctx.recipe.trainer.get("deepspeed")
+    if not uses:
+        return
+    what = (
+        f"accelerate={ctx.recipe.accelerate} runs DeepSpeed"
+        if ctx.accelerate.distributed_type == "DEEPSPEED"
+        else "trainer.deepspeed runs DeepSpeed"
+    )
+    if not installed("deepspeed"):
+        raise RecipeError(
+            f"{what}, which is not installed here: pip install -e '.[deepspeed]' (`make "
+            "install` brings it), or choose accelerate=ddp (GPUs) or accelerate=cpu"
+        )
+    if ctx.accelerate.distributed_type == "DEEPSPEED":
+        import os
+
+        launched = os.environ.get("ACCELERATE_MIXED_PRECISION")  # accelerate launch's, if any
+        config = launched or str(ctx.accelerate.settings.get("mixed_precision", "no"))
+        wanted = precision(ctx.recipe.trainer)
+        if config != wanted:
+            how = (
+                f"`r1lab launch` (make) passes --mixed_precision {wanted}; under accelerate "
+                f"launch add --mixed_precision {wanted}"
+            )
+            message = (
+                f"{what} with mixed_precision {config}, but the trainer's precision is {wanted} "
+                f"(trainer.bf16/fp16); DeepSpeed refuses the mismatch once the model has loaded"
+            )
+            if launched or ctx.running:
+                raise RecipeError(f"{message}. {how}")
+            yield warning(f"{message}: {how}")
+    yield ok(f"DeepSpeed installed ({what.split(' runs')[0]})")
+
+
+def check_liger(ctx: Context) -> Findings:
+    """`trainer.use_liger_kernel`: Liger's Triton kernels need the package and a CUDA GPU."""
+    if not ctx.recipe.trainer.get("use_liger_kernel"):
+        return
+    if ctx.on_cpu:
+        raise RecipeError(
+            "trainer.use_liger_kernel=true: Liger's Triton kernels run only on a CUDA GPU, and "
+            "this run is on a CPU; set trainer.use_liger_kernel=false"
+        )
+    if not installed("liger_kernel"):
+        raise RecipeError(
+            "trainer.use_liger_kernel=true needs the liger-kernel package, which is not "
+            "installed here: pip install -e '.[liger]' on the GPU machines, or set "
+            "trainer.use_liger_kernel=false"
+        )
+    if not _has_gpu():
+        yield skipped("Liger kernels: no GPU on this machine (checked on the training nodes)")
+        return
+    yield ok("Liger kernels: liger-kernel installed, GPU present")
 
 
 COMMON_CHECKS: tuple[Check, ...] = (
@@ -469,6 +572,9 @@ COMMON_CHECKS: tuple[Check, ...] = (
     check_checkpoints,
     check_model_files,
     check_vllm,
+    check_peft,
+    check_deepspeed,
+    check_liger,
 )
 
 
@@ -639,6 +745,9 @@ TRAINER_CHECKS: frozenset[Check] = frozenset(
         check_trl_config,
         check_checkpoints,
         check_vllm,
+        check_peft,
+        check_deepspeed,
+        check_liger,
     }
 )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from r1lab import check, run_dir
+from r1lab import check, lora, run_dir
 from r1lab.errors import exit_on_error
 from r1lab.kind import Kind
 from r1lab.recipe import Recipe, parse_rewards
@@ -62,7 +62,7 @@ KIND = Kind(
     run=main,
     config_class=_config_class,
     finished=run_dir.finished_training,
-    sections={"rewards": parse_rewards},
+    sections={"rewards": parse_rewards, "lora": lora.parse_section},
     checks=(
         check.check_group_batch,
         check.check_rewards,

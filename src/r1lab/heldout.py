@@ -22,6 +22,7 @@ from typing import Any
 from r1lab import lineage
 from r1lab.errors import RecipeError, section_dataclass
 from r1lab.generation import Completion, Sampling
+from r1lab.lora import is_adapter_folder
 
 
 @dataclass
@@ -191,7 +192,9 @@ def evaluate(model_path: str, recipe, cfg: EvalConfig) -> dict[str, Any]:
 
 def default_model(recipe) -> str:
     out = Path(recipe.output_dir)
-    return str(out) if (out / "config.json").exists() else str(recipe.model["model_name_or_path"])
+    if (out / "config.json").exists() or is_adapter_folder(out):  # a LoRA adapter: merged on load
+        return str(out)
+    return str(recipe.model["model_name_or_path"])
 
 
 def run(recipe, args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 from r1lab import accelerate_config, run_dir
-from r1lab.check import check
+from r1lab.check import check, precision
 from r1lab.errors import RecipeError
 from r1lab.kind import Kind
 from r1lab.kinds import KINDS, get_kind, require_kind
@@ -32,6 +32,9 @@ def local_command(kind: Kind, recipe: Recipe, num_processes: int) -> list[str]:
         str(accelerate_config.load(recipe.accelerate).path),
         "--num_processes",
         str(num_processes),
+        # the trainer's precision, whatever the file says: DeepSpeed refuses a mismatch
+        "--mixed_precision",
+        precision(recipe.trainer),
         *module,
     ]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from r1lab import check, run_dir
+from r1lab import check, lora, run_dir
 from r1lab.errors import exit_on_error
 from r1lab.kind import Kind
 from r1lab.train import Run, trainer_kwargs
@@ -37,6 +37,7 @@ KIND = Kind(
     run=main,
     config_class=_config_class,
     finished=run_dir.finished_training,
+    sections={"lora": lora.parse_section},
     checks=(check.check_max_length_fits_context,),
     trains_on_completions=True,
 )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from r1lab import lineage, run_dir
+from r1lab import lineage, lora, run_dir
 from r1lab.check import check, load_checked
 from r1lab.data import DataConfig, format_dataset
 from r1lab.errors import RecipeError
@@ -96,6 +96,8 @@ def prepare(kind: Kind, recipe: Recipe) -> Run | None:
     }
     args = kind.build_config(config_kwargs)
     model_args = ModelConfig(**recipe.model)
+    # an adapter-only LoRA output of an earlier stage: its merged copy (made once)
+    model_args.model_name_or_path = lora.resolve(model_args.model_name_or_path)
     args.model_init_kwargs = {
         "revision": model_args.model_revision,
         "trust_remote_code": getattr(args, "trust_remote_code", False),
@@ -170,8 +172,16 @@ def train_and_save(trainer, run: Run) -> None:
 
 
 def save_outputs(trainer, run: Run) -> None:
-    """The final model, TRL's trainer state, and run_info.json (world size, step, resume point)."""
-    trainer.save_model(run.args.output_dir)
+    """The final model, TRL's trainer state, and run_info.json (world size, step, resume point).
+
+    A LoRA run saves what `lora.save` says: the merged model (and the adapter in `adapter/`), or
+    the adapter alone."""
+    if run.model_args.use_peft:
+        lora.save(
+            trainer, run.args.output_dir, lora.options(run.recipe).save, run.args.model_init_kwargs
+        )
+    else:
+        trainer.save_model(run.args.output_dir)
     if trainer.accelerator.is_main_process:
         trainer.save_state()
         info = {

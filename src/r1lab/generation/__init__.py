@@ -52,8 +52,13 @@ def check_backend(backend: str) -> None:
 
 
 def load_generator(backend: str, model: str, **options: Any) -> Generator:
-    """A `Generator` for `model` (a folder, Hub id or served model name) on `backend`."""
+    """A `Generator` for `model` (a folder, Hub id or served model name) on `backend`; a folder
+    holding only a LoRA adapter is merged onto its base first (once, `r1lab.lora.resolve`)."""
     from r1lab.plugins import load_callable
 
     check_backend(backend)
+    if backend != "openai":  # a served model's name is no folder
+        from r1lab.lora import resolve
+
+        model = resolve(model)
     return load_callable(BACKENDS[backend])(model, **options)
