@@ -90,7 +90,6 @@ def test_check_names_the_broken_stage_in_seconds(tree, tmp_path):
     """Every stage is checked before anything runs; the message names the stage, the recipe and
     the key, and no stage output is made."""
     out = tmp_path / "p"
-    start = time.perf_counter()
     proc = run_r1lab(
         "check",
         "pipeline_test/three",
@@ -104,7 +103,6 @@ def test_check_names_the_broken_stage_in_seconds(tree, tmp_path):
     assert "stage 'grpo' (grpo r1_zero/tiny)" in text and "did you mean 'learning_rate'" in text
     assert "ok       stage 'sft'" in text  # the stage before it was checked too, and passed
     assert not out.exists()
-    assert time.perf_counter() - start < 120  # bound for the test only; the figure is in README
 
 
 def test_check_knows_what_earlier_stages_make(tree, tmp_path):
