@@ -85,6 +85,17 @@ def _models(tmp_path, **pass1: tuple[float, float]) -> dict[str, Model]:
     return runs
 
 
+def four_models(tmp_path) -> dict[str, Model]:
+    """pass@1 / maj@8: base 20/30, R1-Zero 40/50, distilled 30/45, SFT -> GRPO 45/55."""
+    return _models(
+        tmp_path,
+        base=(0.20, 0.30),
+        r1_zero=(0.40, 0.50),
+        cold_start=(0.30, 0.45),
+        grpo=(0.45, 0.55),
+    )
+
+
 def test_verdict_needs_a_gain_beyond_twice_its_standard_error():
     assert verdict(0.05, 0.02) == "held"
     assert verdict(0.03, 0.02).startswith("held, within noise")
@@ -95,13 +106,7 @@ def test_verdict_needs_a_gain_beyond_twice_its_standard_error():
 
 def test_findings_compare_the_right_models(tmp_path):
     """Each finding compares the models it names: swapping any two pass@1 values changes it."""
-    models = _models(
-        tmp_path,
-        base=(0.20, 0.30),
-        r1_zero=(0.40, 0.50),
-        cold_start=(0.30, 0.45),
-        grpo=(0.45, 0.55),
-    )
+    models = four_models(tmp_path)
     (a, b, c, d) = findings(models)
     assert a.verdict == "held" and "40.0% vs 20.0% (+20.0 pts" in a.measured
     assert b.verdict == "held" and "maj@8 50.0% vs pass@1 40.0%" in b.measured
@@ -115,13 +120,7 @@ def test_findings_compare_the_right_models(tmp_path):
 
 
 def test_report_has_models_findings_curves_and_lineage(tmp_path):
-    models = _models(
-        tmp_path,
-        base=(0.20, 0.30),
-        r1_zero=(0.40, 0.50),
-        cold_start=(0.30, 0.45),
-        grpo=(0.45, 0.55),
-    )
+    models = four_models(tmp_path)
     report = write(tmp_path / "out", models, "make demo", "runs/x\n  made by: grpo r1_zero/tiny")
     text = report.read_text()
     assert "| r1 zero | 40.0% ± 1.0 | 50.0% | 90.0% | 50.0% | 99.0% | 20.0 |" in text

@@ -63,14 +63,20 @@ def recipe_tree(root: Path, tiny: Path, **pipelines: str) -> dict[str, str]:
     return {"R1LAB_RECIPES": str(tree)}
 
 
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory, tiny_model) -> dict[str, str]:
-    broken = tmp_path_factory.mktemp("broken") / "model"  # passes checks, fails to load
-    shutil.copytree(tiny_model, broken)
+def pipeline_recipes(tmp_path_factory, tiny: Path) -> dict[str, str]:
+    """`pipeline_test/three`, and `pipeline_test/failing`: the same with a GRPO model that
+    passes the checks (its config.json is fine) and fails to load (its weights are not)."""
+    broken = tmp_path_factory.mktemp("broken") / "model"
+    shutil.copytree(tiny, broken)
     for weights in broken.glob("*.safetensors"):
         weights.write_bytes(b"not a safetensors file")
     failing = THREE.replace("${{stages.sft.output}}", str(broken))
-    return recipe_tree(tmp_path_factory.mktemp("tree"), tiny_model, three=THREE, failing=failing)
+    return recipe_tree(tmp_path_factory.mktemp("tree"), tiny, three=THREE, failing=failing)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory, tiny_model) -> dict[str, str]:
+    return pipeline_recipes(tmp_path_factory, tiny_model)
 
 
 def pipeline(*args: str, env: dict[str, str], **kwargs) -> subprocess.Popen:

@@ -674,15 +674,9 @@ def submitted_chain(proc, cluster: Cluster) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def pipeline_tree(tmp_path_factory, tiny_model) -> dict[str, str]:
-    from test_pipeline import THREE, recipe_tree
+    from test_pipeline import pipeline_recipes
 
-    broken = tmp_path_factory.mktemp("broken") / "model"  # passes checks, fails to load
-    shutil.copytree(tiny_model, broken)
-    for weights in broken.glob("*.safetensors"):
-        weights.write_bytes(b"not a safetensors file")
-    failing = THREE.replace("${{stages.sft.output}}", str(broken))
-    root = tmp_path_factory.mktemp("pipeline-recipes")
-    return recipe_tree(root, tiny_model, three=THREE, failing=failing)
+    return pipeline_recipes(tmp_path_factory, tiny_model)
 
 
 @pytest.mark.slurm
