@@ -295,7 +295,9 @@ def test_a_model_path_alone_evaluates_with_the_r1_protocol_recipe(base_model, tm
     report = json.loads((out / "aime24.json").read_text())
     assert report["k"] == 2 and report["problems"] == 3
     assert report["sampling"]["max_new_tokens"] == 16
-    assert sorted(p.name for p in out.glob("*.json")) == ["aime24.json"]
+    assert sorted(p.name for p in out.glob("*.json")) == ["aime24.json", "lineage.json"]
+    made = json.loads((out / "lineage.json").read_text())
+    assert made["benchmarks"] == ["aime24"] and made["inputs"]["model"]["ref"] == str(base_model)
 
 
 def test_check_names_a_missing_local_benchmark_file():
