@@ -24,14 +24,6 @@ MODELS = {  # stage -> label, in the report's order
 }
 
 
-def vllm_available() -> bool:
-    try:
-        import vllm  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="r1lab demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/demo", help="where the report goes")
@@ -44,12 +36,13 @@ def main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     from r1lab import lineage, pipeline
+    from r1lab.check import installed
     from r1lab.errors import RecipeError
     from r1lab.recipe import compose
     from r1lab.report import Model, write
 
     overrides = list(args.overrides)
-    if not vllm_available():  # the same traces from transformers, slower
+    if not installed("vllm"):  # the same traces from transformers, slower
         print("[r1lab demo] vLLM is not installed: the teacher samples with transformers")
         overrides.append("stages.traces.overrides.generate.backend=hf")
     recipe = compose(PIPELINE, overrides)

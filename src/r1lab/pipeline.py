@@ -26,6 +26,7 @@ the jobs after it (`--kill-on-invalid-dep=yes`); a preempted one requeues and th
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import shutil
@@ -39,6 +40,7 @@ from typing import Any
 from r1lab import check, lineage
 from r1lab.errors import RecipeError, closest, exit_on_error
 from r1lab.kind import Kind
+from r1lab.paths import recipes_dir
 from r1lab.recipe import Recipe, compose, from_argv
 
 STAGE_KEYS = ("recipe", "overrides", "evaluate", "output")
@@ -172,9 +174,17 @@ def stage_recipe(stage: Stage, stages: list[Stage]) -> Recipe:
     if stage.evaluate and not stage.recipe:
         return stage_recipe(next(s for s in stages if s.name == stage.evaluate), stages)
     try:
-        return compose(str(stage.recipe), [*stage.overrides, f"trainer.output_dir={stage.output}"])
+        return _compose(str(recipes_dir()), str(stage.recipe), (*stage.overrides, stage.output))
     except RecipeError as err:
         raise RecipeError(f"stage '{stage.name}': {err}") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _compose(recipes: str, name: str, overrides_and_output: tuple[str, ...]) -> Recipe:
+    """Each stage's recipe composed once per process (a pipeline asks for it when checking,
+    deciding whether it finished and building its command); `recipes`: the tree it came from."""
+    *overrides, output = overrides_and_output
+    return compose(name, [*overrides, f"trainer.output_dir={output}"])
 
 
 def finished(stage: Stage, stages: list[Stage]) -> bool:
