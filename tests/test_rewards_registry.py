@@ -137,6 +137,9 @@ def test_positive_max_penalty_is_an_error_naming_it():
     [
         ("cosine", {"max_len": 0}, "max_len"),
         ("cosine", {"min_value_correct": 2.0}, "min_value_correct"),
+        ("cosine", {"min_value_wrong": float("nan")}, "min_value_wrong must be a finite number"),
+        ("cosine", {"max_value_correct": True}, "max_value_correct must be a finite number"),
+        ("cosine", {"max_len": True}, "max_len must be an integer >= 1"),
         ("repetition", {"ngram_size": 0}, "ngram_size"),
         ("soft_overlong", {}, "max_length"),
         ("soft_overlong", {"max_length": 10, "cache_length": 11}, "cache_length"),
@@ -158,6 +161,7 @@ def test_required_columns():
     assert required_columns("cosine") == {"solution"}
     assert required_columns("countdown") == {"nums", "target"}
     assert required_columns("code") == {"test_cases"}
+    assert required_columns("code", test_cases_column="tests") == {"tests"}
     assert required_columns("format") == set()
     with pytest.raises(RewardError):
         required_columns("nope")

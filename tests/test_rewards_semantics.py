@@ -237,6 +237,29 @@ def test_length_within_each_prompt_group():
     assert wrong_short == [0.0, -0.5]  # wrong: min(0, 0.5) = 0; correct and longest: -0.5
 
 
+def test_length_groups_conversational_prompts_by_their_content():
+    reward = get_reward("length")
+    texts = ["<answer>4</answer>", "<answer>4</answer>xxxxxxxxxx", "<answer>5</answer>xxxxx"]
+    texts += ["<answer>1</answer>", "<answer>2</answer>"]
+    prompts = [[{"role": "user", "content": c}] for c in "pppqq"]  # equal, not the same lists
+    out = reward(
+        texts,
+        prompts=prompts,
+        completion_ids=[[0] * 10, [0] * 30, [0] * 20, [0] * 7, [0] * 7],
+        solution=["4", "4", "4", "1", "1"],
+    )
+    assert out == [0.5, -0.5, 0.0, 0.0, 0.0]
+
+
+def test_length_without_prompts_is_one_group():
+    reward = get_reward("length")
+    texts = ["<answer>4</answer>", "<answer>4</answer>xxxxxxxxxx", "<answer>5</answer>xxxxx"]
+    # 18, 28 and 23 characters: lambda = 0.5 - (len - 18) / 10
+    assert reward(texts, solution=["4", "4", "4"]) == [0.5, -0.5, 0.0]
+    # prompts that do not match the completions one to one: one group as well
+    assert reward(texts, prompts=["p"], solution=["4", "4", "4"]) == [0.5, -0.5, 0.0]
+
+
 def test_length_counts_characters_without_ids():
     out = get_reward("length")(
         ["<answer>4</answer>", "<answer>4</answer>" + "x" * 18],
@@ -302,6 +325,11 @@ def test_cosine_custom_range_and_none():
 )
 def test_repetition(text, params, expected):
     assert one("repetition", text, params=params) == pytest.approx(expected)
+
+
+def test_repetition_of_text_shorter_than_n_is_zero_beside_longer_text():
+    # "a b c a b c": 4 trigrams, 3 distinct
+    assert get_reward("repetition")(["a b", "a b c a b c"]) == [0.0, -0.25]
 
 
 # ---- soft_overlong (DAPO) ------------------------------------------------------------------
