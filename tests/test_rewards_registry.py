@@ -145,6 +145,11 @@ def test_positive_max_penalty_is_an_error_naming_it():
         ("soft_overlong", {"max_length": 10, "cache_length": 11}, "cache_length"),
         ("language", {"language": "klingon"}, "klingon"),
         ("accuracy", {"time_limit": 0}, "time_limit"),
+        (
+            "accuracy",
+            {"time_limit": 600.5},
+            "time_limit must be a number of seconds in \\(0, 600\\]",
+        ),
         ("code", {"memory_mb": -1}, "memory_mb"),
         ("code", {"runner": "no_such_module:run"}, "no_such_module"),
     ],
@@ -152,6 +157,10 @@ def test_positive_max_penalty_is_an_error_naming_it():
 def test_bad_values_are_reward_errors_naming_the_parameter(name, params, word):
     with pytest.raises(RewardError, match=word):
         get_reward(name, **params)
+
+
+def test_time_limit_of_ten_minutes_is_accepted():
+    assert get_reward("accuracy", time_limit=600)(["<answer>2</answer>"], solution=["2"]) == [1.0]
 
 
 def test_required_columns():

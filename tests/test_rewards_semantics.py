@@ -155,6 +155,14 @@ def test_accuracy_none_only_for_unparseable_reference_and_warns_once(caplog):
         assert reward(texts, solution=["\\frac{", "\\frac{", "\\frac{"]) == [None, None, None]
     warnings = [r for r in caplog.records if "cannot be parsed" in r.getMessage()]
     assert len(warnings) == 1
+    # it says how many references of the batch and shows the first of them
+    assert "2 reference answer(s) in this batch cannot be parsed (e.g. '\\\\frac{')" in (
+        warnings[0].getMessage()
+    )
+
+
+def test_accuracy_of_a_missing_reference_is_none():
+    assert get_reward("accuracy")(["<answer>1</answer>"], solution=[None]) == [None]
 
 
 def test_accuracy_reads_the_configured_column():
