@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from r1lab.rewards import get_reward, reward_names
+from r1lab.rewards import get_reward, reward_names, verify
 from r1lab.rewards.verify import CORRECT, TIMEOUT, WRONG, VerifierPool
 
 LIMIT = 1.0  # seconds per completion in these tests
@@ -133,6 +133,39 @@ def test_dead_worker_does_not_lose_the_batch():
     try:
         out = pool.check([("HANG", "1"), ("\\frac{2}{2}", "1")], time_limit=LIMIT)
         assert out[1] == CORRECT and out[0] not in (CORRECT, WRONG)
+    finally:
+        pool.close()
+
+
+@pytest.mark.timeout(60)
+def test_worker_that_dies_before_starting_is_replaced_without_losing_a_pair(tmp_path):
+    died = tmp_path / "died"
+    pool = VerifierPool(1)
+    pool.boot = (  # the first worker exits before it is ready; the ones after it work
+        f"import os\nif not os.path.exists({str(died)!r}):\n"
+        f"    open({str(died)!r}, 'w').close(); os._exit(1)\n{verify._BOOT}"
+    )
+    try:
+        assert pool.check([("\\frac12", "0.5"), ("2", "\\sqrt{4}")]) == [CORRECT, CORRECT]
+        assert died.exists()
+        pool.close()
+        assert pool.check([("3", "\\sqrt{9}")]) == [CORRECT]  # a closed pool starts again
+    finally:
+        pool.close()
+
+
+@pytest.mark.timeout(60)
+def test_workers_that_keep_dying_at_start_are_an_error_after_three(tmp_path):
+    starts = tmp_path / "starts"
+    pool = VerifierPool(1)
+    pool.boot = f"open({str(starts)!r}, 'a').write('x'); import os; os._exit(1)"
+    try:
+        with pytest.raises(RuntimeError) as err:
+            pool.check([("1", "\\sqrt{1}")])
+        assert starts.read_text() == "xxx"
+        message = str(err.value)
+        assert "worker processes keep dying before they start" in message
+        assert "_mvworker.py" in message  # the command that shows why
     finally:
         pool.close()
 

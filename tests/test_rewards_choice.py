@@ -53,6 +53,9 @@ def test_only_the_text_after_the_reasoning_counts():
     assert extract_choice("<think>a</think><think>Answer: C</think>Answer: D") == "D"
     assert extract_choice("<think>Answer: A and I ran out of tokens") is None  # never answered
     assert extract_choice("reasoning without tags... Answer: C") == "C"
+    # the reasoning's last line is not the answer, nor is text before the last </think>
+    assert extract_choice("<think>so Answer:A</think> the answer is (B)") == "B"
+    assert extract_choice("<think>x</think> Answer: B </think> so the answer is C") == "C"
 
 
 def test_other_letter_sets():
@@ -106,6 +109,7 @@ def test_choice_is_a_verifier():
         ("ABCA", "repeated: A\\)"),
         ("ABAB", "repeated: AB\\)"),
         ("AB1", "uppercase"),
+        (5, "must be a string such as 'ABCD', got 5"),
     ],
 )
 def test_bad_letters_are_named(letters, problem):

@@ -7,7 +7,16 @@ import textwrap
 
 import pytest
 
-from r1lab.rewards import RewardError, get_reward, required_columns, reward_names
+from r1lab.rewards import (
+    RewardError,
+    accepts,
+    get_reward,
+    is_verifier,
+    registry,
+    required_columns,
+    reward_names,
+    verifier_names,
+)
 
 ALL = [
     "accuracy",
@@ -40,8 +49,63 @@ def test_unknown_name_lists_known_names():
         get_reward("acuracy")
     message = str(err.value)
     assert "did you mean 'accuracy'" in message
-    for name in ALL:
-        assert name in message
+    assert f"known rewards: {', '.join(ALL)}, or a dotted path" in message
+
+
+def test_verifiers_are_the_rewards_that_judge_the_answer():
+    assert verifier_names() == ["accuracy", "choice", "code", "countdown"]
+    assert is_verifier("countdown") is True
+    assert is_verifier("cosine") is False
+
+
+def test_accepts_says_which_parameters_a_registered_reward_takes(plugin):
+    assert accepts("accuracy", "solution_column") is True
+    assert accepts("accuracy", "max_len") is False
+    assert accepts("nope", "solution_column") is False
+    assert accepts(f"{plugin}:strict", "solution") is False
+
+
+def test_repr_names_the_reward_and_its_parameters():
+    assert repr(get_reward("format")) == "Reward(format)"
+    assert repr(get_reward("cosine", max_len=10, solution_column="gold")) == (
+        "Reward(cosine, max_len=10, solution_column='gold')"
+    )
+
+
+@pytest.fixture
+def register():
+    """`registry.register`, with whatever a test registers removed afterwards."""
+    before = dict(registry._REGISTRY)
+    yield registry.register
+    registry._REGISTRY.clear()
+    registry._REGISTRY.update(before)
+
+
+def test_register_adds_a_reward_by_name(register):
+    @register("loud", columns={"meta"})
+    def loud(bonus: float = 0.0):
+        def score(batch):
+            return [float(t.isupper()) + bonus for t in batch.texts]
+
+        return score
+
+    @register("graded", columns=lambda params: {params.get("column", "gold")}, verifier=True)
+    def graded(column: str = "gold"):
+        def score(batch):
+            return [float(t == g) for t, g in zip(batch.texts, batch.column(column), strict=True)]
+
+        return score
+
+    assert get_reward("loud", bonus=0.25)(["HI", "hi"], meta=[1, 2]) == [1.25, 0.25]
+    assert required_columns("loud") == {"meta"}
+    assert is_verifier("loud") is False
+    with pytest.raises(RewardError, match="reward 'loud' has no parameter 'bonsu'"):
+        get_reward("loud", bonsu=1.0)
+    assert get_reward("graded", column="ref")(["a", "b"], ref=["a", "a"]) == [1.0, 0.0]
+    assert required_columns("graded") == {"gold"}
+    assert required_columns("graded", column="ref") == {"ref"}
+    assert is_verifier("graded") is True
+    assert "graded" in verifier_names() and "loud" not in verifier_names()
 
 
 def test_reward_error_is_a_value_error():
@@ -51,6 +115,15 @@ def test_reward_error_is_a_value_error():
 def test_unknown_parameter_is_named():
     with pytest.raises(RewardError, match="no parameter 'max_lenght'.*did you mean 'max_len'"):
         get_reward("cosine", max_lenght=10)
+
+
+def test_unknown_parameter_error_lists_the_parameters_there_are():
+    with pytest.raises(RewardError) as err:
+        get_reward("repetition", ngram=2)
+    assert str(err.value).endswith("its parameters: ngram_size, max_penalty")
+    with pytest.raises(RewardError) as err:
+        get_reward("format", strict=True)
+    assert str(err.value).endswith("its parameters: none")
 
 
 def test_positive_max_penalty_is_an_error_naming_it():
@@ -64,11 +137,19 @@ def test_positive_max_penalty_is_an_error_naming_it():
     [
         ("cosine", {"max_len": 0}, "max_len"),
         ("cosine", {"min_value_correct": 2.0}, "min_value_correct"),
+        ("cosine", {"min_value_wrong": float("nan")}, "min_value_wrong must be a finite number"),
+        ("cosine", {"max_value_correct": True}, "max_value_correct must be a finite number"),
+        ("cosine", {"max_len": True}, "max_len must be an integer >= 1"),
         ("repetition", {"ngram_size": 0}, "ngram_size"),
         ("soft_overlong", {}, "max_length"),
         ("soft_overlong", {"max_length": 10, "cache_length": 11}, "cache_length"),
         ("language", {"language": "klingon"}, "klingon"),
         ("accuracy", {"time_limit": 0}, "time_limit"),
+        (
+            "accuracy",
+            {"time_limit": 600.5},
+            "time_limit must be a number of seconds in \\(0, 600\\]",
+        ),
         ("code", {"memory_mb": -1}, "memory_mb"),
         ("code", {"runner": "no_such_module:run"}, "no_such_module"),
     ],
@@ -78,6 +159,10 @@ def test_bad_values_are_reward_errors_naming_the_parameter(name, params, word):
         get_reward(name, **params)
 
 
+def test_time_limit_of_ten_minutes_is_accepted():
+    assert get_reward("accuracy", time_limit=600)(["<answer>2</answer>"], solution=["2"]) == [1.0]
+
+
 def test_required_columns():
     assert required_columns("accuracy") == {"solution"}
     assert required_columns("accuracy", solution_column="answer") == {"answer"}
@@ -85,6 +170,7 @@ def test_required_columns():
     assert required_columns("cosine") == {"solution"}
     assert required_columns("countdown") == {"nums", "target"}
     assert required_columns("code") == {"test_cases"}
+    assert required_columns("code", test_cases_column="tests") == {"tests"}
     assert required_columns("format") == set()
     with pytest.raises(RewardError):
         required_columns("nope")
@@ -93,6 +179,19 @@ def test_required_columns():
 def test_missing_column_at_call_time_is_a_clear_error():
     with pytest.raises(RewardError, match="'solution'"):
         get_reward("accuracy")(["<answer>1</answer>"], problem=["x"])
+
+
+def test_missing_column_error_lists_the_columns_the_batch_has():
+    accuracy = get_reward("accuracy")
+    with pytest.raises(RewardError, match=r"\(columns: answer, problem\)$"):
+        accuracy(["<answer>1</answer>"], problem=["x"], answer=["1"])
+    with pytest.raises(RewardError, match=r"\(columns: none\)$"):
+        accuracy(["<answer>1</answer>"])
+
+
+def test_column_of_the_wrong_length_is_an_error():
+    with pytest.raises(RewardError, match="column 'solution' has 1 values for 2"):
+        get_reward("accuracy")(["<answer>1</answer>", "<answer>2</answer>"], solution=["1"])
 
 
 @pytest.fixture
@@ -115,6 +214,17 @@ def plugin(tmp_path, monkeypatch):
 
             def unbounded(completions, **kwargs):
                 return [float("nan"), float("inf"), 0.5][: len(completions)]
+
+            def judge(completions, solution):
+                return [float(c == s) for c, s in zip(completions, solution)]
+            judge.verifier = True
+
+            class Compiled:  # like a C or Cython function: inspect.signature cannot read it
+                __signature__ = "unreadable"
+
+                def __call__(self, completions, **kwargs):
+                    return [0.5] * len(completions)
+            opaque = Compiled()
             """
         )
     )
@@ -135,7 +245,10 @@ def test_plugin_errors_list_known_names(plugin):
     with pytest.raises(RewardError) as err:
         get_reward(f"{plugin}:missing")
     assert "accuracy" in str(err.value) and "missing" in str(err.value)
-    with pytest.raises(RewardError, match="nope"):
+    assert "dotted path 'my_pkg.module:function' importable from the run" in str(err.value)
+    with pytest.raises(
+        RewardError, match="no parameter 'nope'; its parameters: completions, solution$"
+    ):
         get_reward(f"{plugin}:strict", nope=1)
     assert get_reward(f"{plugin}:strict")(completions=["a", "b"], solution=["a", "a"]) == [1.0, 0.0]
 
@@ -149,10 +262,27 @@ def test_plugin_rewards_get_the_safety_net_of_built_in_ones(plugin, caplog):
     assert buggy(completions=["a", "b"], prompts=["p", "p"], log_metric=log) == [0.0, 0.0]
     assert metrics == {f"rewards/{plugin}:buggy/failed_frac": 1.0}
     assert "a bug in the user's reward" in caplog.text
+    assert f"reward '{plugin}:buggy' failed on a batch; scoring it 0.0" in caplog.text
     unbounded = get_reward(f"{plugin}:unbounded")
     assert unbounded(completions=["a", "b", "c"]) == [0.0, 0.0, 0.5]
     with pytest.raises(RewardError, match=f"reward '{plugin}:unbounded' returned 3 values for 4"):
         unbounded(completions=["a", "b", "c", "d"])
+
+
+def test_plugin_taking_kwargs_receives_any_parameter(plugin):
+    reward = get_reward(f"{plugin}:declared", scale=2)
+    assert reward.params == {"scale": 2}
+    assert reward(["a", "b"]) == [0.0, 0.0]
+
+
+def test_plugin_says_whether_it_is_a_verifier(plugin):
+    assert is_verifier(f"{plugin}:judge") is True
+    assert is_verifier(f"{plugin}:strict") is False
+
+
+def test_plugin_whose_signature_cannot_be_read_still_loads(plugin):
+    assert get_reward(f"{plugin}:opaque")(["a", "b"]) == [0.5, 0.5]
+    assert required_columns(f"{plugin}:opaque") == set()
 
 
 def test_trl_calling_convention_and_metrics():
@@ -188,3 +318,10 @@ def test_rewards_pickle():
     reward = pickle.loads(pickle.dumps(get_reward("format")))
     assert reward.__name__ == "format"
     assert reward(["<think>a</think><answer>b</answer>"]) == [1.0]
+
+
+def test_pickled_reward_keeps_its_parameters():
+    original = get_reward("soft_overlong", max_length=10, cache_length=4)
+    reward = pickle.loads(pickle.dumps(original))
+    texts = ["x" * 5, "x" * 8, "x" * 12]
+    assert reward(texts) == original(texts) == [0.0, -0.5, -1.0]

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from r1lab.rewards import get_reward
 from r1lab.rewards.answers import extract_answer, last_boxed, plain_number, thinking
+from r1lab.rewards.text import completion_text, lengths
 
 
 def one(name, text, **columns):
@@ -31,6 +32,7 @@ def one(name, text, **columns):
         ("<answer>1</answer> <answer> 2 </answer>", "2"),
         ("\\boxed{\\{1,2\\}}", "\\{1,2\\}"),
         ("\\boxed{a{b}c} and \\boxed{unclosed", "a{b}c"),
+        ("\\boxed{\\left\\{ x \\right.}", "\\left\\{ x \\right."),  # an escaped brace is literal
         ("\\fbox{7}", "7"),
         ("<answer>unclosed", None),
         ("no answer at all", None),
@@ -51,6 +53,45 @@ def test_thinking_and_plain_numbers():
     assert thinking("no tags") == "no tags"
     assert plain_number(" 46.0 ") == plain_number("46")
     assert plain_number("1e5") is None and plain_number("1/2") is None
+
+
+def test_thinking_is_the_first_think_block():
+    assert thinking("preamble <think> a </think> b") == " a "
+    assert thinking("<think> a </think> b </think>") == " a "
+    assert thinking("<think> a </think><think> b </think>") == " a "
+    assert thinking("</think> stray <think> a </think>") == " a "
+
+
+def test_thinking_without_an_opening_tag_ends_at_the_first_close():
+    # chat templates that open <think> in the prompt: the completion starts inside the block
+    assert thinking("a b </think><answer>c</answer>") == "a b "
+    assert thinking("a </think> b </think>") == "a "
+    assert thinking("</think><answer>c</answer>") == ""
+
+
+# ---- completion text and lengths -----------------------------------------------------------
+
+
+def test_completion_text_is_the_assistants_text_only():
+    messages = [
+        {"role": "user", "content": "question"},
+        {"role": "assistant", "content": "one "},
+        {"content": "two"},  # no role: TRL's completions are the assistant's
+    ]
+    assert completion_text(messages) == "one two"
+    assert completion_text({"role": "assistant", "content": "x"}) == "x"
+    parts = [{"type": "text", "text": "a "}, {"type": "image"}, "b", {"type": "text", "text": 3}]
+    assert completion_text([{"role": "assistant", "content": parts}]) == "a b"
+    assert completion_text([{"role": "assistant", "content": None}, "not a message"]) == ""
+    assert completion_text({"content": 7}) == "7"
+    assert completion_text(None) == ""
+    assert completion_text(42) == "42"
+
+
+def test_lengths_are_tokens_where_ids_are_given_else_characters():
+    assert lengths(["abc", "de"], [[1, 2, 3, 4], None]) == [4, 2]
+    assert lengths(["abc", "de"], [[1]]) == [3, 2]  # ids for another batch: characters
+    assert lengths(["abc", "de"], None) == [3, 2]
 
 
 # ---- accuracy ------------------------------------------------------------------------------
@@ -114,6 +155,14 @@ def test_accuracy_none_only_for_unparseable_reference_and_warns_once(caplog):
         assert reward(texts, solution=["\\frac{", "\\frac{", "\\frac{"]) == [None, None, None]
     warnings = [r for r in caplog.records if "cannot be parsed" in r.getMessage()]
     assert len(warnings) == 1
+    # it says how many references of the batch and shows the first of them
+    assert "2 reference answer(s) in this batch cannot be parsed (e.g. '\\\\frac{')" in (
+        warnings[0].getMessage()
+    )
+
+
+def test_accuracy_of_a_missing_reference_is_none():
+    assert get_reward("accuracy")(["<answer>1</answer>"], solution=[None]) == [None]
 
 
 def test_accuracy_reads_the_configured_column():
@@ -135,6 +184,7 @@ def test_accuracy_reads_the_configured_column():
         ("<answer>42</answer><think>reason</think>", 0.0),
         ("<think>a</think><think>b</think><answer>42</answer>", 0.0),
         ("<think>reason<answer>42</answer>", 0.0),
+        ("<think>reason</think>x<answer>42</answer>", 0.0),  # one character between the blocks
         ("", 0.0),
     ],
 )
@@ -193,6 +243,29 @@ def test_length_within_each_prompt_group():
         solution=["4", "4"],
     )
     assert wrong_short == [0.0, -0.5]  # wrong: min(0, 0.5) = 0; correct and longest: -0.5
+
+
+def test_length_groups_conversational_prompts_by_their_content():
+    reward = get_reward("length")
+    texts = ["<answer>4</answer>", "<answer>4</answer>xxxxxxxxxx", "<answer>5</answer>xxxxx"]
+    texts += ["<answer>1</answer>", "<answer>2</answer>"]
+    prompts = [[{"role": "user", "content": c}] for c in "pppqq"]  # equal, not the same lists
+    out = reward(
+        texts,
+        prompts=prompts,
+        completion_ids=[[0] * 10, [0] * 30, [0] * 20, [0] * 7, [0] * 7],
+        solution=["4", "4", "4", "1", "1"],
+    )
+    assert out == [0.5, -0.5, 0.0, 0.0, 0.0]
+
+
+def test_length_without_prompts_is_one_group():
+    reward = get_reward("length")
+    texts = ["<answer>4</answer>", "<answer>4</answer>xxxxxxxxxx", "<answer>5</answer>xxxxx"]
+    # 18, 28 and 23 characters: lambda = 0.5 - (len - 18) / 10
+    assert reward(texts, solution=["4", "4", "4"]) == [0.5, -0.5, 0.0]
+    # prompts that do not match the completions one to one: one group as well
+    assert reward(texts, prompts=["p"], solution=["4", "4", "4"]) == [0.5, -0.5, 0.0]
 
 
 def test_length_counts_characters_without_ids():
@@ -262,6 +335,11 @@ def test_repetition(text, params, expected):
     assert one("repetition", text, params=params) == pytest.approx(expected)
 
 
+def test_repetition_of_text_shorter_than_n_is_zero_beside_longer_text():
+    # "a b c a b c": 4 trigrams, 3 distinct
+    assert get_reward("repetition")(["a b", "a b c a b c"]) == [0.0, -0.25]
+
+
 # ---- soft_overlong (DAPO) ------------------------------------------------------------------
 
 
@@ -290,6 +368,7 @@ def test_soft_overlong_characters_and_default_cache():
         ("<think>we add 数字</think>", "zh", 0.5),
         ("<think>先计算 then add</think>", "zh", 0.6),  # 3 Han words of 5
         ("<think>ひらがな と 漢字 and</think>", "ja", 7 / 8),
+        ("<think>日本 Xenon</think>", "ja", 2 / 3),  # a Latin word is not Japanese
         ("<think>안녕하세요 world</think>", "ko", 0.5),
         ("<think>привет мир hello</think>", "ru", 2 / 3),
         ("<think>12 + 34 = 46</think>", "en", 0.0),  # no words at all
