@@ -237,3 +237,38 @@ def test_forked_child_gets_its_own_pool():
         time.sleep(0.05)
     assert os.waitstatus_to_exitcode(status[1]) == 0
     assert judge(["\\frac{1}{3}"], ["0.5"]) == [WRONG]  # and the parent's still works
+
+
+@pytest.mark.timeout(60)
+def test_accuracy_logs_the_fraction_of_checks_cut_off_by_the_time_limit(monkeypatch):
+    """`rewards/accuracy/timeout_frac` tells a run that its accuracy is limited by time: 1 of 3
+    checks cut off is 1/3, a lone one cut off is 1.0; the cut-off sample scores 0.0."""
+    pool = VerifierPool(1)
+    pool.boot = _HANGING_BOOT
+    monkeypatch.setattr(verify, "_POOL", pool)
+    reward = get_reward("accuracy", time_limit=LIMIT)
+    try:
+        for texts, refs, want, frac in [
+            (
+                [
+                    "<answer>HANG</answer>",
+                    "<answer>\\sqrt{4}</answer>",
+                    "<answer>\\sqrt{9}</answer>",
+                ],
+                ["1", "2", "2"],
+                [0.0, 1.0, 0.0],
+                1 / 3,
+            ),
+            (["<answer>HANG</answer>"], ["1"], [0.0], 1.0),
+        ]:
+            logged = {}
+            out = reward(
+                prompts=["p"] * len(texts),
+                completions=texts,
+                solution=refs,
+                log_metric=logged.__setitem__,
+            )
+            assert out == want
+            assert logged["rewards/accuracy/timeout_frac"] == pytest.approx(frac)
+    finally:
+        pool.close()
