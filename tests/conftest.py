@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -88,3 +89,11 @@ def free_port() -> int:
         _PORT_LOCKS.append(handle)
         return port
     raise RuntimeError("no free TCP port in 10000-16000")
+
+
+def as_terminal_job() -> None:
+    """`preexec_fn` for a child the test will Ctrl-C: SIGINT back to its default, as in a
+    terminal's foreground job. A suite started in the background (`make test &`, nohup, some CI
+    runners) has SIGINT ignored, children inherit that, and Python then installs no
+    KeyboardInterrupt handler, so the Ctrl-C would be lost and the test would fail for nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

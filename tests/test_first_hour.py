@@ -24,7 +24,7 @@ from r1lab.recipe import compose
 from r1lab.rewards import get_reward
 from r1lab.run_dir import differences
 
-from conftest import REPO, run_r1lab
+from conftest import REPO, as_terminal_job, run_r1lab
 
 # ---- 1. evaluation scores with the task's verifier; partial credit is never a pass ------------
 
@@ -220,6 +220,7 @@ def test_ctrl_c_prints_one_line_saying_how_to_resume(tiny_model, tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as a terminal's foreground job
+        preexec_fn=as_terminal_job,  # Ctrl-C works even if the suite runs in the background
     )
     deadline = time.time() + 300
     while not (out / "checkpoint-5" / "trainer_state.json").exists():

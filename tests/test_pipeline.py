@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_r1lab
+from conftest import REPO, as_terminal_job, run_r1lab
 
 # Three stages, small enough for a test: a short SFT of the tiny model, GRPO from it (a
 # checkpoint every 3 of 15 steps, one log line per step), and its held-out evaluation.
@@ -88,6 +88,7 @@ def pipeline(*args: str, env: dict[str, str], **kwargs) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,  # its own process group, as a terminal's job
+        preexec_fn=as_terminal_job,  # Ctrl-C works even if the suite runs in the background
         **kwargs,
     )
 
