@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -108,11 +110,20 @@ _HANGING_BOOT = (
 )
 
 
+@contextmanager
+def one_worker_pool(boot: str) -> Iterator[VerifierPool]:
+    """A one-worker pool whose workers start with `boot` (one that hangs, dies, ...), closed after."""
+    pool = VerifierPool(1)
+    pool.boot = boot
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
 @pytest.mark.timeout(60)
 def test_stuck_worker_is_killed_and_replaced():
-    pool = VerifierPool(1)
-    pool.boot = _HANGING_BOOT
-    try:
+    with one_worker_pool(_HANGING_BOOT) as pool:
         pool.check([("1", "1")])  # started
         start = time.monotonic()
         out = pool.check(
@@ -122,52 +133,40 @@ def test_stuck_worker_is_killed_and_replaced():
         assert out == [TIMEOUT, CORRECT, WRONG]
         assert elapsed < LIMIT + SLACK
         assert pool.check([("2", "\\sqrt{4}")]) == [CORRECT]  # the replacement works
-    finally:
-        pool.close()
 
 
 @pytest.mark.timeout(60)
 def test_dead_worker_does_not_lose_the_batch():
-    pool = VerifierPool(1)
-    pool.boot = _HANGING_BOOT.replace("sum(range(10**12))", "__import__('os')._exit(3)")
-    try:
+    dies = _HANGING_BOOT.replace("sum(range(10**12))", "__import__('os')._exit(3)")
+    with one_worker_pool(dies) as pool:
         out = pool.check([("HANG", "1"), ("\\frac{2}{2}", "1")], time_limit=LIMIT)
         assert out[1] == CORRECT and out[0] not in (CORRECT, WRONG)
-    finally:
-        pool.close()
 
 
 @pytest.mark.timeout(60)
 def test_worker_that_dies_before_starting_is_replaced_without_losing_a_pair(tmp_path):
     died = tmp_path / "died"
-    pool = VerifierPool(1)
-    pool.boot = (  # the first worker exits before it is ready; the ones after it work
+    boot = (  # the first worker exits before it is ready; the ones after it work
         f"import os\nif not os.path.exists({str(died)!r}):\n"
         f"    open({str(died)!r}, 'w').close(); os._exit(1)\n{verify._BOOT}"
     )
-    try:
+    with one_worker_pool(boot) as pool:
         assert pool.check([("\\frac12", "0.5"), ("2", "\\sqrt{4}")]) == [CORRECT, CORRECT]
         assert died.exists()
         pool.close()
         assert pool.check([("3", "\\sqrt{9}")]) == [CORRECT]  # a closed pool starts again
-    finally:
-        pool.close()
 
 
 @pytest.mark.timeout(60)
 def test_workers_that_keep_dying_at_start_are_an_error_after_three(tmp_path):
     starts = tmp_path / "starts"
-    pool = VerifierPool(1)
-    pool.boot = f"open({str(starts)!r}, 'a').write('x'); import os; os._exit(1)"
-    try:
+    with one_worker_pool(f"open({str(starts)!r}, 'a').write('x'); import os; os._exit(1)") as pool:
         with pytest.raises(RuntimeError) as err:
             pool.check([("1", "\\sqrt{1}")])
         assert starts.read_text() == "xxx"
         message = str(err.value)
         assert "worker processes keep dying before they start" in message
         assert "_mvworker.py" in message  # the command that shows why
-    finally:
-        pool.close()
 
 
 # ---- property tests: any text, any reward: a list of finite floats (or None), no exception ----
@@ -243,11 +242,9 @@ def test_forked_child_gets_its_own_pool():
 def test_accuracy_logs_the_fraction_of_checks_cut_off_by_the_time_limit(monkeypatch):
     """`rewards/accuracy/timeout_frac` tells a run that its accuracy is limited by time: 1 of 3
     checks cut off is 1/3, a lone one cut off is 1.0; the cut-off sample scores 0.0."""
-    pool = VerifierPool(1)
-    pool.boot = _HANGING_BOOT
-    monkeypatch.setattr(verify, "_POOL", pool)
     reward = get_reward("accuracy", time_limit=LIMIT)
-    try:
+    with one_worker_pool(_HANGING_BOOT) as pool:
+        monkeypatch.setattr(verify, "_POOL", pool)
         for texts, refs, want, frac in [
             (
                 [
@@ -270,5 +267,3 @@ def test_accuracy_logs_the_fraction_of_checks_cut_off_by_the_time_limit(monkeypa
             )
             assert out == want
             assert logged["rewards/accuracy/timeout_frac"] == pytest.approx(frac)
-    finally:
-        pool.close()
