@@ -79,6 +79,22 @@ def test_last_block_and_case_formats():
     assert same_output("1  \n2\n\n", "1\n2") and not same_output("1 2", "12")
 
 
+def test_test_cases_in_every_shape_a_dataset_stores_them():
+    """One case as a bare dict, a case without `input` (empty stdin), columnar lists of unequal
+    length (the pairs there are), and entries that are not cases (dropped, never a crash); a
+    `fn_name` that is not a non-empty string means stdin/stdout."""
+    assert parse_test_cases({"input": "1", "output": "2"}) == [Case("1", "2")]
+    assert parse_test_cases({"input": "1", "output": ["2"]}) == [Case("1", "['2']")]
+    assert parse_test_cases([{"output": "2"}]) == [Case("", "2")]
+    assert parse_test_cases({"output": "2"}) == []  # a lone dict needs both keys
+    assert parse_test_cases({"input": ["1", "2"], "output": ["3"]}) == [Case("1", "3")]
+    assert parse_test_cases(["the output", {"input": "1"}, {"input": "1", "output": "2"}]) == [
+        Case("1", "2")
+    ]
+    for fn in (5, "", None):
+        assert parse_test_cases([{"input": "1", "output": "2", "fn_name": fn}]) == [Case("1", "2")]
+
+
 # ---- LiveCodeBench "functional" cases: call a function, compare JSON ---------------------------
 
 SUM_PLUS_K = """
@@ -241,6 +257,25 @@ def test_runs_in_a_fresh_temporary_directory():
         assert not Path(here).exists()  # removed after the run
         seen.append(here)
     assert seen[0] != seen[1]
+
+
+def test_program_sees_only_the_sandbox_environment():
+    """The program's whole environment is the one built for it: a fixed PATH, its directory as
+    HOME and TMPDIR, a UTF-8 locale (so printing non-ASCII works) and a fixed hash seed (so set
+    order, and thus printed output, is the same on every run); nothing else."""
+    from r1lab.rewards.sandbox import run_python
+
+    result = run_python("import json, os\nprint(json.dumps(dict(os.environ)))")
+    assert result.returncode == 0, result
+    env = json.loads(result.stdout)
+    home = env.pop("HOME")
+    assert Path(home).name.startswith("r1lab-code-") and env.pop("TMPDIR") == home
+    assert env == {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+    }
 
 
 def test_no_network_where_the_os_allows_it():
