@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from r1lab.rewards import get_reward
-from r1lab.rewards.answers import extract_answer, last_boxed, plain_number, thinking
+from r1lab.rewards.answers import extract_answer, last_boxed, plain_number, tag_block, thinking
 from r1lab.rewards.text import completion_text, lengths
 
 
@@ -510,3 +510,11 @@ def test_exact_fast_path_agrees_with_math_verify(p, q, r, s, form_a, form_b):
     if quick is not None:
         _mvworker.quiet_math_verify()
         assert quick == _mvworker.check(answer, reference), (answer, reference)
+
+
+def test_answer_block_is_the_last_closed_one():
+    """An `<answer>` opened after the last `</answer>` (cut off, or a second try never closed)
+    does not hide the closed block before it; no closed block is no answer."""
+    assert tag_block("<answer> 5 </answer> then <answer> 7", "answer") == "5"
+    assert extract_answer("<answer> 5 </answer> then <answer> 7") == "5"
+    assert tag_block("</answer> <answer> 7", "answer") is None
