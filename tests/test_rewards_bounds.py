@@ -267,3 +267,30 @@ def test_accuracy_logs_the_fraction_of_checks_cut_off_by_the_time_limit(monkeypa
             )
             assert out == want
             assert logged["rewards/accuracy/timeout_frac"] == pytest.approx(frac)
+
+
+@pytest.mark.parametrize(
+    ("workers_env", "cores", "local_ranks", "want"),
+    [
+        ("3", 8, "4", 3),  # R1LAB_REWARD_WORKERS wins
+        ("0", 8, None, 1),  # at least one
+        (None, 8, "4", 2),  # this rank's share of the cores
+        (None, 8, "3", 2),  # whole workers, rounded down
+        (None, 7, None, 7),  # a single process: every core
+        (None, 2, "8", 1),  # more ranks than cores: still one
+        (None, None, None, 1),  # the core count unknown
+    ],
+)
+def test_verifier_pool_size_is_this_ranks_share_of_the_cores(
+    monkeypatch, workers_env, cores, local_ranks, want
+):
+    """Each training rank starts its own math-verify pool: together they use the node's cores
+    once, not once per rank; R1LAB_REWARD_WORKERS overrides."""
+    for name, value in [("R1LAB_REWARD_WORKERS", workers_env), ("LOCAL_WORLD_SIZE", local_ranks)]:
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    monkeypatch.delattr(verify.os, "sched_getaffinity", raising=False)  # the portable path
+    monkeypatch.setattr(verify.os, "cpu_count", lambda: cores)
+    assert verify.default_workers() == want
