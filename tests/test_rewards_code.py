@@ -6,6 +6,7 @@ import ast
 import builtins
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -232,6 +233,89 @@ def test_output_is_bounded():
     assert (under.returncode, under.stdout) == (0, "x" * bound)  # the bound itself is allowed
     big = 2 << 20  # over the code reward's 1 MiB: scored 0 even though it prints the answer
     assert score(f"print('x' * {big})", [{"input": "", "output": "x" * big}]) == 0.0
+
+
+def test_program_runs_under_exactly_the_asked_limits():
+    """Each limit reaches the program as asked: CPU rounded up to whole seconds with one second
+    more as the hard limit (SIGXCPU first, then SIGKILL), no core files; and the interpreter is
+    isolated, writes no bytecode and never runs the stdin the program left unread as Python."""
+    from r1lab.rewards.sandbox import Limits, run_python
+
+    src = textwrap.dedent(
+        """
+        import json, resource, sys
+        names = ["CPU", "AS", "FSIZE", "NOFILE", "NPROC", "CORE"]
+        print(json.dumps({n: resource.getrlimit(getattr(resource, "RLIMIT_" + n)) for n in names}))
+        print(sys.flags.isolated, sys.flags.interactive, sys.dont_write_bytecode)
+        """
+    )
+    asked = Limits(
+        cpu_seconds=2.5, memory_bytes=300 << 20, output_bytes=12345, open_files=64, processes=16
+    )
+    result = run_python(src, stdin="print('stdin was run as Python')\n", limits=asked)
+    assert result.returncode == 0, result
+    limits, flags = result.stdout.splitlines()  # a third line would be the stdin, run
+    assert json.loads(limits) == {
+        "CPU": [3, 4],
+        "AS": [300 << 20] * 2,
+        "FSIZE": [12345] * 2,
+        "NOFILE": [64] * 2,
+        "NPROC": [16] * 2,
+        "CORE": [0, 0],
+    }
+    assert flags == "1 0 True"
+    short = run_python(src, limits=Limits(cpu_seconds=0.2))  # at least one whole second
+    assert json.loads(short.stdout.splitlines()[0])["CPU"] == [1, 2]
+
+
+def test_program_stderr_does_not_reach_the_trainers_log(capfd):
+    """A program's stderr (tracebacks, debug prints) is dropped: thousands of completions a step
+    would otherwise flood the training log."""
+    from r1lab.rewards.sandbox import run_python
+
+    src = "import sys\nsys.stderr.write('noise from the program\\n')\nprint('ok')\n1 / 0"
+    result = run_python(src)
+    assert result.stdout == "ok\n" and result.returncode == 1
+    err = capfd.readouterr().err
+    assert "noise from the program" not in err and "ZeroDivisionError" not in err
+
+
+def test_text_that_is_not_utf8_gives_a_result_not_an_exception():
+    """Output bytes that are not UTF-8 are replaced; a lone surrogate in the test input is
+    replaced, and one in the program makes it fail to parse: the reward never raises."""
+    from r1lab.rewards.sandbox import run_python
+
+    assert run_python("import sys\nsys.stdout.buffer.write(b'ok\\xff')").stdout == "ok\ufffd"
+    assert run_python("print(input())", stdin="a\ud800b").stdout == "a?b\n"
+    unparsable = run_python("print('\ud800')")
+    assert unparsable.returncode == 1 and unparsable.stdout == ""
+
+
+def test_a_program_that_deletes_its_own_directory_still_gets_a_result():
+    from r1lab.rewards.sandbox import run_python
+
+    result = run_python("import os, shutil\nshutil.rmtree(os.getcwd())\nprint('gone')")
+    assert (result.returncode, result.stdout) == (0, "gone\n")
+
+
+def test_root_runs_the_program_as_nobody_who_owns_its_directory():
+    """As root, with an interpreter that `nobody` can run (here Debian's, outside /root), the
+    program runs as uid/gid nobody with no extra groups, and owns its directory and file."""
+    from r1lab.rewards.sandbox import NOBODY, run_python
+
+    python = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")
+    if os.geteuid() != 0 or python is None or not _nobody_can_run(python):
+        pytest.skip("needs root and a system python3 that the user nobody can run")
+    src = textwrap.dedent(
+        """
+        import os
+        open("scratch.txt", "w").write("x")  # its directory is writable by it
+        print(os.getuid(), os.getgid(), os.getgroups(), os.stat(".").st_uid, os.stat("main.py").st_uid)
+        """
+    )
+    result = run_python(src, python=python)
+    assert result.returncode == 0, result
+    assert result.stdout.split() == [str(NOBODY)] * 2 + ["[]"] + [str(NOBODY)] * 2
 
 
 def test_runs_in_a_fresh_temporary_directory():
