@@ -512,6 +512,48 @@ def test_exact_fast_path_agrees_with_math_verify(p, q, r, s, form_a, form_b):
         assert quick == _mvworker.check(answer, reference), (answer, reference)
 
 
+class _NoPool:
+    """A pool that fails the test if anything reaches it."""
+
+    def check(self, pairs, time_limit):
+        raise AssertionError(f"reached math-verify: {pairs}")
+
+
+def test_simple_rationals_are_judged_without_math_verify():
+    from r1lab.rewards.verify import CORRECT, WRONG, judge
+
+    answers = ["46", "-7", None, "\\frac{92}{2}"]
+    references = ["46.0", "7", "3", "46"]
+    assert judge(answers, references, pool=_NoPool()) == [CORRECT, WRONG, WRONG, CORRECT]
+
+
+def test_judge_refuses_answers_and_references_of_different_lengths():
+    """A length mismatch is a bug upstream; scoring only the pairs that line up would hide it."""
+    from r1lab.rewards.verify import judge
+
+    with pytest.raises(ValueError):
+        judge(["1", "2"], ["1"], pool=_NoPool())
+
+
+def test_answers_and_references_longer_than_max_chars_are_not_judged():
+    """Up to MAX_CHARS characters (here padding after a 5) a text is judged; one more and a
+    reference cannot be parsed (None), an answer is wrong."""
+    from r1lab.rewards.verify import CORRECT, MAX_CHARS, UNPARSEABLE_REFERENCE, WRONG, judge
+
+    at, over = "5" + " " * (MAX_CHARS - 1), "5" + " " * MAX_CHARS
+    assert judge([at, over], ["5", "5"], pool=_NoPool()) == [CORRECT, WRONG]
+    assert judge(["5", "5"], [at, over], pool=_NoPool()) == [CORRECT, UNPARSEABLE_REFERENCE]
+
+
+def test_a_missing_and_a_given_answer_to_the_same_reference_in_one_batch():
+    """Pairs for math-verify are ordered by reference only: a missing answer (None) is never
+    compared with a given one."""
+    from r1lab.rewards.verify import CORRECT, WRONG, judge
+
+    out = judge([None, "\\sqrt{2}", "\\sqrt{3}", None], ["\\sqrt{2}"] * 3 + ["\\pi"])
+    assert out == [WRONG, CORRECT, WRONG, WRONG]
+
+
 def test_answer_block_is_the_last_closed_one():
     """An `<answer>` opened after the last `</answer>` (cut off, or a second try never closed)
     does not hide the closed block before it; no closed block is no answer."""
