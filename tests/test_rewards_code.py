@@ -235,6 +235,20 @@ def test_output_is_bounded():
     assert score(f"print('x' * {big})", [{"input": "", "output": "x" * big}]) == 0.0
 
 
+def test_run_result_says_how_the_program_ended():
+    """A program that ends has its exit code and timed_out False; one killed for the wall-clock
+    limit has no exit code and timed_out True. Without stdin the program reads nothing."""
+    from r1lab.rewards.sandbox import Limits, RunResult, run_python
+
+    ended = run_python("import sys\nprint(repr(sys.stdin.read()))\nsys.exit(3)")
+    assert ended == RunResult(returncode=3, stdout="''\n", timed_out=False)
+    assert ended.timed_out is False
+    late = run_python(
+        "import time\nprint('early', flush=True)\ntime.sleep(30)", limits=Limits(wall_seconds=1)
+    )
+    assert late == RunResult(returncode=None, stdout="early\n", timed_out=True)
+
+
 def test_program_runs_under_exactly_the_asked_limits():
     """Each limit reaches the program as asked: CPU rounded up to whole seconds with one second
     more as the hard limit (SIGXCPU first, then SIGKILL), no core files; and the interpreter is
