@@ -155,7 +155,9 @@ def _scripted_boot(starts: Path, plan: str) -> str:
 
 
 @contextmanager
-def scripted_pool(tmp_path: Path, plan: str = "", size: int = 1) -> Iterator[tuple]:
+def scripted_pool(
+    tmp_path: Path, plan: str = "", size: int = 1
+) -> Iterator[tuple[VerifierPool, Callable[[], int]]]:
     """A pool whose workers follow `plan` (see _scripted_boot), and a function that counts the
     workers started so far; the pool is closed afterwards."""
     starts = tmp_path / "starts"

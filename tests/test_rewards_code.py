@@ -19,7 +19,7 @@ import pytest
 from r1lab.rewards import get_reward
 from r1lab.rewards.code_exec import TestCase as Case  # not "Test*": pytest would collect it
 from r1lab.rewards.code_exec import last_python_block, parse_test_cases, same_json, same_output
-from r1lab.rewards.sandbox import _nobody_can_run, isolation
+from r1lab.rewards.sandbox import NOBODY, Limits, RunResult, _nobody_can_run, isolation, run_python
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -222,8 +222,6 @@ def test_memory_limit():
 def test_output_is_bounded():
     """A program is killed when it writes past the bound (RLIMIT_FSIZE), and what is read back is
     at most the bound: a right answer longer than the bound does not pass."""
-    from r1lab.rewards.sandbox import Limits, run_python
-
     bound = 1 << 16
     src = f"import sys\nsys.stdout.write('x' * (4 * {bound}))\nsys.stdout.flush()"
     over = run_python(src, limits=Limits(output_bytes=bound))
@@ -238,8 +236,6 @@ def test_output_is_bounded():
 def test_run_result_says_how_the_program_ended():
     """A program that ends has its exit code and timed_out False; one killed for the wall-clock
     limit has no exit code and timed_out True. Without stdin the program reads nothing."""
-    from r1lab.rewards.sandbox import Limits, RunResult, run_python
-
     ended = run_python("import sys\nprint(repr(sys.stdin.read()))\nsys.exit(3)")
     assert ended == RunResult(returncode=3, stdout="''\n", timed_out=False)
     assert ended.timed_out is False
@@ -253,8 +249,6 @@ def test_program_runs_under_exactly_the_asked_limits():
     """Each limit reaches the program as asked: CPU rounded up to whole seconds with one second
     more as the hard limit (SIGXCPU first, then SIGKILL), no core files; and the interpreter is
     isolated, writes no bytecode and never runs the stdin the program left unread as Python."""
-    from r1lab.rewards.sandbox import Limits, run_python
-
     src = textwrap.dedent(
         """
         import json, resource, sys
@@ -285,8 +279,6 @@ def test_program_runs_under_exactly_the_asked_limits():
 def test_program_stderr_does_not_reach_the_trainers_log(capfd):
     """A program's stderr (tracebacks, debug prints) is dropped: thousands of completions a step
     would otherwise flood the training log."""
-    from r1lab.rewards.sandbox import run_python
-
     src = "import sys\nsys.stderr.write('noise from the program\\n')\nprint('ok')\n1 / 0"
     result = run_python(src)
     assert result.stdout == "ok\n" and result.returncode == 1
@@ -297,8 +289,6 @@ def test_program_stderr_does_not_reach_the_trainers_log(capfd):
 def test_text_that_is_not_utf8_gives_a_result_not_an_exception():
     """Output bytes that are not UTF-8 are replaced; a lone surrogate in the test input is
     replaced, and one in the program makes it fail to parse: the reward never raises."""
-    from r1lab.rewards.sandbox import run_python
-
     assert run_python("import sys\nsys.stdout.buffer.write(b'ok\\xff')").stdout == "ok\ufffd"
     assert run_python("print(input())", stdin="a\ud800b").stdout == "a?b\n"
     unparsable = run_python("print('\ud800')")
@@ -306,8 +296,6 @@ def test_text_that_is_not_utf8_gives_a_result_not_an_exception():
 
 
 def test_a_program_that_deletes_its_own_directory_still_gets_a_result():
-    from r1lab.rewards.sandbox import run_python
-
     result = run_python("import os, shutil\nshutil.rmtree(os.getcwd())\nprint('gone')")
     assert (result.returncode, result.stdout) == (0, "gone\n")
 
@@ -317,8 +305,6 @@ def test_root_runs_the_program_as_nobody_who_owns_its_directory():
     program runs as uid/gid nobody with no extra groups, and owns its directory and file.
     Elsewhere it skips even under CI=true: dropping to nobody is a layer on top of the PID
     namespace (which the secrets test demands), not one a CI machine must provide."""
-    from r1lab.rewards.sandbox import NOBODY, run_python
-
     python = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")
     if os.geteuid() != 0 or python is None or not _nobody_can_run(python):
         pytest.skip("needs root and a system python3 that the user nobody can run")
@@ -337,8 +323,6 @@ def test_root_runs_the_program_as_nobody_who_owns_its_directory():
 def test_runs_in_a_fresh_temporary_directory():
     """Each run gets its own new directory (HOME and TMPDIR too), holding only the program, and
     the directory is gone afterwards."""
-    from r1lab.rewards.sandbox import run_python
-
     src = textwrap.dedent(
         """
         import os
@@ -363,8 +347,6 @@ def test_program_sees_only_the_sandbox_environment():
     """The program's whole environment is the one built for it: a fixed PATH, its directory as
     HOME and TMPDIR, a UTF-8 locale (so printing non-ASCII works) and a fixed hash seed (so set
     order, and thus printed output, is the same on every run); nothing else."""
-    from r1lab.rewards.sandbox import run_python
-
     result = run_python("import json, os\nprint(json.dumps(dict(os.environ)))")
     assert result.returncode == 0, result
     env = json.loads(result.stdout)
