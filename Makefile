@@ -40,8 +40,10 @@ endif
 
 install: $(VENV)/.installed
 
+# SEEDS=3: the pipeline for training seeds 0..2, and the findings over seeds (runs/demo/seeds.md)
+SEEDS ?= 1
 demo: install
-	$(R1LAB) demo $(ARGS)
+	$(R1LAB) demo --seeds $(SEEDS) $(ARGS)
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -8,15 +8,22 @@ import pytest
 
 from r1lab.errors import RecipeError
 from r1lab.heldout import EvalConfig, Scores
-from r1lab.metrics import cons_at_k
+from r1lab.metrics import cons_at_k, paired_difference, standard_error
 from r1lab.report import (
+    TITLE_WIDTH,
+    Finding,
     Model,
+    compare,
     findings,
     format_note,
+    logged_every,
     moving_average,
+    smoothing_label,
     smoothing_window,
     verdict,
+    wrap_title,
     write,
+    write_seeds,
     y_limits,
 )
 
@@ -48,9 +55,23 @@ def test_eval_section_rejects_unknown_keys():
     with pytest.raises(RecipeError, match="did you mean 'temperature'"):
         EvalConfig.from_recipe({"temprature": 0.6})
     assert EvalConfig.from_recipe({"k": 4}, k=16).k == 16
+    assert EvalConfig.from_recipe({"split": "validation"}).split == "validation"
+    with pytest.raises(RecipeError, match="evaluate.split must be 'test'"):
+        EvalConfig.from_recipe({"split": "train"})
 
 
-def _metrics(pass1: float, vote: float, se: float = 0.01, k: int = 8) -> dict:
+def test_validation_split_exists_only_for_synthetic_tasks():
+    from r1lab.data import DataConfig, load_raw
+
+    rows = load_raw(
+        DataConfig.from_recipe({"source": "tasks/arithmetic", "test_size": 5}), "validation"
+    )
+    assert len(rows) == 5
+    with pytest.raises(RecipeError, match="has no validation split here"):
+        load_raw(DataConfig.from_recipe({"source": "some/hub-dataset"}), "validation")
+
+
+def _metrics(pass1: float, vote: float, se: float = 0.01, k: int = 8, rows=None) -> dict:
     return {
         "k": k,
         "problems": 100,
@@ -62,6 +83,7 @@ def _metrics(pass1: float, vote: float, se: float = 0.01, k: int = 8) -> dict:
         "format": 0.99,
         "mean_completion_tokens": 20.0,
         "settings": {"temperature": 1.0},
+        **({"per_problem": rows} if rows is not None else {}),
     }
 
 
@@ -109,14 +131,108 @@ def test_findings_compare_the_right_models(tmp_path):
     models = four_models(tmp_path)
     (a, b, c, d) = findings(models)
     assert a.verdict == "held" and "40.0% vs 20.0% (+20.0 pts" in a.measured
+    assert "unpaired difference 1.4" in a.measured  # no per-problem scores saved: unpaired
     assert b.verdict == "held" and "maj@8 50.0% vs pass@1 40.0%" in b.measured
     assert "for 4 of the 4 models" in b.measured
     assert c.verdict == "did not hold" and "30.0% vs 40.0% (-10.0 pts" in c.measured
-    # d: against the better of SFT alone (0.30) and GRPO alone (0.40), not the worse
-    assert "45.0% vs 40.0% (+5.0 pts; s.e. of the difference 1.4)" in d.measured
-    assert d.verdict == "held"
+    # d: against SFT alone (0.30) and GRPO alone (0.40); its margin is the smaller one
+    assert "vs SFT alone: pass@1 45.0% vs 30.0% (+15.0 pts" in d.measured
+    assert "vs GRPO alone: pass@1 45.0% vs 40.0% (+5.0 pts" in d.measured
+    assert d.verdict == "held" and d.delta == pytest.approx(0.05)
     models["r1_zero"] = _models(tmp_path, r1_zero=(0.40, 0.35))["r1_zero"]  # vote below pass@1
     assert findings(models)[1].verdict == "did not hold"
+
+
+def test_d_must_hold_against_both_sft_alone_and_grpo_alone(tmp_path):
+    models = four_models(tmp_path)
+    models["cold_start"] = _models(tmp_path, cold_start=(0.47, 0.5))["cold_start"]
+    d = findings(models)[3]
+    assert d.verdict == "did not hold" and d.delta == pytest.approx(-0.02)
+
+
+def test_c_uses_the_distilled_student_when_there_is_one(tmp_path):
+    models = four_models(tmp_path) | _models(tmp_path, distilled=(0.5, 0.6))
+    c = findings(models)[2]
+    assert "50.0% vs 40.0% (+10.0 pts" in c.measured and c.verdict == "held"
+
+
+def _paired_model(tmp_path, name: str, scores: list[float], votes: list[float]) -> Model:
+    rows = [
+        {"question": f"q{i}", "pass@1": p, "maj@8": v}
+        for i, (p, v) in enumerate(zip(scores, votes, strict=True))
+    ]
+    mean = sum(scores) / len(scores)
+    return Model(name, _metrics(mean, sum(votes) / len(votes), se=0.1, rows=rows), tmp_path)
+
+
+def test_findings_pair_problems_when_per_problem_scores_are_saved(tmp_path):
+    """A model that is better by 0.1 on every problem gains 10 points with s.e. 0 when paired;
+    unpaired, the two s.e. of 10 points each would call the same gain noise."""
+    easy_hard = [0.1 * (i % 8) for i in range(40)]
+    worse = _paired_model(tmp_path, "w", easy_hard, [1.0] * 40)
+    better = _paired_model(tmp_path, "b", [x + 0.1 for x in easy_hard], [1.0] * 40)
+    f = compare("claim", better, worse)
+    assert f.delta == pytest.approx(0.1) and f.noise == pytest.approx(0.0, abs=1e-12)
+    assert f.verdict == "held" and "s.e. of the paired difference 0.0" in f.measured
+    # the pairing is by question, not by position: reversed rows pair the same problems
+    flipped = Model(
+        "b", dict(better.metrics, per_problem=better.metrics["per_problem"][::-1]), tmp_path
+    )
+    assert compare("claim", flipped, worse).noise == pytest.approx(0.0, abs=1e-12)
+
+
+def test_majority_vote_finding_is_paired_with_its_standard_error(tmp_path):
+    models = four_models(tmp_path)
+    # maj@8 beats pass@1 on 2 of 40 problems by 1.0 and loses nowhere: +5 pts, s.e. ~3.5
+    scores = [0.5] * 40
+    votes = [1.5 if i < 2 else 0.5 for i in range(40)]
+    models["r1_zero"] = _paired_model(tmp_path, "z", scores, votes)
+    b = findings(models)[1]
+    assert b.delta == pytest.approx(0.05) and b.noise == pytest.approx(
+        standard_error([1, 1] + [0] * 38)
+    )
+    assert b.verdict.startswith("held, within noise")
+
+
+def test_paired_difference_needs_the_same_problems():
+    assert paired_difference({"a": 1.0, "b": 0.5}, {"a": 0.5, "b": 0.5}) == (0.25, 0.25)
+    with pytest.raises(RecipeError, match="same problems on both sides; 2 problem"):
+        paired_difference({"a": 1.0, "b": 0.5}, {"a": 0.5, "c": 0.5})
+
+
+def test_summary_saves_each_problem_with_its_question():
+    scores = Scores(
+        sampled=[[1, 0], [0, 0]], answers=[["3", "4"], [None, "1"]], questions=["x", "y"]
+    )
+    rows = scores.summary()["per_problem"]
+    assert rows == [
+        {"question": "x", "pass@1": 0.5, "maj@2": 1.0},
+        {"question": "y", "pass@1": 0.0, "maj@2": 0.0},
+    ]
+    assert "per_problem" not in Scores(sampled=[[1]], answers=[["3"]]).summary()
+
+
+def test_seeds_report_gives_each_seed_the_mean_and_how_often_it_held(tmp_path):
+    def f(delta, noise):
+        return Finding("(a) claim", "", verdict(delta, noise), delta, noise)
+
+    per_seed = {
+        0: ([f(0.10, 0.01)], 600.0),
+        1: ([f(0.04, 0.01)], 610.0),
+        2: ([f(0.01, 0.01)], 620.0),
+    }
+    text = write_seeds(tmp_path, per_seed, "make demo SEEDS=3").read_text()
+    assert "| (a) claim | +10.0 ± 1.0 | +4.0 ± 1.0 | +1.0 ± 1.0 | +5.0 ± 4.6 | 2 of 3 |" in text
+    assert "seed 2 620 s" in text and "make demo SEEDS=3" in text
+
+
+def test_plot_titles_wrap_and_the_smoothing_label_says_what_it_averages():
+    title = "distilled: SFT of the base on the teacher's verified traces (step 1): loss"
+    assert all(len(line) <= TITLE_WIDTH for line in wrap_title(title).split("\n"))
+    assert wrap_title(title).replace("\n", " ") == title
+    assert smoothing_label(4, 5) == "trailing mean over 20 steps (4 logged points)"
+    assert smoothing_label(4, None) == "trailing mean of 4 logged points"
+    assert logged_every([5, 10, 15]) == 5 and logged_every([5, 10, 20]) is None
 
 
 def test_report_has_models_findings_curves_and_lineage(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 
 from r1lab.errors import RecipeError
 from r1lab.tasks import generate_rows, make_dataset
+from r1lab.tasks.split import SPLITS, split_of
 
 BINOPS = {
     ast.Add: operator.add,
@@ -111,3 +112,32 @@ def test_countdown_question_offers_exactly_the_configured_ops(ops, offered, not_
 def test_countdown_rejects_unknown_ops():
     with pytest.raises(RecipeError, match="ops"):
         generate_rows("countdown", "train", 5, ops="+^")
+
+
+def test_validation_is_a_third_split_disjoint_from_train_and_test():
+    kw = dict(max_value=9, min_operands=3, max_operands=3)
+    splits = {s: generate_rows("arithmetic", s, 300, seed=0, **kw) for s in SPLITS}
+    questions = {s: {r["question"] for r in rows} for s, rows in splits.items()}
+    assert all(len(q) == 300 for q in questions.values())
+    assert not questions["validation"] & (questions["train"] | questions["test"])
+    assert not questions["train"] & questions["test"]
+    assert all(split_of(q) == s for s, qs in questions.items() for q in qs)
+
+
+def test_the_tiny_world_has_500_test_problems_for_a_paired_comparison():
+    """r1_zero/tiny evaluates 500 test problems; the task's 4,000 chains must hold that many."""
+    kw = dict(max_value=9, min_operands=3, max_operands=3)
+    assert len(generate_rows("arithmetic", "test", 500, seed=0, **kw)) == 500
+    with pytest.raises(RecipeError, match="too few distinct validation problems"):
+        generate_rows("arithmetic", "validation", 500, seed=0, **kw)  # ~360 there
+
+
+def test_a_split_is_a_function_of_the_question_text_alone():
+    counts = {s: 0 for s in SPLITS}
+    for i in range(2000):
+        counts[split_of(f"Compute {i}")] += 1
+    assert split_of("Compute 7 + 5 - 3") == split_of("Compute 7 + 5 - 3")
+    # two buckets in ten for test, one for validation, seven for train (binomial, +- 4 s.d.)
+    assert abs(counts["test"] - 400) < 72 and abs(counts["validation"] - 200) < 54
+    with pytest.raises(RecipeError, match="task split must be one of test, validation, train"):
+        generate_rows("arithmetic", "dev", 5)

@@ -69,3 +69,23 @@ def test_build_is_deterministic_and_about_a_million_parameters(tmp_path, tiny_mo
     model = AutoModelForCausalLM.from_pretrained(tiny_model)
     assert model.config.model_type == "qwen2"
     assert 0.5e6 < sum(p.numel() for p in model.parameters()) < 2e6
+
+
+def test_the_wide_teacher_shape_builds_in_its_own_cache_folder_and_is_recognised(r1lab_cache):
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    out = tiny.ensure(shape="tiny-wide")
+    assert out == r1lab_cache / "tiny-wide" and tiny.shape_at(out) == "tiny-wide"
+    assert tiny.shape_at(r1lab_cache / "tiny") == "tiny" and tiny.shape_at(r1lab_cache) is None
+    config = AutoConfig.from_pretrained(out)
+    assert (config.hidden_size, config.num_attention_heads) == (256, 8)
+    wide = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(out).parameters())
+    small = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(tiny.ensure()).parameters())
+    assert wide > 3 * small  # a teacher much larger than the student
+    # the same tokenizer, so the student can learn the teacher's traces token for token
+    assert (out / "tokenizer.json").read_bytes() == (
+        r1lab_cache / "tiny" / "tokenizer.json"
+    ).read_bytes()
+    stamp = (out / "model.safetensors").stat().st_mtime_ns
+    assert tiny.ensure(shape="tiny-wide") == out  # built once: the same settings are not rebuilt
+    assert (out / "model.safetensors").stat().st_mtime_ns == stamp

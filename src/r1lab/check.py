@@ -238,11 +238,15 @@ def producer(ref: str) -> str | None:
 
 def _how_to_make(ref: str) -> str:
     """Which recipe makes the model or data at `ref` (in its default output dir), and how."""
-    from r1lab.paths import tiny_model_dir
     from r1lab.recipe import compose
+    from r1lab.tiny import shape_at
 
-    if Path(ref).expanduser().resolve() == tiny_model_dir().resolve():
-        return " Build the tiny model with `.venv/bin/r1lab tiny-model` (make demo does too)."
+    shape = shape_at(ref)
+    if shape is not None:
+        flag = "" if shape == "tiny" else f" --shape {shape}"
+        return (
+            f" Build the tiny model with `.venv/bin/r1lab tiny-model{flag}` (make demo does too)."
+        )
     if ref.startswith("runs/"):
         name = producer(ref)
         where = f" ('{ref}' is relative to the current directory, {Path.cwd()})"

@@ -75,12 +75,13 @@ def cmd_tiny_model(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="r1lab tiny-model", description="Build the tiny tokenizer + model."
     )
-    parser.add_argument("--out", default=None, help="folder (default: $R1LAB_CACHE/tiny)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
     from r1lab import tiny
 
-    print(tiny.ensure(args.out, seed=args.seed))
+    parser.add_argument("--out", default=None, help="folder (default: $R1LAB_CACHE/<shape>)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--shape", default="tiny", choices=tiny.CACHED)
+    args = parser.parse_args(argv)
+    print(tiny.ensure(args.out, shape=args.shape, seed=args.seed))
     return 0
 
 

@@ -70,7 +70,8 @@ class DataConfig:
 
 
 def load_raw(cfg: DataConfig, split: str):
-    """The untransformed split (`"train"` or `"test"` role) as a `datasets.Dataset`.
+    """The untransformed split (`"train"`, `"test"` or, for a task, `"validation"` role) as a
+    `datasets.Dataset`.
 
     A Hub dataset or a saved DatasetDict has real splits (`data.split`, `data.test_split`). A
     single table (a .jsonl/.json/.parquet/.csv file, or a saved Dataset) has none, so its test
@@ -78,6 +79,11 @@ def load_raw(cfg: DataConfig, split: str):
     with neither it has no test rows, and asking for them is an error, never the training rows.
     """
     size = cfg.train_size if split == "train" else cfg.test_size
+    if split == "validation" and not cfg.task_name:
+        raise RecipeError(
+            f"evaluate.split=validation: data.source {cfg.source} has no validation split here "
+            "(only r1lab's synthetic tasks have one); use evaluate.split=test"
+        )
     if cfg.task_name:
         from r1lab.tasks import make_dataset
 

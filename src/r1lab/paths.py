@@ -16,7 +16,3 @@ def recipes_dir() -> Path:
 def cache_dir() -> Path:
     """Built artefacts that are not run outputs (the tiny model): `$R1LAB_CACHE` or ~/.cache/r1lab."""
     return Path(os.environ.get("R1LAB_CACHE", Path.home() / ".cache" / "r1lab")).expanduser()
-
-
-def tiny_model_dir() -> Path:
-    return cache_dir() / "tiny"

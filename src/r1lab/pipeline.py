@@ -221,13 +221,15 @@ def command(stage: Stage, stages: list[Stage]) -> list[str]:
 
 def check_stages(ctx: check.Context) -> check.Findings:
     """Every stage's own checks, in order, with what earlier stages make counted as there."""
-    from r1lab.paths import tiny_model_dir
+    from r1lab.paths import cache_dir
+    from r1lab.tiny import CACHED
 
     stages = stages_of(ctx.recipe)
     outputs: dict[str, str] = {}  # every earlier stage's output, to catch two stages sharing one
-    # what the earlier stages will make (the tiny model is built first when missing); a finished
-    # stage's output is there and is checked as any input is
-    pending = [] if (tiny_model_dir() / "config.json").exists() else [str(tiny_model_dir())]
+    # what the earlier stages will make (the tiny models are built first when missing); a
+    # finished stage's output is there and is checked as any input is
+    tiny_dirs = [cache_dir() / shape for shape in CACHED]
+    pending = [str(d) for d in tiny_dirs if not (d / "config.json").exists()]
     for stage in stages:
         clash = next(
             (n for n, o in outputs.items() if Path(o).resolve() == Path(stage.output).resolve()),
@@ -323,18 +325,18 @@ def stage_env(recipe: Recipe, stage: Stage) -> dict[str, str]:
 
 
 def build_tiny_model(stages: list[Stage]) -> None:
-    """The tiny model, when a stage starts from it and it is not built yet (seconds, on a CPU)."""
+    """The tiny models (of each cached shape) that stages start from and that are not built yet
+    (seconds, on a CPU)."""
     from r1lab import tiny
-    from r1lab.paths import tiny_model_dir
 
-    wanted = tiny_model_dir().resolve()
     for stage in stages:
         if stage.evaluate:
             continue
         model = str(stage_recipe(stage, stages).model.get("model_name_or_path", ""))
-        if Path(model).expanduser().resolve() == wanted and not (wanted / "config.json").exists():
-            log(f"building the tiny model that stage '{stage.name}' starts from: {tiny.ensure()}")
-            return
+        shape = tiny.shape_at(model) if model else None
+        if shape is not None and not (Path(model).expanduser() / "config.json").exists():
+            built = tiny.ensure(shape=shape)
+            log(f"building the {shape} model that stage '{stage.name}' starts from: {built}")
 
 
 def run_here(recipe: Recipe) -> int:

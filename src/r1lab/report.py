@@ -55,6 +55,29 @@ def moving_average(values: Sequence[float], window: int) -> list[float]:
     return out
 
 
+def logged_every(steps: Sequence[float]) -> int | None:
+    """The step interval between logged points when it is regular, else None."""
+    gaps = {round(b - a) for a, b in zip(steps, steps[1:], strict=False)}
+    return gaps.pop() if len(gaps) == 1 else None
+
+
+def smoothing_label(window: int, every: int | None) -> str:
+    """What the smoothed curve averages, in steps where the log interval is regular."""
+    if every:
+        return f"trailing mean over {window * every} steps ({window} logged points)"
+    return f"trailing mean of {window} logged points"
+
+
+TITLE_WIDTH = 55  # characters per title line that fit a 5-inch plot at font size 9
+
+
+def wrap_title(title: str) -> str:
+    """The title on as many lines as it needs to fit the plot's width."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(title, TITLE_WIDTH)) or title
+
+
 def is_fraction(key: str, values: Sequence[float]) -> bool:
     """Whether `key` is a rate in [0, 1]: accuracy, format, or a total reward that stays near it."""
     if any(word in key for word in FRACTION_WORDS):
@@ -106,15 +129,18 @@ def plot(
         return False
     steps, values = (list(column) for column in zip(*found, strict=True))
     window = smoothing_window(len(values))
-    smooth = moving_average(values, window)
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
-    ax.plot(steps, values, marker=".", linewidth=0.8, alpha=0.25, color="C0", label="logged")
-    ax.plot(steps, smooth, linewidth=2, color="C0", label=f"mean of the last {window} logged")
+    if window > 1:  # a one-point "mean" would only draw the raw curve again
+        ax.plot(steps, values, marker=".", linewidth=0.8, alpha=0.25, color="C0", label="logged")
+        label = smoothing_label(window, logged_every(steps))
+        ax.plot(steps, moving_average(values, window), linewidth=2, color="C0", label=label)
+    else:
+        ax.plot(steps, values, marker=".", linewidth=1.2, color="C0", label="logged")
     limits = y_limits(key, values)
     if limits is not None:
         ax.set_ylim(*limits)
     ax.set_xlabel(xlabel)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(wrap_title(title), fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
@@ -139,10 +165,30 @@ class Finding:
     claim: str
     measured: str
     verdict: str  # held | held, within noise | did not hold
+    delta: float = 0.0  # the gain, as a fraction
+    noise: float = 0.0  # its standard error
 
 
 def _se(metrics: dict[str, Any]) -> float:
     return float(metrics.get("pass@1_stderr") or 0.0)
+
+
+def per_problem(metrics: dict[str, Any], key: str = "pass@1") -> dict[str, float] | None:
+    """Question -> `key` of each held-out problem; None for an evaluation that did not save them."""
+    rows = metrics.get("per_problem")
+    return {row["question"]: float(row[key]) for row in rows} if rows else None
+
+
+def paired(better: dict[str, Any], worse: dict[str, Any], key: str = "pass@1"):
+    """(difference, its s.e., "paired" | "unpaired") of `key` between two evaluations."""
+    from r1lab.metrics import paired_difference
+
+    a, b = per_problem(better, key), per_problem(worse, key)
+    if a is not None and b is not None:
+        return (*paired_difference(a, b), "paired")
+    # an older heldout.json without per-problem scores: the two s.e. as if independent
+    noise = (_se(better) ** 2 + _se(worse) ** 2) ** 0.5
+    return better[key] - worse[key], noise, "unpaired"
 
 
 def verdict(delta: float, noise: float) -> str:
@@ -155,38 +201,59 @@ def verdict(delta: float, noise: float) -> str:
 
 def compare(claim: str, better: Model, worse: Model) -> Finding:
     a, b = better.metrics["pass@1"], worse.metrics["pass@1"]
-    noise = (_se(better.metrics) ** 2 + _se(worse.metrics) ** 2) ** 0.5
+    delta, noise, how = paired(better.metrics, worse.metrics)
     measured = (
-        f"pass@1 {100 * a:.1f}% vs {100 * b:.1f}% ({100 * (a - b):+.1f} pts; s.e. of the "
-        f"difference {100 * noise:.1f})"
+        f"pass@1 {100 * a:.1f}% vs {100 * b:.1f}% ({100 * delta:+.1f} pts; s.e. of the "
+        f"{how} difference {100 * noise:.1f})"
     )
-    return Finding(claim, measured, verdict(a - b, noise))
+    return Finding(claim, measured, verdict(delta, noise), delta, noise)
+
+
+def vote_gain(metrics: dict[str, Any]) -> tuple[float, float]:
+    """maj@k - pass@1 of one model and its s.e., paired over its problems."""
+    from r1lab.metrics import paired_difference, standard_error
+
+    k = metrics["k"]
+    votes, single = per_problem(metrics, f"maj@{k}"), per_problem(metrics)
+    if votes is None or single is None:
+        return metrics[f"maj@{k}"] - metrics["pass@1"], standard_error([])
+    return paired_difference(votes, single)
 
 
 def findings(models: dict[str, Model]) -> list[Finding]:
-    """DeepSeek-R1's four findings, on the demo's models (keys base, r1_zero, cold_start, grpo)."""
-    base, zero, distilled, both = (models[k] for k in ("base", "r1_zero", "cold_start", "grpo"))
+    """DeepSeek-R1's four findings on the demo's models (keys base, r1_zero, distilled,
+    cold_start, grpo; `distilled` may be absent, then the cold-start model is the student)."""
+    base, zero, cold, both = (models[k] for k in ("base", "r1_zero", "cold_start", "grpo"))
+    distilled = models.get("distilled", cold)
     k = zero.metrics["k"]
     vote, single = zero.metrics[f"maj@{k}"], zero.metrics["pass@1"]
-    wins = sum(m.metrics[f"maj@{m.metrics['k']}"] > m.metrics["pass@1"] for m in models.values())
+    gain, gain_se = vote_gain(zero.metrics)
+    wins = sum(vote_gain(m.metrics)[0] > 0 for m in models.values())
     vote_finding = Finding(
         f"(b) majority vote over {k} samples beats pass@1 (R1-Zero model)",
-        f"maj@{k} {100 * vote:.1f}% vs pass@1 {100 * single:.1f}% ({100 * (vote - single):+.1f} "
-        f"pts); maj@{k} > pass@1 for {wins} of the {len(models)} models",
-        "held" if vote > single else "did not hold",
+        f"maj@{k} {100 * vote:.1f}% vs pass@1 {100 * single:.1f}% ({100 * gain:+.1f} pts; "
+        f"s.e. {100 * gain_se:.1f}); maj@{k} > pass@1 for {wins} of the {len(models)} models",
+        verdict(gain, gain_se),
+        gain,
+        gain_se,
     )
-    best_alone = max((distilled, zero), key=lambda m: m.metrics["pass@1"])
-    alone = compare(
-        "(d) SFT -> GRPO beats SFT alone and GRPO alone (against the better of the two)",
-        both,
-        best_alone,
+    # (d) must beat both, so it is judged against each and holds only if it holds against both
+    over_sft = compare("", both, cold)
+    over_rl = compare("", both, zero)
+    weaker = min((over_sft, over_rl), key=lambda f: f.delta - 2 * f.noise)
+    alone = Finding(
+        "(d) SFT -> GRPO beats the cold-start SFT alone and R1-Zero GRPO alone",
+        f"vs SFT alone: {over_sft.measured}; vs GRPO alone: {over_rl.measured}",
+        weaker.verdict,
+        weaker.delta,
+        weaker.noise,
     )
     return [
         compare("(a) R1-Zero GRPO raises sampled pass@1 over the base", zero, base),
         vote_finding,
         compare(
-            "(c) distillation beats R1-Zero GRPO on the student (SFT of the base on the R1-Zero "
-            "model's verified traces vs that R1-Zero model)",
+            "(c) distillation beats R1-Zero GRPO on the student (SFT of the base on the "
+            "teacher's verified traces vs R1-Zero GRPO from the same base)",
             distilled,
             zero,
         ),
@@ -261,3 +328,41 @@ def write(
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n")
     return report
+
+
+def write_seeds(
+    out_dir: str | Path, per_seed: dict[int, tuple[list[Finding], float]], command: str
+) -> Path:
+    """`seeds.md` in `out_dir`: each finding's gain in every training seed (± its paired s.e.),
+    the mean ± s.d. over seeds, and in how many seeds it held beyond 2 s.e."""
+    from statistics import mean, stdev
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = sorted(per_seed)
+    lines = [
+        f"# r1lab demo over {len(seeds)} training seeds",
+        "",
+        f"Reproduce: `{command}`. Each cell: the finding's gain in pass@1 points (maj@k over "
+        "pass@1 for (b); for (d) its smaller margin, over SFT alone or GRPO alone) ± the s.e. "
+        "of the paired difference. Seed 0 is the default `make demo` run.",
+        "",
+        "| finding | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± s.d. | held |",
+        "| --- | " + " | ".join("---:" for _ in seeds) + " | ---: | ---: |",
+    ]
+    for i, claim in enumerate(f.claim for f in per_seed[seeds[0]][0]):
+        row = [per_seed[s][0][i] for s in seeds]
+        deltas = [100 * f.delta for f in row]
+        spread = stdev(deltas) if len(deltas) > 1 else 0.0
+        held = sum(f.verdict == "held" for f in row)
+        cells = [f"{100 * f.delta:+.1f} ± {100 * f.noise:.1f}" for f in row]
+        lines.append(
+            f"| {claim} | "
+            + " | ".join(cells)
+            + f" | {mean(deltas):+.1f} ± {spread:.1f} | {held} of {len(seeds)} |"
+        )
+    times = ", ".join(f"seed {s} {per_seed[s][1]:.0f} s" for s in seeds)
+    lines += ["", f"Time per seed (stages that had finished before are skipped): {times}."]
+    path = out / "seeds.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -41,9 +41,14 @@ DEFAULTS = dict(
     intermediate_size=384,
     max_position_embeddings=256,
 )
-# Larger shapes the benchmarks build the same way (random init, the tiny tokenizer's vocabulary).
+# Larger shapes built the same way (random init, the tiny tokenizer's vocabulary): recipes start
+# from the ones in CACHED (at $R1LAB_CACHE/<shape>), the benchmarks build the others.
 SHAPES: dict[str, dict[str, int]] = {
     "tiny": {},
+    # the tiny world's strong teacher (~3.3M parameters, 4x the student): same depth, twice as wide
+    "tiny-wide": dict(
+        hidden_size=256, intermediate_size=768, num_attention_heads=8, num_key_value_heads=4
+    ),
     "qwen2.5-0.5b": dict(  # Qwen2.5-0.5B's transformer (its vocabulary is 151,936 tokens)
         hidden_size=896,
         intermediate_size=4864,
@@ -53,6 +58,16 @@ SHAPES: dict[str, dict[str, int]] = {
         max_position_embeddings=32768,
     ),
 }
+
+CACHED = ("tiny", "tiny-wide")  # the shapes a recipe names as ${r1lab_cache:<shape>}
+
+
+def shape_at(ref: str | Path) -> str | None:
+    """The cached tiny shape that lives at `ref` (a recipe's model path), else None."""
+    from r1lab.paths import cache_dir
+
+    where = Path(ref).expanduser().resolve()
+    return next((s for s in CACHED if where == (cache_dir() / s).resolve()), None)
 
 
 def corpus(seed: int, size: int = 4000) -> list[str]:
@@ -153,11 +168,13 @@ def _force_fast_tokenizer_class(out: Path) -> None:
     path.write_text(json.dumps(cfg, indent=2))
 
 
-def ensure(out_dir: str | Path | None = None, **overrides: int) -> Path:
-    """Build the tiny model unless `out_dir` already holds one with the same settings."""
-    from r1lab.paths import tiny_model_dir
+def ensure(out_dir: str | Path | None = None, shape: str = "tiny", **overrides: int) -> Path:
+    """Build the tiny model of `shape` unless `out_dir` (default: the shape's cache folder)
+    already holds one with the same settings."""
+    from r1lab.paths import cache_dir
 
-    out = Path(out_dir) if out_dir else tiny_model_dir()
+    out = Path(out_dir) if out_dir else cache_dir() / shape
+    overrides = {**SHAPES[shape], **overrides}
     marker = out / "r1lab_tiny.json"
     if marker.exists() and json.loads(marker.read_text()) == {**DEFAULTS, **overrides}:
         return out

@@ -13,8 +13,10 @@ from typing import Any
 
 from r1lab.errors import RecipeError, closest
 from r1lab.tasks import arithmetic, countdown
-from r1lab.tasks.split import in_split
+from r1lab.tasks.split import SPLITS, in_split
 
+# each split draws from its own stream, so a bigger test split never shifts the train problems
+SPLIT_SEED_OFFSETS = {"train": 0, "test": 1_000_003, "validation": 2_000_003}
 Sampler = Callable[..., Iterator[dict[str, Any]]]
 TASKS: dict[str, Sampler] = {"arithmetic": arithmetic.sample, "countdown": countdown.sample}
 # The reward that verifies each task's answers: evaluation's default, and what a GRPO recipe on the
@@ -33,12 +35,12 @@ def task_sampler(task: str) -> Sampler:
 
 
 def generate_rows(task: str, split: str, size: int, seed: int = 0, **kwargs: Any) -> list[dict]:
-    """`size` distinct problems of `task` that fall in `split` ("train" or "test")."""
-    if split not in ("train", "test"):
-        raise RecipeError(f"task split must be 'train' or 'test', got '{split}'")
+    """`size` distinct problems of `task` that fall in `split` ("train", "validation", "test")."""
+    if split not in SPLITS:
+        raise RecipeError(f"task split must be one of {', '.join(SPLITS)}, got '{split}'")
     sampler = task_sampler(task)
     try:
-        stream = sampler(seed=seed + (0 if split == "train" else 1_000_003), **kwargs)
+        stream = sampler(seed=seed + SPLIT_SEED_OFFSETS[split], **kwargs)
         first = next(stream)  # a generator checks its parameters only when first run
     except TypeError as err:
         raise RecipeError(f"task '{task}': bad parameter in data.task: {err}") from None

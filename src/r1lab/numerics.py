@@ -1,0 +1,37 @@
+"""The CPU kernels that decide a CPU run's floats, pinned so that any x86 host computes the same.
+
+Measured on this project's machines (2-core x86, torch 2.13 CPU, MKL BLAS): the same command gives
+byte-identical weights on one host (thread count 1 or 2 included), but the weights change with
+the kernels torch and MKL pick for the host's CPU: `ATEN_CPU_CAPABILITY=default` instead of the
+host's AVX2, or MKL's own code path (`MKL_CBWR`), each gave other weights after 30 SFT steps. A
+machine of the same kind can land on another CPU (AVX-512 instead of AVX2), so an unpinned run's
+numbers depend on the host. Pinning every library to its AVX2 path (MKL's conditional numerical
+reproducibility, ATen's and oneDNN's instruction set) makes any AVX2-capable host compute what an
+AVX2 host computes; on an AVX2 host it changes nothing (measured: same weights pinned or not).
+A variable the user set is kept: pinning is a default, not a cage.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import MutableMapping
+
+CPU_PINS: dict[str, str] = {
+    "ATEN_CPU_CAPABILITY": "avx2",  # torch's vectorised CPU kernels
+    "MKL_CBWR": "AVX2",  # MKL's BLAS (torch's matmul on CPU): one code path on every CPU
+    "ONEDNN_MAX_CPU_ISA": "AVX2",  # oneDNN (mkldnn) kernels
+}
+
+
+def pin_cpu_kernels(environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
+    """Set `CPU_PINS` in `environ` (default: this process's, inherited by every stage it starts)
+    where unset, on x86-64 only (the pins name x86 instruction sets); returns what is in force.
+
+    Must run before torch is imported: torch and MKL read these once, when they load."""
+    env = os.environ if environ is None else environ
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return {}
+    for name, value in CPU_PINS.items():
+        env.setdefault(name, value)
+    return {name: env[name] for name in CPU_PINS}
