@@ -155,12 +155,11 @@ def seeds(recipe: Recipe) -> dict[str, Any]:
     """The seeds the recipe set, as {"trainer.seed": 0, "data.seed": 0, ...}: with the versions in
     `environment`, what a rerun needs to get the same numbers. Only seeds set appear (TRL's own
     default applies to a trainer.seed not set)."""
-    kind_sections = getattr(recipe, "sections", None) or {}  # generate/evaluate kinds: `generate:`
     where = {
-        "trainer": (getattr(recipe, "trainer", None), ("seed", "data_seed")),
-        "data": (getattr(recipe, "data", None), ("seed",)),
-        "generate": (kind_sections.get("generate"), ("seed",)),
-        "evaluate": (getattr(recipe, "evaluate", None), ("seed",)),
+        "trainer": (recipe.trainer, ("seed", "data_seed")),
+        "data": (recipe.data, ("seed",)),
+        "generate": (recipe.sections.get("generate"), ("seed",)),  # the generate/evaluate kinds'
+        "evaluate": (recipe.evaluate, ("seed",)),
     }
     found: dict[str, Any] = {}
     for section, (values, keys) in where.items():

@@ -221,14 +221,13 @@ def command(stage: Stage, stages: list[Stage]) -> list[str]:
 
 def check_stages(ctx: check.Context) -> check.Findings:
     """Every stage's own checks, in order, with what earlier stages make counted as there."""
-    from r1lab.paths import cache_dir
-    from r1lab.tiny import CACHED
+    from r1lab.tiny import CACHED, cached_dir
 
     stages = stages_of(ctx.recipe)
     outputs: dict[str, str] = {}  # every earlier stage's output, to catch two stages sharing one
     # what the earlier stages will make (the tiny models are built first when missing); a
     # finished stage's output is there and is checked as any input is
-    tiny_dirs = [cache_dir() / shape for shape in CACHED]
+    tiny_dirs = [cached_dir(shape) for shape in CACHED]
     pending = [str(d) for d in tiny_dirs if not (d / "config.json").exists()]
     for stage in stages:
         clash = next(

@@ -211,12 +211,12 @@ def compare(claim: str, better: Model, worse: Model) -> Finding:
 
 def vote_gain(metrics: dict[str, Any]) -> tuple[float, float]:
     """maj@k - pass@1 of one model and its s.e., paired over its problems."""
-    from r1lab.metrics import paired_difference, standard_error
+    from r1lab.metrics import paired_difference
 
     k = metrics["k"]
     votes, single = per_problem(metrics, f"maj@{k}"), per_problem(metrics)
-    if votes is None or single is None:
-        return metrics[f"maj@{k}"] - metrics["pass@1"], standard_error([])
+    if votes is None or single is None:  # an older heldout.json: no s.e. to give
+        return metrics[f"maj@{k}"] - metrics["pass@1"], 0.0
     return paired_difference(votes, single)
 
 

@@ -62,12 +62,17 @@ SHAPES: dict[str, dict[str, int]] = {
 CACHED = ("tiny", "tiny-wide")  # the shapes a recipe names as ${r1lab_cache:<shape>}
 
 
-def shape_at(ref: str | Path) -> str | None:
-    """The cached tiny shape that lives at `ref` (a recipe's model path), else None."""
+def cached_dir(shape: str) -> Path:
+    """Where a recipe finds the tiny model of `shape`: $R1LAB_CACHE/<shape>."""
     from r1lab.paths import cache_dir
 
+    return cache_dir() / shape
+
+
+def shape_at(ref: str | Path) -> str | None:
+    """The cached tiny shape that lives at `ref` (a recipe's model path), else None."""
     where = Path(ref).expanduser().resolve()
-    return next((s for s in CACHED if where == (cache_dir() / s).resolve()), None)
+    return next((s for s in CACHED if where == cached_dir(s).resolve()), None)
 
 
 def corpus(seed: int, size: int = 4000) -> list[str]:
@@ -171,9 +176,7 @@ def _force_fast_tokenizer_class(out: Path) -> None:
 def ensure(out_dir: str | Path | None = None, shape: str = "tiny", **overrides: int) -> Path:
     """Build the tiny model of `shape` unless `out_dir` (default: the shape's cache folder)
     already holds one with the same settings."""
-    from r1lab.paths import cache_dir
-
-    out = Path(out_dir) if out_dir else cache_dir() / shape
+    out = Path(out_dir) if out_dir else cached_dir(shape)
     overrides = {**SHAPES[shape], **overrides}
     marker = out / "r1lab_tiny.json"
     if marker.exists() and json.loads(marker.read_text()) == {**DEFAULTS, **overrides}:
