@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from r1lab import accelerate_config
+from r1lab import accelerate_config, memory_plan, model_shape
 from r1lab.data import DataConfig, columns_after_shaping, peek_columns
 from r1lab.errors import RecipeError, unknown_key
 from r1lab.kind import Kind
@@ -51,6 +51,11 @@ def warning(message: str) -> Finding:
     return Finding("warning", message)
 
 
+def detail(message: str) -> Finding:
+    """A line of a table printed under the findings (the memory plan)."""
+    return Finding("detail", message)
+
+
 Findings = Iterable[Finding] | None
 Check = Callable[["Context"], Findings]
 
@@ -62,8 +67,12 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     passed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
 
     def add(self, finding: Finding) -> None:
+        if finding.status == "detail":
+            self.details.append(finding.message)
+            return
         target = {
             "error": self.errors,
             "warning": self.warnings,
@@ -80,6 +89,7 @@ class Report:
         lines += [f"  warning  {m}" for m in self.warnings]
         lines += [f"  ok       {m}" for m in self.passed]
         lines += [f"  skipped  {m}" for m in self.skipped]
+        lines += [f"    {m}" for m in self.details]
         return "\n".join(lines)
 
     def raise_if_failed(self) -> None:
@@ -98,6 +108,7 @@ class Context:
     columns: list[str] | None = None  # raw dataset columns, when the caller already has them
     # outputs that earlier stages of a pipeline make and have not finished: not there yet
     made_earlier: tuple[str, ...] = ()
+    gpu: str | None = None  # the GPU the memory plan assumes (`--gpu`); else slurm.gpu or default
 
     def made_by_earlier_stage(self, ref: str) -> bool:
         """`ref` lies in the output of an earlier pipeline stage that has not finished (what is
@@ -162,6 +173,16 @@ class Context:
         folder = self.model_folder
         config = json.loads((folder / "config.json").read_text()) if folder else {}
         return config.get("max_position_embeddings")
+
+    @cached_property
+    def model_shape(self) -> model_shape.ModelShape | None:
+        """The model's shape from its config.json: local, the Hub cache, or the repo's copy."""
+        ref = str(self.recipe.model.get("model_name_or_path", ""))
+        folder = self.model_folder
+        if folder is None and not self.model_pending:
+            shipped = model_shape.shipped_config(ref)
+            folder = shipped.parent if shipped else None
+        return model_shape.load(folder, ref, lora=self.recipe.model) if folder else None
 
     @cached_property
     def tokenizer(self) -> Any:
@@ -554,11 +575,15 @@ def check_liger(ctx: Context) -> Findings:
             "this run is on a CPU; set trainer.use_liger_kernel=false"
         )
     if not installed("liger_kernel"):
-        raise RecipeError(
+        message = (
             "trainer.use_liger_kernel=true needs the liger-kernel package, which is not "
             "installed here: pip install -e '.[liger]' on the GPU machines, or set "
             "trainer.use_liger_kernel=false"
         )
+        if ctx.running or _has_gpu():  # the run itself, or a GPU machine that would run it
+            raise RecipeError(message)
+        yield warning(f"{message} (a GPU-only package; checked again where the run starts)")
+        return
     if not _has_gpu():
         yield skipped("Liger kernels: no GPU on this machine (checked on the training nodes)")
         return
@@ -740,6 +765,146 @@ def check_reward_columns(ctx: Context) -> Findings:
         yield ok(f"dataset columns {columns} cover every reward's needs")
 
 
+# ---- the memory plan (r1lab.memory_plan) ------------------------------------------------------
+
+
+def planned_gpu(ctx: Context) -> tuple[memory_plan.GPU, bool]:
+    """The GPU to plan for, and whether it is only the default (nothing named one)."""
+    import os
+
+    name = ctx.gpu or os.environ.get("R1LAB_SLURM_GPU") or ctx.recipe.slurm.get("gpu")
+    return memory_plan.gpu_named(str(name or memory_plan.DEFAULT_GPU)), not name
+
+
+def parallel_of(ctx: Context, shape: model_shape.ModelShape) -> memory_plan.Parallel:
+    """How the accelerate file and the trainer's precision hold model states on each rank."""
+    acc = ctx.accelerate
+    ds = acc.settings.get("deepspeed_config") or {}
+    stage = int(ds.get("zero_stage", 0) or 0) if acc.distributed_type == "DEEPSPEED" else 0
+
+    def offloaded(key: str) -> bool:
+        return str(ds.get(key, "none")).lower() not in ("none", "")
+
+    dtype = str(ctx.recipe.model.get("dtype") or "auto")
+    weight_bytes = model_shape.DTYPE_BYTES.get(dtype if dtype != "auto" else shape.dtype, 4)
+    compute = 2 if precision(ctx.recipe.trainer) != "no" else weight_bytes
+    return memory_plan.Parallel(
+        processes=ctx.num_processes,
+        zero_stage=stage,
+        offload_optimizer=offloaded("offload_optimizer_device"),
+        offload_params=offloaded("offload_param_device"),
+        weight_bytes=weight_bytes,
+        compute_bytes=compute,
+    )
+
+
+def _shape_or_skip(ctx: Context) -> tuple[model_shape.ModelShape | None, Finding | None]:
+    ref = ctx.recipe.model.get("model_name_or_path")
+    if ctx.model_pending:
+        return None, skipped(f"memory plan: the model ({ref}) is an earlier stage's output")
+    shape = ctx.model_shape
+    if shape is None:
+        return None, skipped(
+            f"memory plan: no config.json for '{ref}' here (not a local folder, not in the Hub "
+            f"cache, not in {model_shape.configs_dir()}); copy the Hub's config.json to "
+            f"{model_shape.configs_dir()}/{ref}/config.json to plan offline"
+        )
+    return shape, None
+
+
+def check_memory_plan(ctx: Context) -> Findings:
+    """GPU memory per rank and time per step, from the model's config and the trainer's settings:
+    a run that cannot fit is refused here, not after the queue and a 7B model's load."""
+    if ctx.kind.workload is None or unknown_trainer_keys(ctx):
+        return
+    if ctx.on_cpu:
+        yield skipped("memory plan: a CPU run (no GPU to plan for)")
+        return
+    shape, skip = _shape_or_skip(ctx)
+    if shape is None:
+        yield skip
+        return
+    gpu, assumed = planned_gpu(ctx)
+    par = parallel_of(ctx, shape)
+    kwargs = {**ctx.recipe.trainer, "bf16": False, "fp16": False}  # buildable without a GPU
+    kwargs.setdefault("output_dir", ctx.recipe.output_dir)
+    kwargs.pop("report_to", None)
+    try:
+        config = ctx.kind.build_config(kwargs, num_processes=ctx.num_processes)
+    except (ValueError, TypeError):
+        return  # check_trl_config reports it
+    prompt = ctx.longest_prompt if ctx.lengths_checkable else None
+    work = ctx.kind.workload(ctx.recipe, config, par.compute_bytes, prompt)
+    plan = memory_plan.plan_training(shape, par, work, gpu)
+    estimate = memory_plan.step_estimate(shape, par, work, gpu)
+    which = f"{gpu.name} (assumed: name yours with --gpu or slurm.gpu)" if assumed else gpu.name
+    head = (
+        f"memory plan per rank on {which}: {memory_plan.gib(plan.total)} of "
+        f"{gpu.memory_gib:.1f} GiB ({plan.fraction:.0%}); {shape.name}, "
+        f"{shape.params / 1e9:.2f}B params, {par.label}"
+    )
+    trained = f"{shape.trainable_params / 1e9:.3g}B trained (LoRA)" if ctx.recipe.model.get(
+        "use_peft"
+    ) else "all trained"
+    yield detail(f"model: {shape.params / 1e9:.2f}B params, {trained}; config {shape.source}")
+    for line in [*plan.table(), *estimate.lines(work.max_steps)]:
+        yield detail(line)
+    if plan.fits and plan.fraction <= memory_plan.WARN_FRACTION:
+        yield ok(head)
+        return
+    lora = (
+        (lambda: model_shape.load(Path(shape.source).parent, shape.name, {"use_peft": True}))
+        if not ctx.recipe.model.get("use_peft")
+        else None
+    )
+    fixes = memory_plan.remedies(shape, par, work, gpu, lora)
+    how = "; ".join(f"{r.setting} ({memory_plan.gib(r.plan.total)})" for r in fixes[:4])
+    biggest = plan.biggest
+    bigger = [g.name for g in memory_plan.GPUS.values() if g.memory_gib * 2**30 > plan.total]
+    if not plan.fits:
+        yield error(
+            f"{head}: does not fit. The biggest term is {biggest.name}, "
+            f"{memory_plan.gib(biggest.bytes)} ({biggest.note}). "
+            + (f"It fits with: {how}" if fixes else "No one or two settings make it fit")
+            + (f"; or on a bigger GPU: --gpu {' / '.join(bigger)}" if bigger else "")
+        )
+    else:
+        yield warning(
+            f"{head}: above {memory_plan.WARN_FRACTION:.0%}, little room for fragmentation"
+            + (f"; more room with: {how}" if fixes else "")
+        )
+
+
+def engine_plan(
+    ctx: Context, tensor_parallel: int, utilization: float | None, max_model_len: int | None
+) -> Findings:
+    """A vLLM engine on GPUs (a Slurm job with gpus_per_node, or `--gpu`): its weights per GPU and
+    how many max_model_len sequences its KV cache holds; vLLM refuses to start below one."""
+    if not (ctx.gpu or ctx.recipe.slurm.get("gpus_per_node")):
+        return
+    shape, skip = _shape_or_skip(ctx)
+    if shape is None:
+        yield skip
+        return
+    gpu, assumed = planned_gpu(ctx)
+    length = int(max_model_len or shape.context or 4096)
+    plan, sequences = memory_plan.plan_engine(shape, gpu, tensor_parallel, utilization or 0.9, length)
+    for line in plan.table():
+        yield detail(line)
+    which = f"{gpu.name} (assumed)" if assumed else gpu.name
+    head = (
+        f"engine plan per GPU on {which}: {shape.name} on {tensor_parallel} GPU(s), KV cache for "
+        f"{sequences} sequence(s) of {length} tokens"
+    )
+    if sequences < 1:
+        raise RecipeError(
+            f"{head}: vLLM refuses to start (the KV cache must hold one max_model_len sequence). "
+            "Raise generate.tensor_parallel_size or generate.gpu_memory_utilization, or lower "
+            "generate.max_model_len"
+        )
+    yield ok(head)
+
+
 # Checks of the `trainer:` section and its launch: only for kinds with a TRL config class.
 TRAINER_CHECKS: frozenset[Check] = frozenset(
     {
@@ -789,12 +954,14 @@ def check(
     num_processes: int | None = None,
     running: bool = False,
     made_earlier: tuple[str, ...] = (),
+    gpu: str | None = None,
 ) -> Report:
     """`r1lab check`: every check for `recipe` run by `num_processes` processes (`made_earlier`:
-    the outputs that the pipeline stages before it make)."""
+    the outputs that the pipeline stages before it make; `gpu`: the GPU the memory plan assumes)."""
     from r1lab.kinds import get_kind
 
-    ctx = Context(recipe, get_kind(recipe.kind), num_processes, running, made_earlier=made_earlier)
+    kind = get_kind(recipe.kind)
+    ctx = Context(recipe, kind, num_processes, running, made_earlier=made_earlier, gpu=gpu)
     return run_checks(ctx)
 
 

@@ -27,12 +27,19 @@ def cmd_check(argv: list[str]) -> int:
     parser.add_argument(
         "--num-processes", type=int, default=None, help="training processes of the run"
     )
+    parser.add_argument(
+        "--gpu",
+        default=None,
+        help="the GPU the memory plan assumes: h100-80gb (default), h200, b200, a100-80gb, "
+        "a100-40gb, l40s, a10g, or <N>gb; also slurm.gpu in the recipe",
+    )
     args = parser.parse_args(argv)
     from r1lab.check import check
     from r1lab.recipe import compose
 
     start = time.perf_counter()
-    report = check(compose(args.recipe, args.overrides), num_processes=args.num_processes)
+    recipe = compose(args.recipe, args.overrides)
+    report = check(recipe, num_processes=args.num_processes, gpu=args.gpu)
     print(report.text() + f"\n  ({time.perf_counter() - start:.1f} s)")
     return 2 if report.errors else 0
 

@@ -201,6 +201,10 @@ def check_generate(ctx: check.Context) -> check.Findings:
             if ctx.running:
                 raise RecipeError(f"generate.backend=vllm: {vllm_missing_message()}") from None
             yield check.warning(f"generate.backend=vllm: {vllm_missing_message()}")
+    if cfg.backend == "vllm":
+        yield from check.engine_plan(
+            ctx, cfg.tensor_parallel_size, cfg.gpu_memory_utilization, cfg.max_model_len
+        )
     if cfg.backend != "openai" and ctx.lengths_checkable:
         yield check.completion_fits(
             ctx, "generate.max_new_tokens", cfg.max_new_tokens, cfg.max_model_len

@@ -51,6 +51,44 @@ def uses_vllm_server(recipe: Recipe) -> bool:
     return bool(t.get("use_vllm")) and t.get("vllm_mode", "colocate") == "server"
 
 
+def workload(recipe: Recipe, config: Any, compute_bytes: int, prompt_tokens: int | None) -> Any:
+    """One GRPO step for the memory plan (r1lab.memory_plan): sequences of prompt +
+    max_completion_length tokens; logits for the completion tokens only (TRL's logits_to_keep),
+    kept with their gradient (TRL's fused log-softmax makes no float32 copy); the reference model
+    when beta > 0 (with LoRA the adapter-free model is the reference, no copy)."""
+    from r1lab import memory_plan
+
+    prompt = prompt_tokens or memory_plan.DEFAULT_PROMPT_TOKENS
+    completion = int(config.max_completion_length)
+    accumulation = int(config.gradient_accumulation_steps)
+    # the recipe's own value: the config's is derived from the world size it saw (1 when checking)
+    per_generation = int(recipe.trainer.get("steps_per_generation") or accumulation)
+    lora = bool(recipe.model.get("use_peft"))
+    colocate = bool(config.use_vllm) and config.vllm_mode == "colocate"
+    old_logps = config.num_iterations > 1 or per_generation > accumulation
+    measured = "the longest of the first 256 rows" if prompt_tokens else "assumed, data not here"
+    return memory_plan.Workload(
+        micro_batch=int(config.per_device_train_batch_size),
+        accumulation=accumulation,
+        sequence_tokens=prompt + completion,
+        logit_tokens=completion,
+        logit_bytes=2 * compute_bytes,
+        gradient_checkpointing=bool(config.gradient_checkpointing),
+        fused_logits=bool(config.use_liger_kernel),
+        generated_tokens=completion,
+        reference_model=bool(config.beta) and not lora,
+        extra_forwards=int(bool(config.beta)) + int(old_logps),
+        vllm_colocate_share=float(config.vllm_gpu_memory_utilization) if colocate else None,
+        vllm_sleeps=bool(getattr(config, "vllm_enable_sleep_mode", False)),
+        generation_sequences=int(config.per_device_train_batch_size) * per_generation,
+        max_steps=int(config.max_steps) if config.max_steps > 0 else None,
+        assumptions=(
+            f"every completion at max_completion_length {completion} (an upper bound)",
+            f"prompts of {prompt} tokens ({measured})",
+        ),
+    )
+
+
 def main(argv: list[str]) -> int:
     return run_trainer(KIND, build_trainer, argv)
 
@@ -69,10 +107,12 @@ KIND = Kind(
         check.check_reward_columns,
         check.check_answers_are_verified,
         check.check_completion_fits_context,
+        check.check_memory_plan,
     ),
     config_extras=reward_weights,
     config_for_processes=generation_batch_for,
     vllm_server=uses_vllm_server,
+    workload=workload,
 )
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from r1lab.check import Check
+    from r1lab.memory_plan import Workload
     from r1lab.recipe import Recipe
 
 
@@ -73,6 +74,10 @@ class Kind:
     complete: Callable[[str, dict[str, Any]], None] | None = None
     # How `r1lab launch` (make <kind>) runs it when not the default: (recipe, on Slurm) -> exit code
     launch: Callable[[Recipe, bool], int] | None = None
+    # One optimizer step as the memory plan counts it (r1lab.memory_plan.Workload), from the TRL
+    # config: (recipe, config, bytes per activation, measured prompt tokens or None); None: the
+    # kind trains nothing, or has no plan
+    workload: Callable[[Recipe, Any, int, int | None], Workload] | None = None
 
     def build_config(self, kwargs: dict[str, Any], num_processes: int | None = None) -> Any:
         """TRL's own config object from `trainer:` kwargs, as the N-process run will see it."""

@@ -49,6 +49,7 @@ SLURM_DEFAULTS: dict[str, Any] = {
     "signal_seconds": 300,  # --signal=B:USR1@<s>: checkpoint + requeue this long before the time limit
     "max_restarts": 20,  # stop requeueing after this many restarts
     "log_dir": None,  # default <output_dir>/slurm
+    "gpu": None,  # the GPU model `r1lab check`'s memory plan assumes (h100-80gb, ...); not sbatch's
     "sbatch_args": [],  # any other sbatch options, e.g. ["--reservation=x"]
     "vllm": {},  # server mode: see VLLM_DEFAULTS
 }

@@ -1,0 +1,402 @@
+"""GPU memory per rank and time per step of a training run, from arithmetic alone, before it queues.
+
+The terms are the ones every "CUDA out of memory" answer for GRPO and SFT adds up:
+- model states: weights, gradients and Adam's states, split as DeepSpeed's own estimators split
+  them (`estimate_zero2/3_model_states_mem_needs`: 2 + 18/N bytes per parameter for ZeRO-2,
+  4 x largest layer + 18/N for ZeRO-3) and as accelerate's `estimate-memory` counts plain data
+  parallel (weights, gradients and two Adam states in the weights' dtype);
+- activations kept for backward: per token and layer, what autograd saves in a Llama/Qwen2 decoder
+  layer with SDPA (`activation_bytes_per_token`, measured on the CPU in tests); with gradient
+  checkpointing, each layer's input plus one layer recomputed;
+- logits: vocabulary x the tokens whose logits the loss needs, times the bytes per element of the
+  kind's loss (the kind module says which); zero with Liger's fused kernels;
+- GRPO's reference model (beta > 0) and, in vLLM colocate mode, the engine's share of the GPU;
+- a fixed allowance for the CUDA context, NCCL and allocator slack.
+Everything else is an estimate with its assumptions printed next to it. What a kind trains on in a
+step (`Workload`) comes from the kind's module, which reads its TRL config.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from r1lab.errors import RecipeError
+from r1lab.model_shape import ModelShape
+
+GiB = 1024**3
+OVERHEAD_BYTES = 2 * GiB  # CUDA context, NCCL buffers, allocator slack (assumed)
+WARN_FRACTION = 0.9
+DEFAULT_MFU = 0.3
+DEFAULT_PROMPT_TOKENS = 512  # GRPO prompts when the data is not here to measure
+
+
+@dataclass(frozen=True)
+class GPU:
+    name: str
+    memory_gib: float  # as torch.cuda.get_device_properties reports it
+    bf16_tflops: float | None  # dense peak; None: unknown (no time estimate)
+
+
+GPUS: dict[str, GPU] = {
+    g.name: g
+    for g in (
+        GPU("h100-80gb", 79.1, 989.0),
+        GPU("h200", 139.8, 989.0),
+        GPU("b200", 178.4, 2250.0),
+        GPU("a100-80gb", 79.2, 312.0),
+        GPU("a100-40gb", 39.4, 312.0),
+        GPU("l40s", 44.4, 362.0),
+        GPU("a10g", 22.0, 125.0),
+    )
+}
+DEFAULT_GPU = "h100-80gb"
+
+
+def gpu_named(name: str) -> GPU:
+    """A GPU of the table, or `<N>gb` for another size (then no time estimate)."""
+    key = name.strip().lower()
+    if key in GPUS:
+        return GPUS[key]
+    if match := re.fullmatch(r"(\d+(?:\.\d+)?)gb", key):
+        return GPU(key, float(match.group(1)), None)
+    raise RecipeError(
+        f"gpu '{name}' is not one r1lab knows: choose one of {', '.join(GPUS)}, or give the memory "
+        "as <N>gb (e.g. --gpu 96gb)"
+    )
+
+
+@dataclass(frozen=True)
+class Parallel:
+    """How the trainer holds model states on each rank (from the accelerate file)."""
+
+    processes: int
+    zero_stage: int = 0  # 0: each rank holds everything (DDP, one process); 2 or 3: DeepSpeed
+    offload_optimizer: bool = False
+    offload_params: bool = False
+    weight_bytes: int = 2  # bytes per weight as loaded (plain data parallel)
+    compute_bytes: int = 2  # bytes per activation (2 under bf16/fp16)
+
+    @property
+    def label(self) -> str:
+        what = f"ZeRO-{self.zero_stage}" if self.zero_stage else "data parallel"
+        offload = " + optimizer offload" if self.offload_optimizer else ""
+        return f"{what}{offload}, {self.processes} rank(s)"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One optimizer step of a trainer, as its kind's TRL config sets it."""
+
+    micro_batch: int  # sequences per rank per forward/backward
+    accumulation: int  # gradient_accumulation_steps
+    sequence_tokens: int  # tokens of one sequence (GRPO: prompt + completion)
+    logit_tokens: int  # tokens per sequence whose logits the loss materializes
+    logit_bytes: float  # bytes per logit element in the kind's loss (value, copies, gradient)
+    gradient_checkpointing: bool
+    fused_logits: bool = False  # Liger's fused kernels: logits never materialized
+    generated_tokens: int = 0  # per sequence, generated before training (GRPO)
+    reference_model: bool = False  # a frozen copy of the weights (GRPO, beta > 0, no LoRA)
+    extra_forwards: int = 0  # forward passes without grad per trained token (reference, old logps)
+    vllm_colocate_share: float | None = None  # vllm_gpu_memory_utilization when colocated
+    vllm_sleeps: bool = False  # vllm_enable_sleep_mode: the share is freed while training
+    generation_sequences: int = 0  # sequences one rank's colocated engine generates at once
+    max_steps: int | None = None
+    assumptions: tuple[str, ...] = ()
+
+    def sequences_per_step(self, processes: int) -> int:
+        return self.micro_batch * self.accumulation * processes
+
+
+@dataclass(frozen=True)
+class Term:
+    name: str
+    bytes: float
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    gpu: GPU
+    parallel: Parallel
+    terms: tuple[Term, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def total(self) -> float:
+        return sum(t.bytes for t in self.terms)
+
+    @property
+    def capacity(self) -> float:
+        return self.gpu.memory_gib * GiB
+
+    @property
+    def fits(self) -> bool:
+        return self.total <= self.capacity
+
+    @property
+    def fraction(self) -> float:
+        return self.total / self.capacity
+
+    @property
+    def biggest(self) -> Term:
+        return max(self.terms, key=lambda t: t.bytes)
+
+    def table(self) -> list[str]:
+        width = max(len(t.name) for t in self.terms)
+        rows = [f"{t.name:<{width}}  {gib(t.bytes):>9}  {t.note}".rstrip() for t in self.terms]
+        total = f"{'total':<{width}}  {gib(self.total):>9}  of {self.gpu.memory_gib:.1f} GiB"
+        return [*rows, f"{total} ({self.fraction:.0%})", *self.notes]
+
+
+def gib(n: float) -> str:
+    return f"{n / GiB:.1f} GiB"
+
+
+# ---- the terms ---------------------------------------------------------------------------------
+
+
+def model_states(shape: ModelShape, par: Parallel) -> list[Term]:
+    """Weights, gradients, optimizer states per rank. Under DeepSpeed the split is its estimators'
+    (16-bit weights and gradients, fp32 master weights, gradients and two Adam moments: 18 bytes
+    per trained parameter, partitioned); otherwise accelerate's: four copies in the weights' dtype."""
+    p, t, n = shape.params, shape.trainable_params, par.processes
+    if par.zero_stage == 0:
+        b = par.weight_bytes
+        return [
+            Term("weights", p * b, f"{p / 1e9:.2f}B params x {b} B"),
+            Term("gradients", t * b, f"{t / 1e9:.3g}B trained x {b} B"),
+            Term("optimizer (Adam)", 2 * t * b, f"2 moments x {b} B"),
+        ]
+    layer = 4 * shape.largest_layer_params  # DeepSpeed: the largest layer, gathered, + its grads
+    if par.zero_stage == 2:
+        weights = Term("weights", 2 * p, "16-bit, whole on every rank")
+        grads = 0 if par.offload_optimizer else 6 * t / n  # 16-bit + fp32 partitions
+    else:
+        shard = 0 if par.offload_params else 2 * p / n
+        weights = Term("weights", shard + layer, f"16-bit / {n} ranks + largest layer gathered")
+        grads = 0 if par.offload_optimizer else 4 * t / n
+    opt = 0 if par.offload_optimizer else 12 * t / n
+    where = "on the CPU (offload)" if par.offload_optimizer else f"/ {n} ranks"
+    return [
+        weights,
+        Term("gradients", grads, f"{'16-bit + ' if par.zero_stage == 2 else ''}fp32 {where}"),
+        Term("optimizer (Adam)", opt, f"fp32 master + 2 moments {where}"),
+    ]
+
+
+def activation_bytes_per_token(shape: ModelShape, compute_bytes: int) -> int:
+    """What autograd keeps for one token of one decoder layer (RMSNorm's fp32 copies, the
+    normalized inputs, q, k, v, SDPA's output and log-sum-exp, the MLP's gate, up, activation and
+    product)."""
+    h, b = shape.hidden, compute_bytes
+    return 8 * h + b * (6 * h + 2 * shape.kv_dim + 4 * shape.intermediate) + 4 * shape.heads + 8
+
+
+def activations(shape: ModelShape, work: Workload, compute_bytes: int) -> Term:
+    tokens = work.micro_batch * work.sequence_tokens
+    layer = activation_bytes_per_token(shape, compute_bytes) * tokens
+    final = (4 + 2 * compute_bytes) * shape.hidden * tokens  # the last norm and lm_head's input
+    what = f"{work.micro_batch} x {work.sequence_tokens} tokens"
+    if work.gradient_checkpointing:
+        inputs = shape.layers * compute_bytes * shape.hidden * tokens
+        return Term("activations", inputs + layer + final, f"{what}, checkpointed + 1 layer")
+    return Term("activations", shape.layers * layer + final, f"{what}, {shape.layers} layers")
+
+
+def logits(shape: ModelShape, work: Workload) -> Term:
+    if work.fused_logits:
+        return Term("logits", 0, "fused (Liger): never materialized")
+    elements = work.micro_batch * work.logit_tokens * shape.vocab
+    note = f"{work.micro_batch} x {work.logit_tokens} tokens x {shape.vocab} vocab"
+    return Term("logits", elements * work.logit_bytes, f"{note} x {work.logit_bytes:g} B")
+
+
+def vllm_colocated(shape: ModelShape, work: Workload, gpu: GPU) -> tuple[list[Term], list[str]]:
+    """The engine's share of the GPU, and whether its KV cache holds one rank's generations."""
+    share = work.vllm_colocate_share
+    if share is None:
+        return [], []
+    engine = share * gpu.memory_gib * GiB
+    kv_room = engine - 2 * shape.params
+    per_seq = shape.kv_cache_bytes_per_token() * work.sequence_tokens
+    sequences = int(kv_room // per_seq) if kv_room > 0 else 0
+    note = f"{share:g} x {gpu.memory_gib:.0f} GiB; KV cache holds {sequences} sequence(s)"
+    notes = []
+    if sequences < max(work.generation_sequences, 1):
+        notes.append(
+            f"note: vLLM's share leaves KV cache for {sequences} of the "
+            f"{work.generation_sequences} sequences a rank generates at once"
+        )
+    if work.vllm_sleeps:
+        return [Term("vLLM (asleep)", 0, note + ", freed while training")], notes
+    return [Term("vLLM colocate", engine, note)], notes
+
+
+def plan_training(shape: ModelShape, par: Parallel, work: Workload, gpu: GPU) -> Plan:
+    terms = model_states(shape, par)
+    terms.append(activations(shape, work, par.compute_bytes))
+    terms.append(logits(shape, work))
+    if work.reference_model:
+        n = par.processes if par.zero_stage == 3 else 1
+        terms.append(Term("reference model", 2 * shape.params / n, "16-bit, beta > 0"))
+    engine, notes = vllm_colocated(shape, work, gpu)
+    terms += engine
+    terms.append(Term("CUDA context etc.", OVERHEAD_BYTES, "assumed"))
+    return Plan(gpu, par, tuple(t for t in terms if t.bytes or t.note), tuple(notes))
+
+
+# ---- what would make it fit --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Remedy:
+    setting: str  # the overrides, as a user types them
+    plan: Plan
+    changes: int = 1
+
+
+def remedies(
+    shape: ModelShape,
+    par: Parallel,
+    work: Workload,
+    gpu: GPU,
+    lora_shape: Callable[[], ModelShape] | None = None,
+) -> list[Remedy]:
+    """The changes of settings (one, or two together) after which the plan fits, those that leave
+    10% free first, single changes before pairs, the least memory first."""
+    steps: list[tuple[str, Callable[[ModelShape, Parallel, Workload], tuple]]] = []
+    if par.zero_stage < 3 and par.processes > 1:
+        steps.append(("accelerate=zero3", lambda s, p, w: (s, replace(p, zero_stage=3), w)))
+    if not work.gradient_checkpointing:
+        steps.append(
+            (
+                "trainer.gradient_checkpointing=true",
+                lambda s, p, w: (s, p, replace(w, gradient_checkpointing=True)),
+            )
+        )
+    if not work.fused_logits:
+        steps.append(
+            ("trainer.use_liger_kernel=true", lambda s, p, w: (s, p, replace(w, fused_logits=True)))
+        )
+    smaller = work.micro_batch // 2
+    while smaller >= 1 and work.micro_batch % smaller:
+        smaller -= 1
+    if smaller >= 1:
+        more = work.accumulation * work.micro_batch // smaller
+        steps.append(
+            (
+                f"trainer.per_device_train_batch_size={smaller} "
+                f"trainer.gradient_accumulation_steps={more}",
+                lambda s, p, w: (s, p, replace(w, micro_batch=smaller, accumulation=more)),
+            )
+        )
+    if work.vllm_colocate_share is not None:
+        steps.append(
+            (
+                "trainer.vllm_mode=server (a vLLM node of its own; slurm.nodes=2)",
+                lambda s, p, w: (s, p, replace(w, vllm_colocate_share=None)),
+            )
+        )
+    if lora_shape is not None and shape.trainable_params == shape.params:
+        steps.append(
+            (
+                "model.use_peft=true (LoRA)",
+                lambda s, p, w: (lora_shape(), p, replace(w, reference_model=False)),
+            )
+        )
+    tried = []
+    for size in (1, 2):
+        for combo in itertools.combinations(steps, size):
+            state = (shape, par, work)
+            for _, change in combo:
+                state = change(*state)
+            names = " ".join(name for name, _ in combo)
+            tried.append(Remedy(names, plan_training(*state, gpu), size))
+    fitting = [r for r in tried if r.plan.fits]
+    roomy = [r for r in fitting if r.plan.fraction <= WARN_FRACTION]
+    # single changes before pairs; among those, the least memory first
+    return sorted(roomy or fitting, key=lambda r: (r.changes, r.plan.total))
+
+
+# ---- time per step -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepEstimate:
+    trained_tokens: int
+    generated_tokens: int
+    flops: float
+    seconds: float | None
+    gpu_hours: float | None  # for max_steps on the training GPUs
+    assumptions: tuple[str, ...] = field(default=())
+
+    def lines(self, steps: int | None) -> list[str]:
+        gen = f", {self.generated_tokens / 1e6:.2f}M generated" if self.generated_tokens else ""
+        out = [
+            f"step: {self.trained_tokens / 1e6:.2f}M trained tokens{gen}; "
+            f"{self.flops:.2e} FLOP (6 x params x trained + 2 x params x generated, + recompute "
+            "and no-grad forwards)"
+        ]
+        if self.seconds is not None:
+            total = (
+                f"; {steps:,} steps: {self.seconds * steps / 3600:,.1f} h, "
+                f"{self.gpu_hours:,.0f} GPU-hours"
+                if steps and self.gpu_hours is not None
+                else ""
+            )
+            out.append(f"time: ~{self.seconds:,.1f} s/step{total}")
+        out += [f"assumed: {a}" for a in self.assumptions]
+        return out
+
+
+def step_estimate(
+    shape: ModelShape, par: Parallel, work: Workload, gpu: GPU, mfu: float = DEFAULT_MFU
+) -> StepEstimate:
+    """FLOPs of one optimizer step, and its time at `mfu` of the GPUs' dense bf16 peak."""
+    sequences = work.sequences_per_step(par.processes)
+    trained = sequences * work.sequence_tokens
+    generated = sequences * work.generated_tokens
+    forwards = work.extra_forwards + (1 if work.gradient_checkpointing else 0)
+    p = shape.params
+    flops = 6.0 * p * trained + 2.0 * p * generated + 2.0 * p * trained * forwards
+    assumed = [
+        f"{mfu:.0%} model FLOPs utilization on every GPU, generation included "
+        "(decoding is often slower); attention FLOPs left out",
+        *work.assumptions,
+    ]
+    if gpu.bf16_tflops is None:
+        return StepEstimate(trained, generated, flops, None, None, tuple(assumed))
+    seconds = flops / (par.processes * gpu.bf16_tflops * 1e12 * mfu)
+    hours = seconds * (work.max_steps or 0) * par.processes / 3600 if work.max_steps else None
+    return StepEstimate(trained, generated, flops, seconds, hours, tuple(assumed))
+
+
+# ---- an inference engine (generate, evaluate on vLLM) -------------------------------------------
+
+
+def plan_engine(
+    shape: ModelShape,
+    gpu: GPU,
+    tensor_parallel: int,
+    utilization: float,
+    max_model_len: int,
+) -> tuple[Plan, int]:
+    """One vLLM engine's memory per GPU, and how many max_model_len sequences its KV cache holds
+    (vLLM refuses to start below one)."""
+    engine = utilization * gpu.memory_gib * GiB
+    weights = 2 * shape.params / tensor_parallel
+    reserve = 1 * GiB  # vLLM's profiled activation peak and CUDA graphs (assumed)
+    kv_room = max(engine - weights - reserve, 0)
+    per_token = shape.kv_cache_bytes_per_token() / tensor_parallel
+    tokens = int(kv_room // per_token)
+    sequences = tokens // max_model_len
+    terms = (
+        Term("weights", weights, f"16-bit / tensor_parallel_size {tensor_parallel}"),
+        Term("activations, graphs", reserve, "assumed"),
+        Term("KV cache", kv_room, f"{tokens:,} tokens = {sequences} x max_model_len {max_model_len}"),
+    )
+    note = f"vLLM takes gpu_memory_utilization {utilization:g} of each GPU"
+    return Plan(gpu, Parallel(tensor_parallel), terms, (note,)), sequences
