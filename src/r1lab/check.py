@@ -843,9 +843,11 @@ def check_memory_plan(ctx: Context) -> Findings:
         f"{gpu.memory_gib:.1f} GiB ({plan.fraction:.0%}); {shape.name}, "
         f"{shape.params / 1e9:.2f}B params, {par.label}"
     )
-    trained = f"{shape.trainable_params / 1e9:.3g}B trained (LoRA)" if ctx.recipe.model.get(
-        "use_peft"
-    ) else "all trained"
+    trained = (
+        f"{shape.trainable_params / 1e9:.3g}B trained (LoRA)"
+        if ctx.recipe.model.get("use_peft")
+        else "all trained"
+    )
     yield detail(f"model: {shape.params / 1e9:.2f}B params, {trained}; config {shape.source}")
     for line in [*plan.table(), *estimate.lines(work.max_steps)]:
         yield detail(line)
@@ -888,7 +890,9 @@ def engine_plan(
         return
     gpu, assumed = planned_gpu(ctx)
     length = int(max_model_len or shape.context or 4096)
-    plan, sequences = memory_plan.plan_engine(shape, gpu, tensor_parallel, utilization or 0.9, length)
+    plan, sequences = memory_plan.plan_engine(
+        shape, gpu, tensor_parallel, utilization or 0.9, length
+    )
     for line in plan.table():
         yield detail(line)
     which = f"{gpu.name} (assumed)" if assumed else gpu.name

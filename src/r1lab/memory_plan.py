@@ -396,7 +396,9 @@ def plan_engine(
     terms = (
         Term("weights", weights, f"16-bit / tensor_parallel_size {tensor_parallel}"),
         Term("activations, graphs", reserve, "assumed"),
-        Term("KV cache", kv_room, f"{tokens:,} tokens = {sequences} x max_model_len {max_model_len}"),
+        Term(
+            "KV cache", kv_room, f"{tokens:,} tokens = {sequences} x max_model_len {max_model_len}"
+        ),
     )
     note = f"vLLM takes gpu_memory_utilization {utilization:g} of each GPU"
     return Plan(gpu, Parallel(tensor_parallel), terms, (note,)), sequences
