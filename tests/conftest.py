@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import random
@@ -65,6 +66,19 @@ def base_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     return out
 
 
+@pytest.fixture(scope="module")
+def vllm_installed() -> None:
+    """vLLM importable (`make install` brings the CPU build on x86-64 Linux): else skip with the
+    reason, except under CI=true, where the tests that need it fail."""
+    try:
+        import vllm  # noqa: F401
+    except ImportError as err:
+        reason = f"vLLM is not installed here ({err}); `make install` adds it on x86-64 Linux"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason} (CI=true: these tests must run)", pytrace=False)
+        pytest.skip(reason)
+
+
 _PORT_LOCKS: list = []  # held until this test session ends
 
 
@@ -97,3 +111,42 @@ def as_terminal_job() -> None:
     runners) has SIGINT ignored, children inherit that, and Python then installs no
     KeyboardInterrupt handler, so the Ctrl-C would be lost and the test would fail for nothing."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def running_server(
+    cmd: list[str], port: int, log: Path, env: dict | None = None, inherit: bool = True
+):
+    """Start a server (a vLLM OpenAI-compatible one) and yield its base URL once GET /health
+    answers; fail with the end of its log if it exits or takes over 600 s; stop it afterwards.
+    `env` is added to this process's environment, or is the whole of it with inherit=False."""
+    import time
+    import urllib.request
+
+    with open(log, "w") as handle:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env={**(os.environ if inherit else {}), **(env or {})},
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 600
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"the server exited ({proc.returncode}):\n{log.read_text()[-4000:]}")
+            try:
+                urllib.request.urlopen(url + "/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(1)
+        else:
+            pytest.fail(f"the server did not answer /health in 600 s:\n{log.read_text()[-4000:]}")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()

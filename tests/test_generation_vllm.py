@@ -8,10 +8,7 @@ installed these tests skip with the reason, except under CI=true, where they fai
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,7 +16,9 @@ import pytest
 from r1lab.generation import Sampling, load_generator
 from r1lab.prompts import format_prompt
 
-from conftest import free_port, run_r1lab
+from conftest import free_port, run_r1lab, running_server
+
+pytestmark = pytest.mark.usefixtures("vllm_installed")
 
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB of KV cache: plenty for the tiny model
 
@@ -32,17 +31,6 @@ FAST = [
     "select.verifiers.format=0.0",
     "select.drop_truncated=false",
 ]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def vllm_installed():
-    try:
-        import vllm  # noqa: F401
-    except ImportError as err:
-        reason = f"vLLM is not installed here ({err}); `make install` adds it on x86-64 Linux"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason} (CI=true: these tests must run)", pytrace=False)
-        pytest.skip(reason)
 
 
 def samples(out: Path) -> list[dict]:
@@ -144,27 +132,8 @@ def vllm_server(base_model, tmp_path_factory):
         "--reasoning-parser",
         "deepseek_r1",
     ]
-    with open(log, "w") as handle:
-        proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the vLLM server exited ({proc.returncode}):\n{log.read_text()[-4000:]}")
-        try:
-            urllib.request.urlopen(url + "/health", timeout=2)
-            break
-        except OSError:
-            time.sleep(1)
-    else:
-        proc.kill()
-        pytest.fail(f"the vLLM server did not answer /health in 600 s:\n{log.read_text()[-4000:]}")
-    yield url + "/v1"
-    proc.terminate()
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with running_server(cmd, port, log) as url:
+        yield url + "/v1"
 
 
 def test_openai_backend_generates_through_a_real_vllm_server(vllm_server, base_model, tmp_path):

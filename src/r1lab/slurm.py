@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from r1lab import accelerate_config
+from r1lab import accelerate_config, vllm_server
 from r1lab.errors import RecipeError, exit_on_error, unknown_key
 from r1lab.kinds import KINDS, get_kind, require_kind
 from r1lab.paths import REPO_ROOT
@@ -54,10 +54,10 @@ SLURM_DEFAULTS: dict[str, Any] = {
     "vllm": {},  # server mode: see VLLM_DEFAULTS
 }
 VLLM_DEFAULTS: dict[str, Any] = {
-    "tensor_parallel_size": 1,  # trl vllm-serve --tensor-parallel-size
-    "data_parallel_size": 1,  # trl vllm-serve --data-parallel-size (keep 1 for dense models)
+    "tensor_parallel_size": 1,  # the server's --tensor-parallel-size (r1lab.vllm_server)
+    "data_parallel_size": 1,  # its --data-parallel-size (keep 1 for dense models)
     "timeout": 900,  # seconds to wait for GET /health before the job fails
-    "args": [],  # extra `trl vllm-serve` / `vllm serve` arguments, e.g. ["--max-model-len", "4096"]
+    "args": [],  # extra `vllm serve` arguments, e.g. ["--max-model-len", "4096"]
 }
 ENV_PREFIX = "R1LAB_SLURM_"
 
@@ -375,6 +375,16 @@ def shell_plan(plan: Plan) -> str:
     }
     lines = [f"{k}={q(v)}" for k, v in values.items()]
     lines.append("VLLM_ARGS=(" + " ".join(q(a) for a in plan.vllm["args"]) + ")")
+    server = vllm_server.command(
+        values["VLLM_MODEL"],
+        int(values["VLLM_PORT"]),
+        plan.vllm["tensor_parallel_size"],
+        plan.vllm["data_parallel_size"],
+        plan.vllm["args"],
+    )
+    env = [f"-u{k}" for k in vllm_server.unset_for_server()]
+    env += [f"{k}={v}" for k, v in vllm_server.SERVER_ENV.items()]
+    lines.append("VLLM_SERVER=(env " + " ".join(q(a) for a in [*env, *server]) + ")")
     return "\n".join(lines) + "\n"
 
 
