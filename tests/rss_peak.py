@@ -1,16 +1,15 @@
 """Measure one SFT-shaped training step's peak memory on the CPU, for tests/test_memory_plan.py.
 
-Run in its own process (`python tests/rss_peak.py <config folder> <checkpointing 0|1>`), because
-the kernel's high-water mark of resident memory (`ru_maxrss`) is per process: it is read after a
-warm-up step and after the measured step, and the difference is the step's peak above what was
-live before (glibc returns large freed blocks to the kernel, so resident memory follows the
-allocator). Prints JSON: the measured bytes and the plan's terms for the same step.
+Run in its own process (`python tests/rss_peak.py <config folder> <checkpointing 0|1>`): after a
+warm-up step the kernel's high-water mark of resident memory is reset (/proc/self/clear_refs),
+and the step's peak above what was resident before is VmHWM - VmRSS (with glibc's mmap threshold
+fixed, freed blocks leave resident memory at once, so it follows the allocator). Prints JSON: the
+measured bytes and the plan's terms for the same step.
 """
 
 from __future__ import annotations
 
 import json
-import resource
 import sys
 
 import torch
@@ -22,8 +21,18 @@ from r1lab import memory_plan, model_shape, sft
 BATCH, LENGTH = 8, 1024
 
 
-def peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+def status_bytes(field: str) -> int:
+    """VmRSS (resident now) or VmHWM (its high-water mark) of this process, in bytes."""
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024  # kB
+    raise KeyError(field)
+
+
+def reset_peak() -> None:
+    """Linux: the high-water mark starts again from what is resident now."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 def main(folder: str, checkpointing: bool) -> None:
@@ -40,9 +49,10 @@ def main(folder: str, checkpointing: bool) -> None:
         model.zero_grad(set_to_none=True)
 
     step(1, 16)  # kernels, allocator pools
-    before = peak_rss()
+    reset_peak()
+    before = status_bytes("VmRSS")
     step(BATCH, LENGTH)
-    measured = peak_rss() - before
+    measured = status_bytes("VmHWM") - before
     shape = model_shape.load(folder)
     trl_config = SFTConfig(
         output_dir="unused",
@@ -53,9 +63,11 @@ def main(folder: str, checkpointing: bool) -> None:
         report_to=[],
     )
     work = sft.workload(None, trl_config, 4, None)  # the SFT kind's own step, float32
+    logits = memory_plan.logits(shape, work).bytes
     planned = {
         "activations": memory_plan.activations(shape, work, 4).bytes,
-        "logits": memory_plan.logits(shape, work).bytes,
+        "logits": logits,
+        "1 layer recomputed": max(memory_plan.recompute(shape, work, 4) - logits, 0),
         "gradients": shape.params * 4,
     }
     print(json.dumps({"measured": measured, "planned": planned}))

@@ -9,6 +9,7 @@ No GPU runs here: the activation terms are checked against the bytes autograd ke
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -173,17 +174,17 @@ def test_activations_equal_what_autograd_saves(tmp_path, dtype, checkpointing):
         gradient_checkpointing=checkpointing,
     )
     planned = mp.activations(shape, work, dtype.itemsize).bytes
-    if checkpointing:  # the one layer recomputed in backward is not saved in the forward
-        planned -= mp.activation_bytes_per_token(shape, dtype.itemsize) * batch * length
     assert planned == pytest.approx(measured, rel=0.01)  # the stated tolerance: 1%
 
 
 @pytest.mark.parametrize("checkpointing", [False, True])
 def test_a_steps_peak_on_the_cpu_is_what_the_plan_adds_up(tmp_path, checkpointing):
     """The kernel's high-water mark of one SFT step (8 x 1,024 tokens, 4 layers, vocab 4,000) in a
-    process of its own, against activations + logits + gradients; weights and optimizer states
-    were live before the step. Measured: the plan is 91-97% of the peak (the rest is transient
-    workspace); the stated tolerance is 15%."""
+    process of its own, against the plan's activations + logits (+ the recomputed layer beyond
+    them) + gradients; weights and optimizer states were live before the step. glibc's mmap
+    threshold is fixed so that freed blocks leave resident memory at once (its default moves the
+    threshold as blocks are freed, which made the peak vary by 2x between runs). Measured: the
+    plan is 101% of the peak without checkpointing, 103% with it; the stated tolerance is 15%."""
     import subprocess
     import sys
 
@@ -206,6 +207,7 @@ def test_a_steps_peak_on_the_cpu_is_what_the_plan_adds_up(tmp_path, checkpointin
         text=True,
         check=True,
         timeout=300,
+        env={**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"},
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     planned = sum(result["planned"].values())

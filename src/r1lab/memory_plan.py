@@ -196,14 +196,24 @@ def activation_bytes_per_token(shape: ModelShape, compute_bytes: int) -> int:
 
 
 def activations(shape: ModelShape, work: Workload, compute_bytes: int) -> Term:
+    """What the forward keeps for backward: every layer's saved tensors, or with gradient
+    checkpointing only each layer's input (the layers are recomputed in backward: `recompute`)."""
     tokens = work.micro_batch * work.sequence_tokens
-    layer = activation_bytes_per_token(shape, compute_bytes) * tokens
     final = (4 + 2 * compute_bytes) * shape.hidden * tokens  # the last norm and lm_head's input
     what = f"{work.micro_batch} x {work.sequence_tokens} tokens"
     if work.gradient_checkpointing:
         inputs = shape.layers * compute_bytes * shape.hidden * tokens
-        return Term("activations", inputs + layer + final, f"{what}, checkpointed + 1 layer")
+        return Term("activations", inputs + final, f"{what}, checkpointed layer inputs")
+    layer = activation_bytes_per_token(shape, compute_bytes) * tokens
     return Term("activations", shape.layers * layer + final, f"{what}, {shape.layers} layers")
+
+
+def recompute(shape: ModelShape, work: Workload, compute_bytes: int) -> float:
+    """Gradient checkpointing's one layer, recomputed in backward (0 without checkpointing)."""
+    if not work.gradient_checkpointing:
+        return 0
+    tokens = work.micro_batch * work.sequence_tokens
+    return activation_bytes_per_token(shape, compute_bytes) * tokens
 
 
 def logits(shape: ModelShape, work: Workload) -> Term:
@@ -238,7 +248,12 @@ def vllm_colocated(shape: ModelShape, work: Workload, gpu: GPU) -> tuple[list[Te
 def plan_training(shape: ModelShape, par: Parallel, work: Workload, gpu: GPU) -> Plan:
     terms = model_states(shape, par)
     terms.append(activations(shape, work, par.compute_bytes))
-    terms.append(logits(shape, work))
+    head = logits(shape, work)
+    terms.append(head)
+    layer = recompute(shape, work, par.compute_bytes)
+    if layer:  # backward frees the logits before it recomputes the layers: the larger counts
+        beyond = max(layer - head.bytes, 0)
+        terms.append(Term("1 layer recomputed", beyond, f"{gib(layer)}, less the logits freed"))
     if work.reference_model:
         n = par.processes if par.zero_stage == 3 else 1
         terms.append(Term("reference model", 2 * shape.params / n, "16-bit, beta > 0"))
