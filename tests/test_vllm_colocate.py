@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, run_r1lab
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("vllm_installed")]
 
@@ -54,23 +54,15 @@ def test_the_colocated_engine_follows_the_policy_after_each_sync(tiny_model, tmp
 
 def test_grpo_trains_with_vllm_colocated_on_the_cpu(base_model, tmp_path):
     out = tmp_path / "grpo"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "r1lab.grpo",
-            "r1_zero/tiny",
-            f"model.model_name_or_path={base_model}",
-            f"trainer.output_dir={out}",
-            "trainer.max_steps=2",
-            "trainer.per_device_train_batch_size=16",
-            "trainer.logging_steps=1",
-            *COLOCATE,
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    proc = run_r1lab(
+        "grpo",
+        "r1_zero/tiny",
+        f"model.model_name_or_path={base_model}",
+        f"trainer.output_dir={out}",
+        "trainer.max_steps=2",
+        "trainer.per_device_train_batch_size=16",
+        "trainer.logging_steps=1",
+        *COLOCATE,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     history = json.loads((out / "trainer_state.json").read_text())["log_history"]

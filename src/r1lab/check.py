@@ -174,6 +174,25 @@ class Context:
         config = json.loads((folder / "config.json").read_text()) if folder else {}
         return config.get("max_position_embeddings")
 
+    @property
+    def gpu_unknown(self) -> bool:
+        """A GPU recipe checked on a machine without one: bf16/fp16 cannot be checked here."""
+        return not self.on_cpu and not _has_gpu()
+
+    @cached_property
+    def trl_config(self) -> Any:
+        """TRL's own config object from `trainer:`, as the run's processes will build it (bf16/fp16
+        left out where no GPU is here to accept them)."""
+        kwargs = dict(self.recipe.trainer)
+        kwargs.setdefault("output_dir", self.recipe.output_dir)
+        kwargs.pop("report_to", None)  # needs wandb/tensorboard set up; checked at run time
+        if self.gpu_unknown:
+            kwargs["bf16"] = kwargs["fp16"] = False
+        try:
+            return self.kind.build_config(kwargs, num_processes=self.num_processes)
+        except (ValueError, TypeError) as err:
+            raise RecipeError(f"trainer: TRL rejects this configuration: {err}") from None
+
     @cached_property
     def model_shape(self) -> model_shape.ModelShape | None:
         """The model's shape from its config.json: local, the Hub cache, or the repo's copy."""
@@ -393,19 +412,10 @@ def check_trl_config(ctx: Context) -> Findings:
     """Let TRL validate the rest of the section, exactly as it will at run time."""
     if unknown_trainer_keys(ctx):  # TRL would only repeat what check_trainer_keys reports
         return
-    kwargs = dict(ctx.recipe.trainer)
-    kwargs.setdefault("output_dir", ctx.recipe.output_dir)
-    kwargs.pop("report_to", None)  # needs wandb/tensorboard set up; checked at run time
-    gpu_unknown = not ctx.on_cpu and not _has_gpu()
-    if gpu_unknown:
-        kwargs["bf16"] = kwargs["fp16"] = False
-    try:
-        config = ctx.kind.build_config(kwargs, num_processes=ctx.num_processes)
-    except (ValueError, TypeError) as err:
-        raise RecipeError(f"trainer: TRL rejects this configuration: {err}") from None
+    config = ctx.trl_config
     yield ok("trainer: TRL accepts the configuration")
     yield from _check_optimizer(config)
-    if gpu_unknown:
+    if ctx.gpu_unknown:
         yield skipped("bf16/fp16 support: no GPU on this machine (checked on the training nodes)")
 
 
@@ -833,12 +843,9 @@ def check_memory_plan(ctx: Context) -> Findings:
         return
     gpu, assumed = planned_gpu(ctx)
     par = parallel_of(ctx, shape)
-    kwargs = {**ctx.recipe.trainer, "bf16": False, "fp16": False}  # buildable without a GPU
-    kwargs.setdefault("output_dir", ctx.recipe.output_dir)
-    kwargs.pop("report_to", None)
     try:
-        config = ctx.kind.build_config(kwargs, num_processes=ctx.num_processes)
-    except (ValueError, TypeError):
+        config = ctx.trl_config
+    except RecipeError:
         return  # check_trl_config reports it
     prompt = ctx.longest_prompt if ctx.lengths_checkable else None
     work = ctx.kind.workload(ctx.recipe, config, par.compute_bytes, prompt)

