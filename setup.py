@@ -36,6 +36,9 @@ extras = {
     "deepspeed": ["deepspeed>=0.19.8,<0.20"],
     # `trainer.use_liger_kernel`: Triton kernels, CUDA GPUs only (not installed by default)
     "liger": ["liger-kernel>=0.5,<0.9"],
+    # kind grpo_async: TRL's AsyncGRPOTrainer fetches its FA3 attention with `kernels` (the range
+    # transformers 5 accepts); CUDA GPUs only, not installed by default
+    "async": ["kernels>=0.16,<0.17"],
 }
 
 setup(

@@ -1,7 +1,10 @@
-"""GRPO step throughput through the real `r1lab grpo` path: steps/s and completion tokens/s.
+"""GRPO step throughput through the real `r1lab grpo` path: steps/s, completion tokens/s, and
+where a step's time goes (r1lab.step_time: generation, weight sync, rewards, log-probs, update).
 
     python benchmarks/grpo_step.py                      # tiny model, CPU (~1M parameters)
     python benchmarks/grpo_step.py --shape qwen2.5-0.5b # random-init Qwen2.5-0.5B shape (GPU)
+    python benchmarks/grpo_step.py trainer.use_vllm=true trainer.vllm_gpu_memory_utilization=0.1
+                                                        # generation on vLLM colocated (CPU too)
 
 The model is random-init with the tiny tokenizer (nothing is downloaded); the recipe is
 `r1_zero/tiny` with the model swapped, so the numbers cover generation, rewards and the update.
@@ -55,6 +58,7 @@ def main() -> int:
         cmd += args.overrides
         subprocess.run(cmd, check=True)
         history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    from r1lab import step_time
     from r1lab.recipe import compose
 
     batch = compose("r1_zero/tiny", args.overrides).trainer["per_device_train_batch_size"]
@@ -65,6 +69,8 @@ def main() -> int:
         f"{args.shape}: {len(steps)} steps, {len(steps) / seconds:.2f} steps/s, "
         f"{seconds / len(steps):.3f} s/step, {tokens / seconds:.0f} completion tokens/s"
     )
+    timed = [h for h in history if "step" in h and "step_time" in h][args.warmup :]
+    print("\n".join(step_time.table(timed)))
     return 0
 
 

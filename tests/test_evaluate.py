@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from r1lab import step_time
 from r1lab.errors import RecipeError
 from r1lab.heldout import EvalConfig, Scores
 from r1lab.metrics import cons_at_k, paired_difference, standard_error
@@ -97,6 +98,7 @@ def _models(tmp_path, **pass1: tuple[float, float]) -> dict[str, Model]:
             {"step": s, "loss": 1 / s}
             | (
                 {"reward": s / 10, "rewards/accuracy/mean": s / 20, "completions/mean_length": 9}
+                | step_time.breakdown({"generate": 3.0, "building": 3.0}, 4.0)
                 if rl
                 else {}
             )
@@ -254,6 +256,10 @@ def test_report_has_models_findings_curves_and_lineage(tmp_path):
     assert not (tmp_path / "out" / "base-reward.png").exists()  # an SFT stage has no reward
     assert not (tmp_path / "out" / "grpo-loss.png").exists()  # a GRPO stage: reward curves
     assert "made by: grpo r1_zero/tiny" in text
+    # a GRPO stage says where its steps' time went; an SFT stage has no such table
+    assert "r1 zero: where a GRPO step's time went" in text
+    assert "| generate | 3.000 | 75.0% |" in text and "| update | 1.000 | 25.0% |" in text
+    assert "base: where a GRPO step's time went" not in text
 
 
 def test_moving_average_is_a_trailing_mean():

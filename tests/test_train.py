@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from r1lab import step_time
+
 from conftest import REPO, run_r1lab
 
 pytestmark = pytest.mark.slow
@@ -77,6 +79,14 @@ def test_grpo_trains_logs_to_wandb_offline_and_saves(base_model, tmp_path):
     history = json.loads((out / "trainer_state.json").read_text())["log_history"]
     assert [h["step"] for h in history if "loss" in h] == [1, 2]
     assert any("rewards/accuracy/mean" in h and "rewards/format/mean" in h for h in history)
+    # where each step's time went (r1lab.step_time), in TRL's own log: the parts cover the step,
+    # every step generated (with transformers), and the step is at least TRL's own step_time
+    # (which leaves out the optimizer step)
+    for h in (h for h in history if "loss" in h):
+        shares = [h[f"step_share/{part}"] for part in step_time.PARTS]
+        assert sum(shares) == pytest.approx(1.0, abs=1e-3), h
+        assert h["step_time/generate"] > 0 and h["step_time/update"] > 0, h
+        assert h["step_time/total"] >= h["step_time"] * 0.99, h
     runs = list((out / "wandb").glob("offline-run-*"))
     assert runs, "wandb should log offline with no API key"
 

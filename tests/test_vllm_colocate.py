@@ -72,6 +72,10 @@ def test_grpo_trains_with_vllm_colocated_on_the_cpu(base_model, tmp_path):
     # the trainer's own for the same tokens (transformers generation logs no such key)
     gaps = [h["sampling/sampling_logp_difference/mean"] for h in steps]
     assert all(g < 0.05 for g in gaps), gaps
+    # the step's parts (r1lab.step_time): the second step syncs the first step's weights into
+    # the engine before it generates, and both show in TRL's log
+    assert steps[1]["step_time/sync_weights"] > 0, steps[1]
+    assert all(h["step_time/generate"] > 0 for h in steps), steps
 
 
 def test_server_mode_on_a_cpu_is_refused_with_the_fix(tiny_model):

@@ -793,6 +793,11 @@ def parallel_of(ctx: Context, shape: model_shape.ModelShape) -> memory_plan.Para
     acc = ctx.accelerate
     ds = acc.settings.get("deepspeed_config") or {}
     stage = int(ds.get("zero_stage", 0) or 0) if acc.distributed_type == "DEEPSPEED" else 0
+    fsdp = acc.settings.get("fsdp_config") or {} if acc.distributed_type == "FSDP" else None
+    if fsdp is not None:  # FSDP shards what ZeRO-3 does; without resharding, what ZeRO-2 does
+        stage = 3 if fsdp.get("fsdp_reshard_after_forward", True) else 2
+        if fsdp.get("fsdp_offload_params"):
+            ds = {"offload_optimizer_device": "cpu", "offload_param_device": "cpu"}
 
     def offloaded(key: str) -> bool:
         return str(ds.get(key, "none")).lower() not in ("none", "")
@@ -803,6 +808,7 @@ def parallel_of(ctx: Context, shape: model_shape.ModelShape) -> memory_plan.Para
     return memory_plan.Parallel(
         processes=ctx.num_processes,
         zero_stage=stage,
+        fsdp=f"FSDP{fsdp.get('fsdp_version', 1)}" if fsdp is not None else None,
         offload_optimizer=offloaded("offload_optimizer_device"),
         offload_params=offloaded("offload_param_device"),
         weight_bytes=weight_bytes,

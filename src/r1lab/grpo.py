@@ -19,7 +19,7 @@ from r1lab.train import run as run_trainer
 def build_trainer(run: Run):
     from trl import GRPOTrainer
 
-    from r1lab import vllm_sync
+    from r1lab import step_time, vllm_sync
     from r1lab.rewards import get_reward
 
     rewards = [get_reward(spec.name, **spec.params) for spec in run.recipe.reward_specs]
@@ -27,7 +27,9 @@ def build_trainer(run: Run):
     # weights synced through vLLM's reload, where TRL's per-parameter load fails
     if vllm_sync.colocated_on_cpu(run.recipe.trainer):
         vllm_sync.release_onednn_pin()
-    return vllm_sync.install(GRPOTrainer(reward_funcs=rewards, **trainer_kwargs(run)))
+    trainer = vllm_sync.install(GRPOTrainer(reward_funcs=rewards, **trainer_kwargs(run)))
+    step_time.install(trainer)  # per step: generation, sync, rewards, log-probs, update (logged)
+    return trainer
 
 
 def _config_class() -> type:

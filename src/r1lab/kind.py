@@ -36,6 +36,10 @@ def _always(recipe: Recipe) -> bool:
     return True
 
 
+def _host_and_port(host: str, port: int | str) -> list[str]:
+    return [f"trainer.vllm_server_host={host}", f"trainer.vllm_server_port={port}"]
+
+
 @dataclass(frozen=True)
 class Kind:
     name: str
@@ -58,6 +62,8 @@ class Kind:
     # kwargs for a run of N processes when built in one (GRPO sizes its generation batch by it)
     config_for_processes: Callable[[dict[str, Any], int], dict[str, Any]] = _same
     vllm_server: Callable[[Recipe], bool] = _never  # needs a vLLM server node on Slurm
+    # the overrides that point the trainer at that server: (host, port) -> ["trainer.k=v", ...]
+    vllm_server_overrides: Callable[[str, int | str], list[str]] = _host_and_port
     # False: model.model_name_or_path names a model served elsewhere (generate on an endpoint),
     # so no local files are looked for
     loads_model: Callable[[Recipe], bool] = _always

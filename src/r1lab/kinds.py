@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from r1lab import evaluate, generate, grpo, pipeline, sft
+from r1lab import evaluate, generate, grpo, grpo_async, pipeline, sft
 from r1lab.errors import RecipeError, closest
 from r1lab.kind import Kind
 
 KINDS: dict[str, Kind] = {
     sft.KIND.name: sft.KIND,
     grpo.KIND.name: grpo.KIND,
+    grpo_async.KIND.name: grpo_async.KIND,
     generate.KIND.name: generate.KIND,
     evaluate.KIND.name: evaluate.KIND,
     pipeline.KIND.name: pipeline.KIND,

@@ -74,6 +74,8 @@ class Parallel:
 
     processes: int
     zero_stage: int = 0  # 0: each rank holds everything (DDP, one process); 2 or 3: DeepSpeed
+    # FSDP's sharding, planned as the ZeRO stage that shards the same states: "FSDP2" or None
+    fsdp: str | None = None
     offload_optimizer: bool = False
     offload_params: bool = False
     weight_bytes: int = 2  # bytes per weight as loaded (plain data parallel)
@@ -82,6 +84,8 @@ class Parallel:
     @property
     def label(self) -> str:
         what = f"ZeRO-{self.zero_stage}" if self.zero_stage else "data parallel"
+        if self.fsdp:
+            what = f"{self.fsdp} (planned as {what})"
         offload = " + optimizer offload" if self.offload_optimizer else ""
         return f"{what}{offload}, {self.processes} rank(s)"
 
@@ -218,7 +222,7 @@ def recompute(shape: ModelShape, work: Workload, compute_bytes: int) -> float:
 
 def logits(shape: ModelShape, work: Workload) -> Term:
     if work.fused_logits:
-        return Term("logits", 0, "fused (Liger): never materialized")
+        return Term("logits", 0, "fused kernel: never materialized")
     elements = work.micro_batch * work.logit_tokens * shape.vocab
     note = f"{work.micro_batch} x {work.logit_tokens} tokens x {shape.vocab} vocab"
     return Term("logits", elements * work.logit_bytes, f"{note} x {work.logit_bytes:g} B")

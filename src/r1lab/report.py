@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from r1lab import step_time
+
 FORMAT_KEY = "rewards/format/mean"
 PLOTS = {
     "reward": ("reward", "total reward (weighted)"),
@@ -323,6 +325,9 @@ def write(
         note = format_note(history)  # None unless the run logged a format reward
         if note:
             lines.append(f"\n{model.label}: {note}\n")
+        times = step_time.table(history)  # GRPO stages: where a step's time went
+        if times:
+            lines += ["", f"{model.label}: where a GRPO step's time went", "", *times, ""]
     if lineage_text:
         lines += ["", "## Lineage of the last model (`r1lab show`)", "", "```", lineage_text, "```"]
     report = out / "report.md"

@@ -194,9 +194,10 @@ def make_plan(recipe: Recipe, nodes: int | None = None, gpus_on_node: int | None
                 "use trainer.vllm_mode=colocate"
             )
         if trainer.get("vllm_server_base_url"):
+            pointed = [o.split("=", 1)[0] for o in kind.vllm_server_overrides("h", 1)]
             raise SlurmError(
                 "trainer.vllm_server_base_url is set, but slurm/train.slurm starts the vLLM server on "
-                "the last node and points training at it (trainer.vllm_server_host/port); unset it"
+                f"the last node and points training at it ({', '.join(pointed)}); unset it"
             )
         gpus, tp, dp = (
             settings["gpus_per_node"],
@@ -353,6 +354,9 @@ def submit(
     return job_id
 
 
+SERVER_HOST = "%HOST%"  # in VLLM_OVERRIDES: train.slurm puts the server node's name there
+
+
 def shell_plan(plan: Plan) -> str:
     """The plan as bash assignments for `eval` in slurm/train.slurm."""
     q = shlex.quote
@@ -385,6 +389,9 @@ def shell_plan(plan: Plan) -> str:
     env = [f"-u{k}" for k in vllm_server.unset_for_server()]
     env += [f"{k}={v}" for k, v in vllm_server.SERVER_ENV.items()]
     lines.append("VLLM_SERVER=(env " + " ".join(q(a) for a in [*env, *server]) + ")")
+    # the trainer's overrides that name the server, its node left as %HOST% for train.slurm
+    pointing = get_kind(plan.kind).vllm_server_overrides(SERVER_HOST, values["VLLM_PORT"])
+    lines.append("VLLM_OVERRIDES=(" + " ".join(q(a) for a in pointing) + ")")
     return "\n".join(lines) + "\n"
 
 
