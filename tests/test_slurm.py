@@ -681,6 +681,33 @@ def test_pipeline_is_a_chain_of_dependent_jobs(slurm_cluster, pipeline_tree, tmp
 
 
 @pytest.mark.slurm
+def test_a_fresh_pipeline_is_submitted_not_run_on_the_login_node(
+    slurm_cluster, pipeline_tree, tmp_path
+):
+    """`make pipeline ... ARGS=--fresh` where sbatch exists clears every stage's earlier output,
+    then submits the chain like any other pipeline (it used to run every stage right here)."""
+    out = tmp_path / "p"
+    earlier = out / "sft"
+    earlier.mkdir(parents=True)
+    (earlier / "recipe.yaml").write_text(
+        "name: an earlier run\n"
+    )  # an r1lab run: --fresh clears it
+    (earlier / "stale.bin").write_text("from the earlier run")
+    proc = make(
+        "pipeline",
+        "pipeline_test/three",
+        ["--fresh", f"trainer.output_dir={out}"],
+        env=pipeline_tree,
+    )
+    jobs = submitted_chain(proc, slurm_cluster)
+    assert list(jobs) == ["sft", "grpo", "eval"], proc.stdout
+    assert not (earlier / "stale.bin").exists()
+    assert "done in" not in proc.stdout  # no stage ran on this node (run_here logs "done in")
+    for job in jobs.values():
+        subprocess.run(["scancel", str(job)], check=False)
+
+
+@pytest.mark.slurm
 def test_failed_stage_cancels_the_stages_after_it(slurm_cluster, pipeline_tree, tmp_path):
     out = tmp_path / "p"
     proc = make(

@@ -13,10 +13,13 @@ over synchronous GRPO at equal accuracy (AReaL, verl, ROLL). What it needs, refu
   `trainer.vllm_server_base_url`), and NCCL between trainer and server for the weights;
 - CUDA GPUs: the trainer packs samples into a prefix tree and attends with the FA3 kernel it
   fetches from the Hub (`kernels-community/flash-attn3`, the `kernels` package: `pip install -e
-  '.[async]'`); it cannot run on a CPU, so r1lab's tests check its recipes offline only;
+  '.[async]'`), and asks torch.cuda for the device's name; `r1lab grpo_async` refuses a CPU (the
+  tests run it on one with stand-ins for those parts: tests/async_grpo_cpu.py);
 - FSDP2 or plain data parallel, not DeepSpeed (`accelerate: fsdp2`);
 - picklable rewards (they run in the spawned process): r1lab's registered rewards are; a plug-in
   lambda or closure is not;
+- conversational prompts (`data.template: r1_zero_chat` or `chat`) and a model whose chat
+  template TRL's worker knows how to parse (`parseable_tokenizer`);
 - no `use_liger_kernel` (TRL raises NotImplementedError), no KL term (TRL's async GRPO has no
   reference model), no LoRA on the LM head.
 
@@ -39,6 +42,7 @@ from r1lab.train import Run, trainer_kwargs
 from r1lab.train import run as run_trainer
 
 DISTRIBUTED_TYPES = ("NO", "MULTI_GPU", "FSDP")  # what AsyncGRPOTrainer runs under
+CHAT_TEMPLATES = ("r1_zero_chat", "chat")  # r1lab.prompts templates that give messages
 SERVER_URL_KEY = "trainer.vllm_server_base_url"
 
 
@@ -71,12 +75,39 @@ def _experimental() -> Any:
     return async_grpo
 
 
-def build_trainer(run: Run):
+def parseable_tokenizer(tokenizer: Any, model: str) -> Any:
+    """`tokenizer` as TRL's rollout worker will use it: left padding, and a response template
+    from TRL's own list (`add_response_schema`), which knows only some models' chat templates;
+    any other template fails in the spawned worker after the model has loaded, so here first."""
+    from trl.chat_template_utils import add_response_schema
+
+    tokenizer.padding_side = "left"
+    if getattr(tokenizer, "response_template", None) or getattr(tokenizer, "response_schema", None):
+        return tokenizer
+    try:
+        return add_response_schema(tokenizer)
+    except ValueError:
+        raise RecipeError(
+            f"model '{model}': TRL's async GRPO parses every completion with a response template "
+            "it knows for the model's chat template (Qwen2.5/Qwen3, Llama 3, DeepSeek-R1-Distill, "
+            "gpt-oss, GLM-4, Gemma 4, LFM2, Nemotron 3), and this model's chat template is none of "
+            "them; use such a model, or give its tokenizer a `response_template` (transformers' "
+            "response parsing) and save it with the model"
+        ) from None
+
+
+def build_trainer(run: Run, **extra: Any):
+    """TRL's AsyncGRPOTrainer for `run`; `extra`: more of its arguments (a `weight_transfer`)."""
+    from transformers import AutoTokenizer
+
     AsyncGRPOTrainer = _experimental().AsyncGRPOTrainer  # noqa: N806
 
     kwargs = trainer_kwargs(run)
     kwargs.pop("quantization_config")  # AsyncGRPOTrainer loads the model itself, unquantized
-    return AsyncGRPOTrainer(reward_funcs=rewards_of(run.recipe), **kwargs)
+    model = kwargs["model"]
+    tokenizer = AutoTokenizer.from_pretrained(model, revision=run.model_args.model_revision)
+    kwargs["processing_class"] = parseable_tokenizer(tokenizer, model)  # before the model loads
+    return AsyncGRPOTrainer(reward_funcs=rewards_of(run.recipe), **kwargs, **extra)
 
 
 def _config_class() -> type:
@@ -125,6 +156,16 @@ def check_async_grpo(ctx: check.Context) -> check.Findings:
             "model.lora_target_modules includes lm_head: AsyncGRPOTrainer reads the head's base "
             "weight for its log-probs and would ignore the adapter; remove lm_head"
         )
+    template = ctx.data.template
+    if template not in CHAT_TEMPLATES:
+        raise RecipeError(
+            f"data.template={template}: TRL's async GRPO sends every prompt through the model's "
+            "chat template as messages, not as text; set data.template=r1_zero_chat (the R1-Zero "
+            "instruction as the system message) or data.template=chat"
+        )
+    if ctx.model_folder is not None:  # else checked when the run loads the tokenizer
+        parseable_tokenizer(ctx.tokenizer, str(ctx.recipe.model["model_name_or_path"]))
+        yield check.ok("chat template: one TRL's async rollout worker parses")
     yield from _check_picklable(ctx.recipe)
     yield from _check_kernels(ctx)
     yield _server_finding(ctx)

@@ -78,8 +78,9 @@ class Kind:
     # Fills defaults that interpolations may name, in the composed but unresolved recipe (a
     # pipeline's stage outputs, named as ${stages.<name>.output}): (recipe name, config) -> None
     complete: Callable[[str, dict[str, Any]], None] | None = None
-    # How `r1lab launch` (make <kind>) runs it when not the default: (recipe, on Slurm) -> exit code
-    launch: Callable[[Recipe, bool], int] | None = None
+    # How `r1lab launch` (make <kind>) runs it when not the default:
+    # (recipe, on Slurm, --fresh) -> exit code
+    launch: Callable[[Recipe, bool, bool], int] | None = None
     # One optimizer step as the memory plan counts it (r1lab.memory_plan.Workload), from the TRL
     # config: (recipe, config, bytes per activation, measured prompt tokens or None); None: the
     # kind trains nothing, or has no plan

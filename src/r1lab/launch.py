@@ -50,9 +50,7 @@ def main(argv: list[str]) -> int:
     require_kind(recipe.name, recipe.kind, kind.name)
     on_slurm = bool(shutil.which("sbatch")) and os.environ.get("LOCAL") != "1"
     if kind.launch is not None:  # a kind with its own way (pipeline: stages, or a job chain)
-        if fresh:
-            return kind.run([recipe.name, *recipe.overrides, "--fresh"])
-        return kind.launch(recipe, on_slurm)
+        return kind.launch(recipe, on_slurm, fresh)
     if fresh:  # once, here, before any process of the run starts
         run_dir.clear(recipe.output_dir)
     if on_slurm:

@@ -423,9 +423,12 @@ def clear(recipe: Recipe) -> None:
     shutil.rmtree(Path(recipe.output_dir) / "logs", ignore_errors=True)
 
 
-def launch(recipe: Recipe, on_slurm: bool) -> int:
-    """`make pipeline RECIPE=...`: check every stage, then submit the chain or run it here."""
+def launch(recipe: Recipe, on_slurm: bool, fresh: bool = False) -> int:
+    """`make pipeline RECIPE=...`: check every stage, then (`fresh`: clear their earlier outputs)
+    submit the chain or run it here."""
     check.check(recipe).raise_if_failed()
+    if fresh:
+        clear(recipe)
     if on_slurm:
         submit_chain(recipe)
         return 0
@@ -441,9 +444,7 @@ def main(argv: list[str]) -> int:
     from r1lab.kinds import require_kind
 
     require_kind(recipe.name, recipe.kind, KIND.name)
-    if fresh:
-        clear(recipe)
-    return launch(recipe, on_slurm=False)
+    return launch(recipe, on_slurm=False, fresh=fresh)
 
 
 KIND = Kind(
