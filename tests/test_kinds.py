@@ -141,3 +141,24 @@ def test_hub_dataset_columns_are_checked_once_loaded_and_nothing_else_reruns():
     assert "num_generations" not in errors  # a batch problem: check() reported it already
     bad_question = "\n".join(check_columns(recipe, ["question", "solution"]).errors)
     assert "column 'problem' not in" in bad_question
+
+
+def test_the_package_imports_in_one_direction():
+    """No circle in src/r1lab's imports, those inside functions included (tools/import_graph.py):
+    the registry names kinds by module path and imports one only when it is asked for."""
+    sys.path.insert(0, str(REPO / "tools"))
+    import import_graph
+
+    edges = import_graph.graph()
+    assert import_graph.circles(edges) == []
+    assert edges["r1lab.kinds"] <= {"r1lab.kind", "r1lab.errors"}, edges["r1lab.kinds"]
+
+
+def test_a_kind_module_is_imported_only_when_its_kind_is_asked_for():
+    code = (
+        "import sys; from r1lab.kinds import KINDS, get_kind; "
+        "assert 'r1lab.grpo_async' not in sys.modules; "
+        "assert list(KINDS)[:2] == ['sft', 'grpo']; "
+        "get_kind('sft'); assert 'r1lab.sft' in sys.modules and 'r1lab.grpo_async' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

@@ -15,9 +15,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from r1lab.check import Check
     from r1lab.memory_plan import Workload
-    from r1lab.recipe import Recipe
+
+# A kind is declared below the recipes and the checks that read it (r1lab.recipe validates a
+# recipe against its kind; r1lab.check runs a kind's checks), so this module names their types
+# without importing them, not even for type checkers:
+Recipe = Any  # an r1lab.recipe.Recipe
+Check = Callable[[Any], Any]  # r1lab.check.Check: (Context) -> Findings
 
 
 def _no_extras(recipe: Recipe) -> dict[str, Any]:

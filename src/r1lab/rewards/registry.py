@@ -166,9 +166,24 @@ def guarded(
     return [_clean(v) for v in values]
 
 
-def _rebuild(name: str, params: dict[str, Any]) -> Reward:
-    import r1lab.rewards  # noqa: F401  (registers the built-in rewards in a fresh process)
+# The modules that register the built-in rewards (r1lab.rewards imports them all)
+BUILT_IN: tuple[str, ...] = (
+    "r1lab.rewards.accuracy",
+    "r1lab.rewards.choice",
+    "r1lab.rewards.code_exec",
+    "r1lab.rewards.countdown",
+    "r1lab.rewards.language",
+    "r1lab.rewards.length",
+    "r1lab.rewards.shape",
+)
 
+
+def _rebuild(name: str, params: dict[str, Any]) -> Reward:
+    """Unpickling in a fresh process (TRL's async scorer): register the built-ins, then build."""
+    import importlib
+
+    for module in BUILT_IN:
+        importlib.import_module(module)
     return get_reward(name, **params)
 
 
