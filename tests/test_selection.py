@@ -4,6 +4,7 @@ R1's filters, decontamination, batching, the written files and the `select:` che
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 from pathlib import Path
 
@@ -339,6 +340,7 @@ def test_a_thousand_rows_call_each_reward_once(monkeypatch, tmp_path):
         )
     )
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "select_probe_count", raising=False)  # a rerun's fresh CALLS
     calls: dict[str, list[int]] = {}
     real = r1lab.rewards.get_reward
 
@@ -470,3 +472,127 @@ def test_check_loads_the_benchmark_files(benchmark, tmp_path):
     assert "no file at" in found["error"][0]
     found = findings({"decontaminate": [str(benchmark)]}, ["problem", "solution"])
     assert "question column 'question'" in found["error"][0]
+
+
+# ---- what the verifiers are given, and what the report says (aimed at mutation survivors) ----
+
+
+@pytest.fixture
+def probe_verifier(tmp_path, monkeypatch) -> str:
+    """A plug-in verifier that records what it was called with."""
+    (tmp_path / "select_probe_seen.py").write_text(
+        textwrap.dedent(
+            """
+            SEEN = []
+
+            def seen(completions, prompts, level=0.0, **kwargs):
+                SEEN.append({"prompts": prompts, "level": level, "kwargs": sorted(kwargs)})
+                return [level] * len(completions)
+            seen.verifier = True
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "select_probe_seen", raising=False)
+    return "select_probe_seen:seen"
+
+
+def test_a_verifier_gets_the_prompts_its_parameters_and_the_other_columns(probe_verifier):
+    rows = [row(0, 0, RIGHT), row(1, 0, WRONG)]
+    section = {"verifiers": {probe_verifier: {"min": 0.5, "level": 0.75}}}
+    kept, _ = select_rows(rows, config(**section))
+    import select_probe_seen
+
+    (call,) = select_probe_seen.SEEN
+    assert call["prompts"] == [r["prompt"] for r in rows]
+    assert call["level"] == 0.75  # its parameter: 0.75 >= min 0.5 keeps both samples
+    assert len(kept) == 2
+    assert "prompt" not in call["kwargs"] and "completion" not in call["kwargs"]
+    assert {"solution", "question", "finish_reason"} <= set(call["kwargs"])
+
+
+def test_the_language_filter_judges_the_language_the_recipe_names():
+    chinese = row(0, 0, think("三 加 四 等于 七 所以 答案 是 七"))
+    english = row(0, 1, think("Adding three and four gives seven."))
+    assert kept_samples([chinese, english], config(language="zh")) == [(0, 0)]
+    assert kept_samples([chinese, english], config(language="en")) == [(0, 1)]
+
+
+def test_the_report_orders_drop_reasons_as_the_filters_run_and_names_its_columns():
+    rows = [
+        row(0, 0, RIGHT),
+        row(0, 1, RIGHT),  # a duplicate of sample 0
+        row(0, 2, WRONG),
+        row(0, 3, RIGHT, "length"),
+        row(1, 0, think("3 + 4 = 7 again", "8")),
+    ]
+    _, report = select_rows(rows, config())
+    assert list(report["dropped"]) == ["truncated", "verifier:accuracy", "duplicate"]
+    assert report["prompts_selected"] == 2 and report["question_column"] == "question"
+    _, report = select_rows(rows, config(), question_column="problem")
+    assert report["question_column"] == "problem"
+
+
+def test_decontamination_reads_the_question_column_it_is_given(benchmark):
+    rows = [row(0, 0, RIGHT, question="a question that no benchmark holds")]
+    cfg = config(decontaminate=[str(benchmark)])
+    with pytest.raises(RecipeError, match="no question column 'problem'"):
+        select_rows(rows, cfg, question_column="problem")
+    assert select_rows(rows, cfg)[1]["dropped"] == {}  # the default column: 'question'
+
+
+def test_samples_without_a_needed_column_are_refused_with_what_select_reads():
+    bad = [{k: v for k, v in row(0, 0, RIGHT).items() if k != "sample"}]
+    with pytest.raises(RecipeError, match="no 'sample' column .* output of a generate recipe"):
+        select_rows(bad, config())
+
+
+@pytest.mark.parametrize(
+    "section, message",
+    [
+        ({"ngram": None}, "select.ngram"),
+        ({"max_paragraph_words": "long"}, "select.max_paragraph_words"),
+        ({"pass_rate_below": 1.5}, "pass_rate_below must be a fraction"),
+        ({"pass_rate_above": "0.5"}, "pass_rate_above must be a fraction"),
+        ({"pass_rate_above": True}, "pass_rate_above must be a fraction"),
+        ({"pass_rate_above": 1}, "the pass-rate bounds are exclusive"),
+        ({"pass_rate_below": 0}, "the pass-rate bounds are exclusive"),
+        ({"decontaminate": [""]}, "select.decontaminate must be a list of benchmark files"),
+        ({"decontaminate_column": 3}, "select.decontaminate_column must be a column name"),
+    ],
+)
+def test_more_values_are_refused_with_the_setting_named(section, message):
+    with pytest.raises(RecipeError, match=message):
+        config(**section)
+
+
+def test_written_files_go_into_a_folder_made_with_its_parents(tmp_path):
+    kept, report = select_rows([row(0, 0, RIGHT)], config())
+    out = tmp_path / "deep" / "down" / "selection"
+    write_selection(out, kept, [], report)
+    assert len(_load(out / "selected.parquet")) == 1
+
+
+def test_summary_text_of_nothing_and_of_a_timed_generation():
+    _, report = select_rows([row(0, 0, WRONG)], config())
+    lines = summary_text(report).splitlines()
+    assert lines[0] == "selected 0/1 samples (0.0%) from 0/1 prompts"
+    assert lines[1] == "  nothing was kept: the dropped counts below say which filter to loosen"
+    report["generation"] = {"generation_seconds": 12.4, "tokens_per_second": 1234.5}
+    assert summary_text(report).splitlines()[-1] == (
+        "  generation: 12 s, 1,234 completion tokens/s"
+    )
+    _, empty = select_rows([], config())
+    assert summary_text(empty).splitlines()[0] == "selected 0/0 samples from 0/0 prompts"
+
+
+def test_check_names_every_verifier_that_does_not_build_and_then_no_ok():
+    found = findings({"verifiers": {"acuracy": 1.0, "formatt": 1.0}}, ["question", "solution"])
+    assert len(found["error"]) == 2
+    assert not any(m.startswith("select.verifiers:") for m in found.get("ok", []))
+    found = findings({"verifiers": {"format": 1.0, "tag_count": 1.0}}, ["question", "solution"])
+    warning = found["warning"][0]
+    assert "select.verifiers (format, tag_count): none of them judges the answer" in warning
+    assert "accuracy, " in warning  # the verifiers it could use, listed
+    ok = findings({"verifiers": {"accuracy": 1.0, "format": 0.5}}, ["question", "solution"])["ok"]
+    assert "select.verifiers: accuracy >= 1.0, format >= 0.5" in ok

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from r1lab.atomic import atomic_write
 from r1lab.errors import RecipeError, section_dataclass
 from r1lab.recipe import RewardSpec, parse_rewards
+from r1lab.selection_plot import pass_rate_histogram
 
 if TYPE_CHECKING:
     from r1lab.check import Context, Findings
@@ -561,7 +562,7 @@ def write_selection(
     _write_parquet(out_dir / "prompts.parquet", prompts, columns.get("prompts", []))
     text = json.dumps(report, indent=2, default=str)
     atomic_write(out_dir / "selection.json", lambda tmp: Path(tmp).write_text(text))
-    atomic_write(out_dir / "pass_rate.png", lambda tmp: _histogram(report, tmp))
+    atomic_write(out_dir / "pass_rate.png", lambda tmp: pass_rate_histogram(report, tmp))
 
 
 def _write_parquet(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
@@ -577,39 +578,6 @@ def _write_parquet(path: Path, rows: list[dict[str, Any]], columns: list[str]) -
         types = {c: pa.type_for_alias(t) for c, t in _COLUMN_TYPES.items()}
         table = pa.schema([(c, types.get(c, pa.null())) for c in columns]).empty_table()
     atomic_write(path, lambda tmp: pq.write_table(table, tmp))
-
-
-def _histogram(report: dict[str, Any], path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cfg = report.get("config", {})
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    edges = [(i - 0.5) / 10 for i in range(12)]  # 11 bins centred on 0.0, 0.1, ..., 1.0
-    ax.hist(report.get("pass_rates", []), bins=edges, color="tab:blue", edgecolor="white")
-    above, below = cfg.get("pass_rate_above"), cfg.get("pass_rate_below")
-    if above is not None or below is not None:
-        low = -0.05 if above is None else above
-        high = 1.05 if below is None else below
-        ax.axvspan(
-            low, high, color="tab:green", alpha=0.15, zorder=0, label="kept band (exclusive)"
-        )
-        for bound in (above, below):
-            if bound is not None:
-                ax.axvline(bound, color="tab:green", linestyle="--")
-        ax.legend(loc="best", fontsize="small")
-    ax.set_xlim(-0.05, 1.05)
-    ax.set_xlabel("pass rate per prompt (fraction of its samples that pass the verifiers)")
-    ax.set_ylabel("prompts")
-    ax.set_title(
-        f"kept {report.get('kept', 0)}/{report.get('samples', 0)} samples, "
-        f"{report.get('prompts_kept', 0)}/{report.get('prompts', 0)} prompts"
-    )
-    fig.tight_layout()
-    fig.savefig(path, format="png", dpi=100)
-    plt.close(fig)
 
 
 def summary_text(report: dict[str, Any]) -> str:
