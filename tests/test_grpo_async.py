@@ -37,7 +37,6 @@ def test_the_async_recipe_passes_its_checks_offline_with_an_fsdp2_memory_plan():
     assert "rewards picklable for the spawned scorer: 2" in proc.stdout
     plan = next(line for line in proc.stdout.splitlines() if "memory plan per rank" in line)
     assert "FSDP2 (planned as ZeRO-3), 8 rank(s)" in plan and plan.lstrip().startswith("ok")
-    assert "no reference model" not in proc.stdout  # the plan has no reference term at all
     assert "reference model" not in proc.stdout.split("memory plan per rank")[1]
 
 
@@ -265,3 +264,15 @@ def test_the_sdpa_tree_attention_stand_in_is_causal_attention_along_each_path():
             is_causal=True,
         ).transpose(1, 2)[0]
         assert torch.allclose(out[0, rows], expected, atol=1e-6)
+
+
+def test_an_fsdp_file_that_names_no_version_is_fsdp1_and_refused(tmp_path, monkeypatch):
+    """accelerate's default FSDP version is 1, so a file without fsdp_version is refused too."""
+    from r1lab import paths
+
+    recipes = tmp_path / "recipes"
+    subprocess.run(["cp", "-r", str(paths.recipes_dir()), str(recipes)], check=True)
+    text = (recipes / "accelerate" / "fsdp2.yaml").read_text().replace("  fsdp_version: 2\n", "")
+    (recipes / "accelerate" / "fsdp_unversioned.yaml").write_text(text)
+    monkeypatch.setenv("R1LAB_RECIPES", str(recipes))
+    assert "is FSDP version 1" in errors("accelerate=fsdp_unversioned")

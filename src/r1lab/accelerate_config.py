@@ -26,6 +26,13 @@ class AccelerateConfig:
         return str(self.settings.get("distributed_type", "NO"))
 
     @property
+    def fsdp_version(self) -> int | None:
+        """FSDP's version under an FSDP file (accelerate's default, 1, when it names none)."""
+        if self.distributed_type != "FSDP":
+            return None
+        return int((self.settings.get("fsdp_config") or {}).get("fsdp_version", 1))
+
+    @property
     def num_processes(self) -> int:
         """Processes on one machine, as the file says."""
         return int(self.settings.get("num_processes", 1) or 1)

@@ -577,6 +577,14 @@ def check_deepspeed(ctx: Context) -> Findings:
     yield ok(f"DeepSpeed installed ({what.split(' runs')[0]})")
 
 
+def gpu_package_missing(ctx: Context, message: str) -> Finding:
+    """A package only GPU machines need is not installed here: an error for the run itself or on
+    a GPU machine that would run it, else a warning (checked again where the run starts)."""
+    if ctx.running or _has_gpu():
+        raise RecipeError(message)
+    return warning(f"{message} (a GPU-only package; checked again where the run starts)")
+
+
 def check_liger(ctx: Context) -> Findings:
     """`trainer.use_liger_kernel`: Liger's Triton kernels need the package and a CUDA GPU."""
     if not ctx.recipe.trainer.get("use_liger_kernel"):
@@ -587,14 +595,12 @@ def check_liger(ctx: Context) -> Findings:
             "this run is on a CPU; set trainer.use_liger_kernel=false"
         )
     if not installed("liger_kernel"):
-        message = (
+        yield gpu_package_missing(
+            ctx,
             "trainer.use_liger_kernel=true needs the liger-kernel package, which is not "
             "installed here: pip install -e '.[liger]' on the GPU machines, or set "
-            "trainer.use_liger_kernel=false"
+            "trainer.use_liger_kernel=false",
         )
-        if ctx.running or _has_gpu():  # the run itself, or a GPU machine that would run it
-            raise RecipeError(message)
-        yield warning(f"{message} (a GPU-only package; checked again where the run starts)")
         return
     if not _has_gpu():
         yield skipped("Liger kernels: no GPU on this machine (checked on the training nodes)")
@@ -808,7 +814,7 @@ def parallel_of(ctx: Context, shape: model_shape.ModelShape) -> memory_plan.Para
     return memory_plan.Parallel(
         processes=ctx.num_processes,
         zero_stage=stage,
-        fsdp=f"FSDP{fsdp.get('fsdp_version', 1)}" if fsdp is not None else None,
+        fsdp=f"FSDP{acc.fsdp_version}" if fsdp is not None else None,
         offload_optimizer=offloaded("offload_optimizer_device"),
         offload_params=offloaded("offload_param_device"),
         weight_bytes=weight_bytes,

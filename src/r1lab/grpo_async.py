@@ -139,10 +139,9 @@ def check_async_grpo(ctx: check.Context) -> check.Findings:
             f"accelerate: '{acc.name}' is {acc.distributed_type}; TRL's AsyncGRPOTrainer supports "
             "FSDP2 and data parallel only, not DeepSpeed: set accelerate: fsdp2"
         )
-    fsdp_version = int((acc.settings.get("fsdp_config") or {}).get("fsdp_version", 2))
-    if acc.distributed_type == "FSDP" and fsdp_version != 2:
+    if acc.fsdp_version not in (None, 2):
         raise RecipeError(
-            f"accelerate: '{acc.name}' is FSDP version {fsdp_version}; AsyncGRPOTrainer gathers "
+            f"accelerate: '{acc.name}' is FSDP version {acc.fsdp_version}; AsyncGRPOTrainer gathers "
             "FSDP2 (DTensor) parameters for its weight sync: set fsdp_config.fsdp_version: 2"
         )
     if t.get("use_liger_kernel"):
@@ -192,19 +191,18 @@ def _check_kernels(ctx: check.Context) -> check.Findings:
     if check.installed("kernels"):
         yield check.ok("kernels installed (AsyncGRPOTrainer's FA3 tree attention)")
         return
-    message = (
+    yield check.gpu_package_missing(
+        ctx,
         "kind grpo_async needs the kernels package (AsyncGRPOTrainer fetches its FA3 attention "
         "kernel with it), which is not installed here: pip install -e '.[async]' on the GPU "
-        "machines, and have kernels-community/flash-attn3 in their Hub cache"
+        "machines, and have kernels-community/flash-attn3 in their Hub cache",
     )
-    if ctx.running or check._has_gpu():
-        raise RecipeError(message)
-    yield check.warning(f"{message} (a GPU-only package; checked again where the run starts)")
 
 
 def _server_finding(ctx: check.Context) -> check.Finding:
     url = ctx.recipe.trainer.get("vllm_server_base_url")
-    where = url or "set by slurm/train.slurm (Slurm), else http://localhost:8000"
+    default = _config_class().__dataclass_fields__["vllm_server_base_url"].default  # TRL's
+    where = url or f"set by slurm/train.slurm (Slurm), else {default}"
     return check.ok(f"vLLM server: {where}; it must run r1lab.vllm_server's command (NCCL sync)")
 
 

@@ -166,7 +166,7 @@ def guarded(
     return [_clean(v) for v in values]
 
 
-# The modules that register the built-in rewards (r1lab.rewards imports them all)
+# The modules that register the built-in rewards (`register_built_in`; r1lab.rewards runs it)
 BUILT_IN: tuple[str, ...] = (
     "r1lab.rewards.accuracy",
     "r1lab.rewards.choice",
@@ -178,12 +178,17 @@ BUILT_IN: tuple[str, ...] = (
 )
 
 
-def _rebuild(name: str, params: dict[str, Any]) -> Reward:
-    """Unpickling in a fresh process (TRL's async scorer): register the built-ins, then build."""
+def register_built_in() -> None:
+    """Import the modules that register the built-in rewards (each registers itself once)."""
     import importlib
 
     for module in BUILT_IN:
         importlib.import_module(module)
+
+
+def _rebuild(name: str, params: dict[str, Any]) -> Reward:
+    """Unpickling in a fresh process (TRL's async scorer): register the built-ins, then build."""
+    register_built_in()
     return get_reward(name, **params)
 
 
