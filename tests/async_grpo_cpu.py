@@ -114,8 +114,9 @@ def main(model_dir: Path, url: str, out: Path) -> None:
     import trl.experimental.async_grpo.async_grpo_trainer as async_trainer
     from transformers import AttentionInterface
 
-    from r1lab import grpo_async, train
+    from r1lab import train
     from r1lab.data import DataConfig, format_dataset, load_raw
+    from r1lab.kinds import grpo_async
     from r1lab.recipe import compose
 
     recipe = compose(

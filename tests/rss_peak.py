@@ -16,7 +16,8 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 from trl import SFTConfig
 
-from r1lab import memory_plan, model_shape, sft
+from r1lab import memory_plan, model_shape
+from r1lab.kinds import sft
 
 BATCH, LENGTH = 8, 1024
 

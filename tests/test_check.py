@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from r1lab.check import check
+from r1lab.checks.run import check
 from r1lab.recipe import compose
 
 from conftest import run_r1lab

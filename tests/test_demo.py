@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from r1lab import pipeline
 from r1lab.demo import PIPELINE, seed_overrides
+from r1lab.kinds import pipeline
 from r1lab.recipe import compose
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from r1lab.check import check
+from r1lab.checks.run import check
 from r1lab.data import DataConfig, load_raw
 from r1lab.errors import RecipeError
 from r1lab.generation import Completion

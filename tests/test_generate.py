@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from r1lab.check import check
+from r1lab.checks.run import check
 from r1lab.errors import RecipeError
 from r1lab.recipe import compose
 
@@ -115,7 +115,7 @@ def test_selected_samples_train_the_student(generated, base_model, tmp_path):
 
 def _generate_process(model: Path, out: Path, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "r1lab.generate", "distill/tiny", *gen_args(model, out)],
+        [sys.executable, "-m", "r1lab.kinds.generate", "distill/tiny", *gen_args(model, out)],
         cwd=REPO,
         env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
@@ -275,7 +275,7 @@ def test_shards_share_one_schema_even_when_a_column_is_empty_in_one(tmp_path):
     import datasets
     import pyarrow as pa
 
-    from r1lab.generate import load_samples, samples_schema, write_shard
+    from r1lab.generation.shards import load_samples, samples_schema, write_shard
 
     schema = samples_schema(pa.schema([("question", pa.string()), ("note", pa.string())]))
 
@@ -304,7 +304,7 @@ def test_shards_share_one_schema_even_when_a_column_is_empty_in_one(tmp_path):
 def test_a_hub_datasets_verifier_columns_are_checked_as_soon_as_it_loads():
     """distill/math reads MATH from the Hub: its columns are known only once loaded, before any
     sample is generated; a verifier's missing column must fail there, not after the generation."""
-    from r1lab.check import check_columns
+    from r1lab.checks.run import check_columns
 
     report = check_columns(compose("distill/math"), ["problem", "answer"])
     assert any(
@@ -324,7 +324,7 @@ def test_a_served_teacher_is_not_looked_for_on_disk():
 def test_node_0_stops_waiting_for_other_nodes_when_preempted(tmp_path, monkeypatch):
     """Otherwise it would wait out the time limit and the job would never be requeued."""
     from r1lab import preempt
-    from r1lab.generate import wait_for_shards
+    from r1lab.generation.shards import wait_for_shards
 
     flag = tmp_path / "preempt"
     flag.touch()

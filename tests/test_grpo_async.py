@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from r1lab import grpo_async
-from r1lab.check import check
+from r1lab.checks.run import check
+from r1lab.kinds import grpo_async
 from r1lab.recipe import compose
 
 from conftest import REPO, free_port, run_r1lab, running_server
@@ -141,7 +141,7 @@ def server_overrides(recipe: str) -> tuple[str, list[str]]:
 
 def test_the_slurm_plan_points_the_trainer_at_the_server_node_by_url():
     text, shown = server_overrides(RECIPE)
-    assert "USE_VLLM_SERVER=1" in text and "R1LAB_MODULE=r1lab.grpo_async" in text
+    assert "USE_VLLM_SERVER=1" in text and "R1LAB_MODULE=r1lab.kinds.grpo_async" in text
     assert shown == ["trainer.vllm_server_base_url=http://node2:8000"]
     _, shown = server_overrides("r1_zero/qwen2.5-math-7b")
     assert shown == ["trainer.vllm_server_host=node2", "trainer.vllm_server_port=8000"]

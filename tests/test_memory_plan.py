@@ -17,7 +17,7 @@ import torch
 
 from r1lab import memory_plan as mp
 from r1lab import model_shape
-from r1lab.check import check
+from r1lab.checks.run import check
 from r1lab.errors import RecipeError
 from r1lab.recipe import compose
 

@@ -9,7 +9,7 @@ import statistics
 import pytest
 
 from r1lab.errors import RecipeError
-from r1lab.evaluate import pass_at_k
+from r1lab.kinds.evaluate import pass_at_k
 from r1lab.metrics import (
     cons_at_k,
     exact_same,

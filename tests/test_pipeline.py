@@ -255,7 +255,7 @@ def test_failing_middle_stage_stops_the_chain(tree, tmp_path):
 def test_shipped_pipelines_pass_check_offline(name, tiny_model):
     """The full-scale chains check without their Hub models or datasets (skipped, not failed);
     every stage after the first is checked against what the stages before it make."""
-    from r1lab.check import check
+    from r1lab.checks.run import check
     from r1lab.recipe import compose
 
     recipe = compose(name)
@@ -268,7 +268,7 @@ def test_shipped_pipelines_pass_check_offline(name, tiny_model):
 def test_stage_overrides_reach_the_stage_recipe(tmp_path):
     """Nested overrides from the command line and dotted ones from YAML both land, as Hydra
     values (strings quoted, lists and mappings kept); output_dir is the stage's `output`."""
-    from r1lab.pipeline import stage_recipe, stages_of
+    from r1lab.kinds.pipeline import stage_recipe, stages_of
     from r1lab.recipe import compose
 
     recipe = compose(
@@ -295,7 +295,7 @@ def test_an_unfinished_earlier_stage_output_is_not_read(tmp_path, tiny_model):
     """A failed or cut-off earlier stage may leave a file behind (an empty selected.parquet): while
     that stage is unfinished the pipeline check does not read it; alone, the file is an error
     that says what it is, not a traceback."""
-    from r1lab.check import check
+    from r1lab.checks.run import check
     from r1lab.recipe import compose
 
     leftover = tmp_path / "traces" / "selected.parquet"

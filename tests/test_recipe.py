@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from r1lab.errors import RecipeError
-from r1lab.kinds import KINDS
+from r1lab.kind import KINDS
 from r1lab.recipe import compose, list_recipes
 
 

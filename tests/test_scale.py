@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from r1lab import check as check_module
-from r1lab.check import check, installed
+from r1lab.checks import context as check_context
+from r1lab.checks.packages import installed
+from r1lab.checks.run import check
 from r1lab.errors import RecipeError
 from r1lab.recipe import compose
 
@@ -81,13 +82,13 @@ def test_liger_and_bf16_without_a_gpu_are_refused(tiny_model, monkeypatch):
     msg = errors("base/tiny", "trainer.use_liger_kernel=true")  # a CPU recipe
     assert "Liger's Triton kernels run only on a CUDA GPU" in msg
     assert "trainer.use_liger_kernel=false" in msg
-    monkeypatch.setattr(check_module, "_has_gpu", lambda: False)  # the run starts on no GPU
+    monkeypatch.setattr(check_context, "has_gpu", lambda: False)  # the run starts on no GPU
     msg = errors("base/tiny", *GPU_RUN, "trainer.use_liger_kernel=true", running=True)
     assert "Liger's Triton kernels run only on a CUDA GPU" in msg
     msg = errors("base/tiny", *GPU_RUN, "trainer.bf16=true", running=True)
     assert "trainer.bf16=false" in msg
     # on a GPU machine, the missing package is what is reported
-    monkeypatch.setattr(check_module, "_has_gpu", lambda: True)
+    monkeypatch.setattr(check_context, "has_gpu", lambda: True)
     missing(monkeypatch, "liger_kernel")
     msg = errors(
         "base/tiny", *GPU_RUN, "trainer.bf16=true", "trainer.use_liger_kernel=true", running=True
@@ -128,7 +129,7 @@ def test_lora_section_is_checked():
 
 def test_launch_passes_the_trainers_precision():
     """`r1lab launch` (make) gives accelerate the trainer's precision, not the file's bf16."""
-    from r1lab.kinds import get_kind
+    from r1lab.kind import get_kind
     from r1lab.launch import local_command
 
     cmd = local_command(get_kind("sft"), compose("base/tiny", ["accelerate=zero3"]), 2)
@@ -252,7 +253,7 @@ def launch_two_ranks(stage: str, kind: str, recipe: str, *overrides: str) -> Non
             "--mixed_precision",
             "no",
             "-m",
-            f"r1lab.{kind}",
+            f"r1lab.kinds.{kind}",
             recipe,
             f"accelerate={stage}",
             "trainer.save_strategy=no",

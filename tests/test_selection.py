@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 import r1lab.rewards
-from r1lab.check import Context
+from r1lab.checks.context import Context
 from r1lab.errors import RecipeError
-from r1lab.kinds import get_kind
+from r1lab.kind import get_kind
 from r1lab.recipe import Recipe
 from r1lab.selection import (
     Decontaminator,

@@ -56,7 +56,7 @@ def test_grpo_trains_logs_to_wandb_offline_and_saves(base_model, tmp_path):
         [
             sys.executable,
             "-m",
-            "r1lab.grpo",
+            "r1lab.kinds.grpo",
             "r1_zero/tiny",
             f"model.model_name_or_path={base_model}",
             f"trainer.output_dir={out}",
@@ -105,7 +105,7 @@ def test_two_cpu_processes_train_together(base_model, tmp_path):
             "--num_processes",
             "2",
             "-m",
-            "r1lab.grpo",
+            "r1lab.kinds.grpo",
             "r1_zero/tiny",
             f"model.model_name_or_path={base_model}",
             f"trainer.output_dir={out}",
@@ -133,7 +133,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tiny_model, tmp_path):
     args = [
         sys.executable,
         "-m",
-        "r1lab.sft",
+        "r1lab.kinds.sft",
         "base/tiny",
         f"trainer.output_dir={out}",
         "trainer.max_steps=40",

@@ -79,7 +79,7 @@ def test_grpo_trains_with_vllm_colocated_on_the_cpu(base_model, tmp_path):
 
 
 def test_server_mode_on_a_cpu_is_refused_with_the_fix(tiny_model):
-    from r1lab.check import check
+    from r1lab.checks.run import check
     from r1lab.recipe import compose
 
     recipe = compose(

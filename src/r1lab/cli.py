@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from r1lab.errors import RecipeError, closest, exit_on_error
-from r1lab.kinds import KINDS
+from r1lab.kind import KINDS
 
 
 def _recipe_parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -34,7 +34,7 @@ def cmd_check(argv: list[str]) -> int:
         "a100-40gb, l40s, a10g, or <N>gb; also slurm.gpu in the recipe",
     )
     args = parser.parse_args(argv)
-    from r1lab.check import check
+    from r1lab.checks.run import check
     from r1lab.recipe import compose
 
     start = time.perf_counter()
@@ -93,7 +93,7 @@ def cmd_tiny_model(argv: list[str]) -> int:
 
 
 def cmd_select(argv: list[str]) -> int:
-    from r1lab.generate import select_main
+    from r1lab.kinds.generate import select_main
 
     return select_main(argv)
 

@@ -37,7 +37,7 @@ def seed_overrides(recipe, seed: int, root: str) -> list[str]:
     order and sampling, the teacher's sampling) changes; the tiny model's random init and the
     evaluation protocol (problems, evaluation seed) stay, so the seeds differ in training alone.
     """
-    from r1lab import pipeline
+    from r1lab.kinds import pipeline
 
     stages = pipeline.stages_of(recipe)
     out = []
@@ -52,8 +52,8 @@ def seed_overrides(recipe, seed: int, root: str) -> list[str]:
 
 def run_seed(recipe, fresh: bool):
     """Run (or pick up) the pipeline; the demo's models with their held-out metrics."""
-    from r1lab import pipeline
     from r1lab.errors import RecipeError
+    from r1lab.kinds import pipeline
     from r1lab.report import Model
 
     if fresh:
@@ -91,7 +91,7 @@ def main(argv: list[str]) -> int:
     if args.seeds < 1:
         parser.error(f"--seeds must be at least 1, got {args.seeds}")
     from r1lab import lineage
-    from r1lab.check import installed
+    from r1lab.checks.packages import installed
     from r1lab.recipe import compose
     from r1lab.report import findings, write, write_seeds
 

@@ -1,7 +1,7 @@
 """A training recipe's model on its held-out test split: pass@1 over k samples, maj@k, greedy.
 
 `r1lab evaluate <training recipe>` (the demo's before/after numbers); the metrics are
-`r1lab.metrics`, the same as benchmark evaluation's (`r1lab.evaluate`).
+`r1lab.metrics`, the same as benchmark evaluation's (`r1lab.kinds.evaluate`).
 
 Correctness is decided by the task's verifier: `evaluate.reward` if set, else a synthetic task's
 own (`countdown` for countdown), else the recipe's first verifying reward (`accuracy`,

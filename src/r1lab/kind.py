@@ -1,27 +1,35 @@
 """What a kind of work declares about itself, so that nothing outside its module has to know it.
 
-A recipe's `kind:` names one (`sft`, `grpo`); `r1lab.kinds` lists them. The CLI, `r1lab check`,
+A recipe's `kind:` names one (`sft`, `grpo`); `MODULES` below lists them. The CLI, `r1lab check`,
 `r1lab launch`, `make <kind>`, Slurm's plan and `slurm/train-node.sh` read these fields instead of
-branching on a kind's name. Adding a kind: a module that defines `KIND = Kind(...)` and one line in
-`r1lab.kinds`.
+branching on a kind's name. Adding a kind: a module in `r1lab/kinds/` that defines
+`KIND = Kind(...)` and one line in `MODULES`.
+
+Like torchtune's recipe registry, `MODULES` lists each kind by name and module path and imports
+none of them until a kind is asked for, so the modules below the kinds (checks, recipes,
+launchers) can look a kind up without importing every kind, and no kind module imports the list
+back.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
+
+from r1lab.errors import RecipeError, closest
 
 if TYPE_CHECKING:
     from r1lab.memory_plan import Workload
 
 # A kind is declared below the recipes and the checks that read it (r1lab.recipe validates a
-# recipe against its kind; r1lab.check runs a kind's checks), so this module names their types
+# recipe against its kind; r1lab.checks runs a kind's checks), so this module names their types
 # without importing them, not even for type checkers:
 Recipe = Any  # an r1lab.recipe.Recipe
-Check = Callable[[Any], Any]  # r1lab.check.Check: (Context) -> Findings
+Check = Callable[[Any], Any]  # r1lab.checks.findings.Check: (Context) -> Findings
 
 
 def _no_extras(recipe: Recipe) -> dict[str, Any]:
@@ -99,3 +107,67 @@ class Kind:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return self.config_class()(**kwargs)
+
+
+# ---- the registry: one line per kind ----------------------------------------------------------
+
+MODULES: dict[str, str] = {
+    "sft": "r1lab.kinds.sft",
+    "grpo": "r1lab.kinds.grpo",
+    "grpo_async": "r1lab.kinds.grpo_async",
+    "generate": "r1lab.kinds.generate",
+    "evaluate": "r1lab.kinds.evaluate",
+    "pipeline": "r1lab.kinds.pipeline",
+}
+
+
+class Registry(MutableMapping[str, Kind]):
+    """Kind name -> Kind, importing a kind's module the first time the kind is asked for."""
+
+    def __init__(self, modules: dict[str, str]) -> None:
+        self._modules = dict(modules)
+        self._loaded: dict[str, Kind] = {}
+
+    def __getitem__(self, name: str) -> Kind:
+        if name not in self._loaded:
+            if name not in self._modules:
+                raise KeyError(name)
+            self._loaded[name] = importlib.import_module(self._modules[name]).KIND
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, kind: Kind) -> None:  # a kind added at run time (tests)
+        self._loaded[name] = kind
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self:
+            raise KeyError(name)
+        self._loaded.pop(name, None)
+        self._modules.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**self._modules, **self._loaded})
+
+    def __len__(self) -> int:
+        return len({**self._modules, **self._loaded})
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._modules or name in self._loaded
+
+
+KINDS: Registry = Registry(MODULES)
+
+
+def get_kind(name: object) -> Kind:
+    if not isinstance(name, str) or name not in KINDS:
+        hint = closest(name, KINDS) if isinstance(name, str) else ""
+        raise RecipeError(f"kind must be one of {', '.join(KINDS)}, got {name!r}{hint}")
+    return KINDS[name]
+
+
+def require_kind(recipe_name: str, recipe_kind: str, wanted: str) -> None:
+    """The one message for a recipe run by the wrong command."""
+    if recipe_kind != wanted:
+        raise RecipeError(
+            f"recipe '{recipe_name}' is a {recipe_kind} recipe, not {wanted}: run "
+            f"`make {recipe_kind} RECIPE={recipe_name}` or `r1lab {recipe_kind} {recipe_name}`"
+        )

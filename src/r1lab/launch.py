@@ -12,15 +12,22 @@ import shutil
 import subprocess
 import sys
 
-from r1lab import accelerate_config, run_dir
-from r1lab.check import check, precision
+from r1lab import run_dir
+from r1lab.checks.run import check_run
+from r1lab.checks.trainer import precision
 from r1lab.errors import RecipeError
-from r1lab.kind import Kind
-from r1lab.kinds import KINDS, get_kind, require_kind
+from r1lab.kind import KINDS, Kind, require_kind
 from r1lab.recipe import Recipe, compose
+from r1lab.run_facts import RunFacts
 
 
 def local_command(kind: Kind, recipe: Recipe, num_processes: int) -> list[str]:
+    return run_command(RunFacts(recipe, kind), num_processes)
+
+
+def run_command(facts: RunFacts, num_processes: int) -> list[str]:
+    """The command that runs the recipe here: N processes under `accelerate launch`, or one."""
+    kind, recipe = facts.kind, facts.recipe
     module = ["-m", kind.module, recipe.name, *recipe.overrides]
     if kind.launcher != "accelerate" or num_processes <= 1:
         return [sys.executable, *module]
@@ -29,7 +36,7 @@ def local_command(kind: Kind, recipe: Recipe, num_processes: int) -> list[str]:
         "-m",
         "accelerate.commands.launch",
         "--config_file",
-        str(accelerate_config.load(recipe.accelerate).path),
+        str(facts.accelerate.path),
         "--num_processes",
         str(num_processes),
         # the trainer's precision, whatever the file says: DeepSpeed refuses a mismatch
@@ -44,7 +51,7 @@ def main(argv: list[str]) -> int:
         raise RecipeError(
             f"usage: r1lab launch {'|'.join(KINDS)} <recipe> [key=value ...] [--fresh]"
         )
-    kind = get_kind(argv[0])
+    kind = KINDS[argv[0]]
     fresh = "--fresh" in argv
     recipe = compose(argv[1], [a for a in argv[2:] if a != "--fresh"])
     require_kind(recipe.name, recipe.kind, kind.name)
@@ -53,13 +60,14 @@ def main(argv: list[str]) -> int:
         return kind.launch(recipe, on_slurm, fresh)
     if fresh:  # once, here, before any process of the run starts
         run_dir.clear(recipe.output_dir)
+    facts = RunFacts(recipe, kind)  # found once: what follows reads them, never again
     if on_slurm:
         from r1lab.slurm import nodes_from_env, submit
 
-        submit(recipe, nodes_from_env())
+        submit(facts, nodes_from_env())
         return 0
-    num_processes = accelerate_config.load(recipe.accelerate).num_processes
-    check(recipe, num_processes=num_processes).raise_if_failed()
-    cmd = local_command(kind, recipe, num_processes)
+    num_processes = facts.accelerate.num_processes
+    check_run(facts, num_processes=num_processes).raise_if_failed()
+    cmd = run_command(facts, num_processes)
     print("[r1lab] " + " ".join(cmd), flush=True)
     return subprocess.call(cmd)

@@ -14,6 +14,7 @@ R1_ZERO_INSTRUCTION = (
 R1_ZERO_TEMPLATE = R1_ZERO_INSTRUCTION + " User: {prompt}. Assistant:"
 
 TEMPLATES = ("r1_zero", "r1_zero_chat", "chat", "none")
+CHAT_TEMPLATES = ("r1_zero_chat", "chat")  # the templates that give chat messages
 
 
 def format_prompt(question: str, template: str) -> Any:

@@ -150,6 +150,31 @@ def _hydra_overrides(overrides: list[str]) -> list[str]:
     return out
 
 
+def hydra_value(value: Any) -> str:
+    """A composed value as a Hydra override's right-hand side."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "null"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(hydra_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{hydra_value(v)}" for k, v in value.items()) + "}"
+    text = str(value)
+    escaped = text.replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'"
+
+
+def flatten(prefix: str, value: Any) -> list[tuple[str, Any]]:
+    """`{trainer: {max_steps: 5}}` -> [("trainer.max_steps", 5)]: a command line's overrides
+    (`stages.x.overrides.trainer.max_steps=5`) arrive nested."""
+    if isinstance(value, dict) and value:
+        return [kv for k, v in value.items() for kv in flatten(f"{prefix}.{k}" if prefix else k, v)]
+    return [(prefix, value)]
+
+
 def yaml_error_message(err: yaml.YAMLError) -> str:
     """`file:line:col: what is wrong` for a recipe YAML that does not parse."""
     mark = getattr(err, "problem_mark", None)
@@ -204,7 +229,7 @@ def compose(name: str, overrides: list[str] | None = None) -> Recipe:
 
 def _complete(name: str, raw: dict[str, Any]) -> None:
     """The kind's defaults that interpolations may name, set before they resolve."""
-    from r1lab.kinds import KINDS
+    from r1lab.kind import KINDS
 
     kind = KINDS.get(raw.get("kind")) if isinstance(raw.get("kind"), str) else None
     if kind is not None and kind.complete is not None:
@@ -213,7 +238,7 @@ def _complete(name: str, raw: dict[str, Any]) -> None:
 
 def from_dict(name: str, data: dict[str, Any], overrides: list[str] | None = None) -> Recipe:
     """Validate the top level of a composed recipe (against its kind) and build the `Recipe`."""
-    from r1lab.kinds import KINDS, get_kind
+    from r1lab.kind import KINDS, get_kind
 
     data = dict(data)
     data.pop("name", None)

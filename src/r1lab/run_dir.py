@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from r1lab.atomic import atomic_write
 from r1lab.errors import RecipeError
 from r1lab.recipe import Recipe
 
@@ -110,3 +111,9 @@ def clear(output_dir: str | Path) -> None:
             "delete it; choose another trainer.output_dir"
         )
     shutil.rmtree(out)
+
+
+def write_recipe(recipe: Recipe, out: Path) -> None:
+    """recipe.yaml, atomically: other nodes read it (`admit`) while this one writes."""
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "recipe.yaml", lambda tmp: Path(tmp).write_text(recipe.to_yaml()))

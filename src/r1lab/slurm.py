@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from r1lab import accelerate_config, vllm_server
+from r1lab import vllm_server
 from r1lab.errors import RecipeError, exit_on_error, unknown_key
-from r1lab.kinds import KINDS, get_kind, require_kind
+from r1lab.kind import KINDS, get_kind, require_kind
 from r1lab.paths import REPO_ROOT
 from r1lab.recipe import Recipe, compose
+from r1lab.run_facts import RunFacts
 
 SLURM_DIR = REPO_ROOT / "slurm"
 TRAIN_SCRIPT = SLURM_DIR / "train.slurm"
@@ -83,6 +84,7 @@ class Plan:
     distributed_type: str
     procs_per_node: int
     output_dir: Path
+    facts: RunFacts  # the run's kind and accelerate file, found once
     sbatch_extra: list[str] = field(default_factory=list)
 
     @property
@@ -179,7 +181,12 @@ def make_plan(recipe: Recipe, nodes: int | None = None, gpus_on_node: int | None
 
     `gpus_on_node` (inside a job: $SLURM_GPUS_ON_NODE) wins over slurm.gpus_per_node.
     """
-    kind = get_kind(recipe.kind)
+    return plan_run(RunFacts.of(recipe), nodes, gpus_on_node)
+
+
+def plan_run(facts: RunFacts, nodes: int | None = None, gpus_on_node: int | None = None) -> Plan:
+    """`make_plan` for a run whose facts its launcher has found."""
+    recipe, kind = facts.recipe, facts.kind
     settings = slurm_settings(recipe, nodes)
     vllm = vllm_settings(settings)
     trainer = recipe.trainer
@@ -209,7 +216,7 @@ def make_plan(recipe: Recipe, nodes: int | None = None, gpus_on_node: int | None
                 f"slurm.vllm: tensor_parallel_size x data_parallel_size = {tp} x {dp} = {tp * dp} GPUs, "
                 f"but a node has slurm.gpus_per_node={gpus}"
             )
-    accel = accelerate_config.load(recipe.accelerate)
+    accel = facts.accelerate
     distributed = accel.distributed_type
     gpus = gpus_on_node or settings["gpus_per_node"]
     if kind.launcher == "python":  # one process per node, each node on its own share (generate)
@@ -238,6 +245,7 @@ def make_plan(recipe: Recipe, nodes: int | None = None, gpus_on_node: int | None
         distributed_type=distributed,
         procs_per_node=procs,
         output_dir=Path(recipe.output_dir).resolve(),
+        facts=facts,
     )
 
 
@@ -296,13 +304,13 @@ def job_environment() -> dict[str, str]:
 
 def validate(plan: Plan) -> None:
     """`r1lab check` for the run's real process count; RecipeError listing every problem."""
-    from r1lab.check import check
+    from r1lab.checks.run import check_run
 
-    check(plan.recipe, num_processes=plan.num_processes).raise_if_failed()
+    check_run(plan.facts, num_processes=plan.num_processes).raise_if_failed()
 
 
 def submit(
-    recipe: Recipe,
+    facts: RunFacts,
     nodes: int | None,
     extra: list[str] | None = None,
     env: dict[str, str] | None = None,
@@ -321,7 +329,7 @@ def submit(
         raise SlurmError(
             "sbatch is not on PATH: run on a Slurm login node, or set LOCAL=1 to run here"
         )
-    plan = make_plan(recipe, nodes)
+    plan = plan_run(facts, nodes)
     plan.sbatch_extra = list(extra or [])
     if wrap is not None:  # a one-process command (a held-out evaluation) and its own log dir
         plan.kind = wrap_kind
@@ -390,7 +398,7 @@ def shell_plan(plan: Plan) -> str:
     env += [f"{k}={v}" for k, v in vllm_server.SERVER_ENV.items()]
     lines.append("VLLM_SERVER=(env " + " ".join(q(a) for a in [*env, *server]) + ")")
     # the trainer's overrides that name the server, its node left as %HOST% for train.slurm
-    pointing = get_kind(plan.kind).vllm_server_overrides(SERVER_HOST, values["VLLM_PORT"])
+    pointing = plan.facts.kind.vllm_server_overrides(SERVER_HOST, values["VLLM_PORT"])
     lines.append("VLLM_OVERRIDES=(" + " ".join(q(a) for a in pointing) + ")")
     return "\n".join(lines) + "\n"
 
@@ -412,7 +420,7 @@ def main(argv: list[str]) -> int:
     elif action == "sbatch-command":
         print(shlex.join(sbatch_command(make_plan(recipe, nodes_from_env()))))
     else:
-        submit(recipe, nodes_from_env())
+        submit(RunFacts.of(recipe), nodes_from_env())
     return 0
 
 

@@ -1,6 +1,6 @@
 """What every trainer kind shares: compose, check, load data, build TRL's config, resume, save.
 
-`r1lab.sft` and `r1lab.grpo` declare their kind (`r1lab.kind.Kind`) and the TRL trainer they
+`r1lab.kinds.sft` and `r1lab.kinds.grpo` declare their kind (`r1lab.kind.Kind`) and the TRL trainer they
 construct; everything else lives here once. Order matters: the recipe is checked and the data
 loaded before any model loads, so bad input fails in seconds.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from r1lab import lineage, lora, run_dir
-from r1lab.check import check, load_checked
+from r1lab.checks.run import check, load_checked
 from r1lab.data import DataConfig, format_dataset
 from r1lab.errors import RecipeError
 from r1lab.kind import Kind
@@ -70,7 +70,7 @@ def prepare(kind: Kind, recipe: Recipe) -> Run | None:
     this very run already finished in its output dir (nothing to do)."""
     from trl import ModelConfig
 
-    from r1lab.kinds import require_kind
+    from r1lab.kind import require_kind
 
     require_kind(recipe.name, recipe.kind, kind.name)
     configure_wandb(recipe)

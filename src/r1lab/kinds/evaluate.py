@@ -31,24 +31,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from r1lab import check, lineage, run_dir
+from r1lab import lineage, run_dir
 from r1lab.atomic import atomic_write
 from r1lab.benchmarks import STYLES, Benchmark, paper_figures, parse_benchmarks
+from r1lab.checks.context import Context, longest_tokens
+from r1lab.checks.findings import Finding, Findings, error, ok
+from r1lab.checks.generation import check_generation
+from r1lab.checks.run import check
 from r1lab.errors import RecipeError, exit_on_error
-from r1lab.generate import (
-    NOT_GENERATION,
-    GenerateConfig,
-    check_generate,
+from r1lab.generation.settings import NOT_GENERATION, GenerateConfig, provenance
+from r1lab.generation.shards import (
     generate_shards,
     load_samples,
     log,
     node_position,
     num_shards,
-    provenance,
     samples_schema,
     shard_totals,
     wait_for_shards,
-    write_recipe,
 )
 from r1lab.kind import Kind
 from r1lab.metrics import pass_at_k, shown_ks, summarize
@@ -77,7 +77,14 @@ def parse_generate(section: Any, recipe: dict[str, Any] | None = None) -> Genera
 # ---- checks ------------------------------------------------------------------------------------
 
 
-def check_benchmarks(ctx: check.Context) -> check.Findings:
+def check_evaluate_generation(ctx: Context) -> Findings:
+    """The generate: settings, as the generate kind checks them."""
+    cfg = ctx.recipe.parsed["generate"]
+    yield from check_generation(ctx, cfg)
+    yield ok(f"generate: samples on {cfg.backend}, shards of {cfg.shard_size} prompts")
+
+
+def check_benchmarks(ctx: Context) -> Findings:
     """At least one benchmark; each one's verifier builds; local sources exist."""
     from r1lab.rewards import get_reward
 
@@ -103,26 +110,26 @@ def check_benchmarks(ctx: check.Context) -> check.Findings:
         for bench in benches:
             if bench.source == "synthetic" or Path(bench.local_source()).exists():
                 yield prompt_fits(ctx, bench, cfg)
-    yield check.ok(
+    yield ok(
         "benchmarks: " + ", ".join(f"{b.name} (k={b.k}, {b.style}, {b.source})" for b in benches)
     )
 
 
-def prompt_fits(ctx: check.Context, bench: Benchmark, cfg: GenerateConfig) -> check.Finding:
+def prompt_fits(ctx: Context, bench: Benchmark, cfg: GenerateConfig) -> Finding:
     """The longest prompt of a local benchmark + max_new_tokens within the model's context."""
     from r1lab.prompts import format_prompt
 
     prompts = [format_prompt(p["question"], bench.template) for p in bench.problems()]
-    longest = check.longest_tokens(ctx.tokenizer, prompts)
+    longest = longest_tokens(ctx.tokenizer, prompts)
     limit = min(int(ctx.model_context), cfg.max_model_len or int(ctx.model_context))
     if longest + cfg.max_new_tokens > limit:
-        return check.error(
+        return error(
             f"benchmarks.{bench.name}: its longest prompt ({longest} tokens) + "
             f"generate.max_new_tokens ({cfg.max_new_tokens}) = {longest + cfg.max_new_tokens} "
             f"exceeds the model's context ({limit} tokens); lower generate.max_new_tokens, or "
             "leave this benchmark out for this model"
         )
-    return check.ok(f"benchmarks.{bench.name}: prompts fit the context ({longest} tokens at most)")
+    return ok(f"benchmarks.{bench.name}: prompts fit the context ({longest} tokens at most)")
 
 
 # ---- scoring -----------------------------------------------------------------------------------
@@ -371,10 +378,10 @@ def main(argv: list[str]) -> int:
     out = Path(recipe.output_dir)
     if args.fresh and node_position()[0] == 0:
         run_dir.clear(out)
-    check.check(recipe, running=True).raise_if_failed()
+    check(recipe, running=True).raise_if_failed()
     run_dir.admit(recipe, ignore=(*NOT_GENERATION, "benchmarks", "model", "generate"))
     if node_position()[0] == 0:
-        write_recipe(recipe, out)
+        run_dir.write_recipe(recipe, out)
     evaluate(recipe)
     return 0
 
@@ -414,11 +421,11 @@ def finished(recipe: Recipe) -> bool:
 KIND = Kind(
     name="evaluate",
     help="benchmarks (AIME, MATH-500, GPQA, LCB) or a training run's held-out split: pass@1, cons@k",
-    module="r1lab.evaluate",
+    module="r1lab.kinds.evaluate",
     run=main,
     config_class=None,
     sections={"generate": parse_generate, "benchmarks": parse_benchmarks},
-    checks=(check_generate, check_benchmarks),
+    checks=(check_evaluate_generation, check_benchmarks),
     launcher="python",
     loads_model=lambda recipe: recipe.parsed["generate"].backend != "openai",
     reads_data=False,

@@ -37,11 +37,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from r1lab import check, lineage
+from r1lab import lineage
+from r1lab.checks.context import Context
+from r1lab.checks.findings import Findings, error, ok, warning
+from r1lab.checks.run import check
 from r1lab.errors import RecipeError, closest, exit_on_error
 from r1lab.kind import Kind
 from r1lab.paths import recipes_dir
-from r1lab.recipe import Recipe, compose, from_argv
+from r1lab.recipe import Recipe, compose, flatten, from_argv, hydra_value
+from r1lab.run_facts import RunFacts
 
 STAGE_KEYS = ("recipe", "overrides", "evaluate", "output")
 HELDOUT = "heldout.json"  # an `evaluate: <stage>` stage's metrics, in its output
@@ -63,31 +67,6 @@ class Stage:
             return str(self.recipe)
         protocol = f" as {self.recipe} evaluates" if self.recipe else ""
         return f"held-out evaluation of '{self.evaluate}'{protocol}"
-
-
-def hydra_value(value: Any) -> str:
-    """A composed value as a Hydra override's right-hand side."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if value is None:
-        return "null"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(hydra_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{k}:{hydra_value(v)}" for k, v in value.items()) + "}"
-    text = str(value)
-    escaped = text.replace("\\", "\\\\").replace("'", "\\'")
-    return f"'{escaped}'"
-
-
-def flatten(prefix: str, value: Any) -> list[tuple[str, Any]]:
-    """`{trainer: {max_steps: 5}}` -> [("trainer.max_steps", 5)]: a command line's overrides
-    (`stages.x.overrides.trainer.max_steps=5`) arrive nested."""
-    if isinstance(value, dict) and value:
-        return [kv for k, v in value.items() for kv in flatten(f"{prefix}.{k}" if prefix else k, v)]
-    return [(prefix, value)]
 
 
 def parse_overrides(where: str, value: Any) -> tuple[str, ...]:
@@ -191,7 +170,7 @@ def finished(stage: Stage, stages: list[Stage]) -> bool:
     """The stage's output is complete for this very recipe: a rerun would do nothing."""
     if stage.evaluate:
         return (Path(stage.output) / HELDOUT).exists()
-    from r1lab.kinds import get_kind
+    from r1lab.kind import get_kind
 
     recipe = stage_recipe(stage, stages)
     return get_kind(recipe.kind).finished(recipe)
@@ -201,7 +180,7 @@ def command(stage: Stage, stages: list[Stage]) -> list[str]:
     """The command that runs the stage here, as `make <kind> LOCAL=1` would (under accelerate when
     the recipe asks for several processes), or `r1lab evaluate` for a held-out evaluation."""
     from r1lab import accelerate_config
-    from r1lab.kinds import get_kind
+    from r1lab.kind import get_kind
     from r1lab.launch import local_command
 
     recipe = stage_recipe(stage, stages)
@@ -219,7 +198,7 @@ def command(stage: Stage, stages: list[Stage]) -> list[str]:
 # ---- checks -------------------------------------------------------------------------------------
 
 
-def check_stages(ctx: check.Context) -> check.Findings:
+def check_stages(ctx: Context) -> Findings:
     """Every stage's own checks, in order, with what earlier stages make counted as there."""
     from r1lab.tiny import CACHED, cached_dir
 
@@ -235,24 +214,24 @@ def check_stages(ctx: check.Context) -> check.Findings:
             None,
         )
         if clash:
-            yield check.error(
+            yield error(
                 f"stage '{stage.name}': output {stage.output} is also stage '{clash}''s; give "
                 f"stages.{stage.name}.output another folder"
             )
         if stage.evaluate:
             outputs[stage.name] = stage.output
             pending.append(stage.output)
-            yield check.ok(f"stage '{stage.name}': {stage.what}")
+            yield ok(f"stage '{stage.name}': {stage.what}")
             continue
         try:
             recipe = stage_recipe(stage, stages)
             later = later_input(stage, recipe, stages)
             if later:
-                yield check.error(later)
-            report = check.check(recipe, made_earlier=tuple(pending))
+                yield error(later)
+            report = check(recipe, made_earlier=tuple(pending))
             done = finished(stage, stages)
         except RecipeError as err:
-            yield check.error(str(err))
+            yield error(str(err))
             outputs[stage.name] = stage.output
             pending.append(stage.output)
             continue
@@ -260,11 +239,11 @@ def check_stages(ctx: check.Context) -> check.Findings:
         if not done:
             pending.append(stage.output)
         for message in report.errors:
-            yield check.error(f"stage '{stage.name}' ({recipe.kind} {recipe.name}): {message}")
+            yield error(f"stage '{stage.name}' ({recipe.kind} {recipe.name}): {message}")
         for message in report.warnings:
-            yield check.warning(f"stage '{stage.name}' ({recipe.kind} {recipe.name}): {message}")
+            yield warning(f"stage '{stage.name}' ({recipe.kind} {recipe.name}): {message}")
         if not report.errors:
-            yield check.ok(
+            yield ok(
                 f"stage '{stage.name}': {recipe.kind} {recipe.name} ({len(report.passed)} checks "
                 f"passed, {len(report.skipped)} skipped) -> {stage.output}"
             )
@@ -392,7 +371,7 @@ def submit_chain(recipe: Recipe) -> list[tuple[str, int]]:
         job_name = f"r1lab-{recipe.name.replace('/', '-')}-{stage.name}"
         stage_cmd = command(stage, stages) if stage.evaluate else None
         job = slurm.submit(
-            stage_recipe(stage, stages),
+            RunFacts.of(stage_recipe(stage, stages)),
             None,
             extra=after,
             env=env,
@@ -426,7 +405,7 @@ def clear(recipe: Recipe) -> None:
 def launch(recipe: Recipe, on_slurm: bool, fresh: bool = False) -> int:
     """`make pipeline RECIPE=...`: check every stage, then (`fresh`: clear their earlier outputs)
     submit the chain or run it here."""
-    check.check(recipe).raise_if_failed()
+    check(recipe).raise_if_failed()
     if fresh:
         clear(recipe)
     if on_slurm:
@@ -441,7 +420,7 @@ def main(argv: list[str]) -> int:
     if parsed is None:
         return 0
     recipe, fresh = parsed
-    from r1lab.kinds import require_kind
+    from r1lab.kind import require_kind
 
     require_kind(recipe.name, recipe.kind, KIND.name)
     return launch(recipe, on_slurm=False, fresh=fresh)
@@ -450,7 +429,7 @@ def main(argv: list[str]) -> int:
 KIND = Kind(
     name="pipeline",
     help="run a pipeline's stages in order (sft, grpo, generate, evaluate recipes), with lineage",
-    module="r1lab.pipeline",
+    module="r1lab.kinds.pipeline",
     run=main,
     config_class=None,
     sections={"stages": parse_stages},

@@ -1,6 +1,6 @@
 """The `sft` kind: TRL's SFTTrainer, for cold-start and distillation stages and the tiny base model.
 
-Run: `r1lab sft <recipe> [key=value ...]` or `accelerate launch ... -m r1lab.sft <recipe> ...`.
+Run: `r1lab sft <recipe> [key=value ...]` or `accelerate launch ... -m r1lab.kinds.sft <recipe> ...`.
 """
 
 from __future__ import annotations
@@ -8,7 +8,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from r1lab import check, lora, run_dir
+from r1lab import lora, run_dir
+from r1lab.checks.lengths import check_max_length_fits_context
+from r1lab.checks.memory import check_memory_plan
 from r1lab.errors import exit_on_error
 from r1lab.kind import Kind
 from r1lab.recipe import Recipe
@@ -57,12 +59,12 @@ def workload(recipe: Recipe, config: Any, compute_bytes: int, prompt_tokens: int
 KIND = Kind(
     name="sft",
     help="run an SFT recipe in this process",
-    module="r1lab.sft",
+    module="r1lab.kinds.sft",
     run=main,
     config_class=_config_class,
     finished=run_dir.finished_training,
     sections={"lora": lora.parse_section},
-    checks=(check.check_max_length_fits_context, check.check_memory_plan),
+    checks=(check_max_length_fits_context, check_memory_plan),
     trains_on_completions=True,
     workload=workload,
 )

@@ -34,15 +34,21 @@ import pickle
 import sys
 from typing import Any
 
-from r1lab import check, lora, run_dir
+from r1lab import lora, run_dir
+from r1lab.checks.context import Context
+from r1lab.checks.findings import Finding, Findings, ok
+from r1lab.checks.lengths import check_completion_fits_context
+from r1lab.checks.memory import check_memory_plan
+from r1lab.checks.packages import gpu_package_missing, installed
+from r1lab.checks.rewards import check_answers_are_verified, check_reward_columns, check_rewards
 from r1lab.errors import RecipeError, exit_on_error
 from r1lab.kind import Kind
+from r1lab.prompts import CHAT_TEMPLATES
 from r1lab.recipe import Recipe, parse_rewards
 from r1lab.train import Run, trainer_kwargs
 from r1lab.train import run as run_trainer
 
 DISTRIBUTED_TYPES = ("NO", "MULTI_GPU", "FSDP")  # what AsyncGRPOTrainer runs under
-CHAT_TEMPLATES = ("r1_zero_chat", "chat")  # r1lab.prompts templates that give messages
 SERVER_URL_KEY = "trainer.vllm_server_base_url"
 
 
@@ -123,7 +129,7 @@ def server_overrides(host: str, port: int | str) -> list[str]:
     return [f"{SERVER_URL_KEY}=http://{host}:{port}"]
 
 
-def check_async_grpo(ctx: check.Context) -> check.Findings:
+def check_async_grpo(ctx: Context) -> Findings:
     """What AsyncGRPOTrainer cannot run, with the reason, before a model or a server starts."""
     t = ctx.recipe.trainer
     if ctx.on_cpu:
@@ -164,13 +170,13 @@ def check_async_grpo(ctx: check.Context) -> check.Findings:
         )
     if ctx.model_folder is not None:  # else checked when the run loads the tokenizer
         parseable_tokenizer(ctx.tokenizer, str(ctx.recipe.model["model_name_or_path"]))
-        yield check.ok("chat template: one TRL's async rollout worker parses")
+        yield ok("chat template: one TRL's async rollout worker parses")
     yield from _check_picklable(ctx.recipe)
     yield from _check_kernels(ctx)
     yield _server_finding(ctx)
 
 
-def _check_picklable(recipe: Recipe) -> check.Findings:
+def _check_picklable(recipe: Recipe) -> Findings:
     try:
         rewards = rewards_of(recipe)
     except ValueError:
@@ -184,14 +190,14 @@ def _check_picklable(recipe: Recipe) -> check.Findings:
                 f"reward must be picklable, and this one is not ({err}); make it a module-level "
                 "function, a functools.partial or a callable class instance"
             ) from None
-    yield check.ok(f"rewards picklable for the spawned scorer: {len(rewards)}")
+    yield ok(f"rewards picklable for the spawned scorer: {len(rewards)}")
 
 
-def _check_kernels(ctx: check.Context) -> check.Findings:
-    if check.installed("kernels"):
-        yield check.ok("kernels installed (AsyncGRPOTrainer's FA3 tree attention)")
+def _check_kernels(ctx: Context) -> Findings:
+    if installed("kernels"):
+        yield ok("kernels installed (AsyncGRPOTrainer's FA3 tree attention)")
         return
-    yield check.gpu_package_missing(
+    yield gpu_package_missing(
         ctx,
         "kind grpo_async needs the kernels package (AsyncGRPOTrainer fetches its FA3 attention "
         "kernel with it), which is not installed here: pip install -e '.[async]' on the GPU "
@@ -199,11 +205,11 @@ def _check_kernels(ctx: check.Context) -> check.Findings:
     )
 
 
-def _server_finding(ctx: check.Context) -> check.Finding:
+def _server_finding(ctx: Context) -> Finding:
     url = ctx.recipe.trainer.get("vllm_server_base_url")
     default = _config_class().__dataclass_fields__["vllm_server_base_url"].default  # TRL's
     where = url or f"set by slurm/train.slurm (Slurm), else {default}"
-    return check.ok(f"vLLM server: {where}; it must run r1lab.vllm_server's command (NCCL sync)")
+    return ok(f"vLLM server: {where}; it must run r1lab.vllm_server's command (NCCL sync)")
 
 
 def workload(recipe: Recipe, config: Any, compute_bytes: int, prompt_tokens: int | None) -> Any:
@@ -256,18 +262,18 @@ KIND = Kind(
     name="grpo_async",
     help="run an asynchronous GRPO recipe (TRL's experimental AsyncGRPOTrainer; CUDA GPUs and a "
     "vLLM server)",
-    module="r1lab.grpo_async",
+    module="r1lab.kinds.grpo_async",
     run=main,
     config_class=_config_class,
     finished=run_dir.finished_training,
     sections={"rewards": parse_rewards, "lora": lora.parse_section},
     checks=(
-        check.check_rewards,
-        check.check_reward_columns,
-        check.check_answers_are_verified,
-        check.check_completion_fits_context,
+        check_rewards,
+        check_reward_columns,
+        check_answers_are_verified,
+        check_completion_fits_context,
         check_async_grpo,
-        check.check_memory_plan,
+        check_memory_plan,
     ),
     vllm_server=_uses_server,
     vllm_server_overrides=server_overrides,

@@ -1,6 +1,6 @@
 """The `grpo` kind: TRL's GRPOTrainer, with rewards chosen by name in the recipe's `rewards:`.
 
-Run: `r1lab grpo <recipe> [key=value ...]` or `accelerate launch ... -m r1lab.grpo <recipe> ...`.
+Run: `r1lab grpo <recipe> [key=value ...]` or `accelerate launch ... -m r1lab.kinds.grpo <recipe> ...`.
 """
 
 from __future__ import annotations
@@ -8,7 +8,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from r1lab import check, lora, run_dir
+from r1lab import lora, run_dir
+from r1lab.checks.lengths import check_completion_fits_context
+from r1lab.checks.memory import check_memory_plan
+from r1lab.checks.rewards import check_answers_are_verified, check_reward_columns, check_rewards
+from r1lab.checks.trainer import check_group_batch
 from r1lab.errors import exit_on_error
 from r1lab.kind import Kind
 from r1lab.recipe import Recipe, parse_rewards
@@ -103,18 +107,18 @@ def main(argv: list[str]) -> int:
 KIND = Kind(
     name="grpo",
     help="run a GRPO recipe in this process",
-    module="r1lab.grpo",
+    module="r1lab.kinds.grpo",
     run=main,
     config_class=_config_class,
     finished=run_dir.finished_training,
     sections={"rewards": parse_rewards, "lora": lora.parse_section},
     checks=(
-        check.check_group_batch,
-        check.check_rewards,
-        check.check_reward_columns,
-        check.check_answers_are_verified,
-        check.check_completion_fits_context,
-        check.check_memory_plan,
+        check_group_batch,
+        check_rewards,
+        check_reward_columns,
+        check_answers_are_verified,
+        check_completion_fits_context,
+        check_memory_plan,
     ),
     config_extras=reward_weights,
     config_for_processes=generation_batch_for,
