@@ -192,12 +192,14 @@ def test_each_benchmark_grades_saved_samples_with_its_verifier(name, tmp_path):
     save_samples(tmp_path / b.name, problems, texts)
     report = write_report(b, problems, tmp_path / b.name, {"model": "m"})
     assert [p["correct"] for p in report["per_problem"]] == [3, 1, 0, 2]
+    # each problem named by its question, so that two models' problems pair (r1lab.report)
+    assert [p["question"] for p in report["per_problem"]] == [str(p["question"]) for p in problems]
     assert report["pass@1"] == pytest.approx((1 + 1 / 3 + 0 + 2 / 3) / 4)
     assert report["format"] == 1.0
     saved = json.loads((tmp_path / f"{b.name}.json").read_text())
     assert saved["pass@k"]["3"] == pytest.approx(3 / 4)
     if b.name != "lcb":
-        assert saved["cons@3"] == pytest.approx(2 / 4)  # problems 0 and 3 by majority
+        assert saved["maj@3"] == pytest.approx(2 / 4)  # problems 0 and 3 by majority
 
 
 def test_a_benchmark_with_a_sample_missing_is_refused_not_averaged(tmp_path):

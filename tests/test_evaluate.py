@@ -8,8 +8,8 @@ import pytest
 
 from r1lab import step_time
 from r1lab.errors import RecipeError
-from r1lab.heldout import EvalConfig, Scores
-from r1lab.metrics import cons_at_k, paired_difference, standard_error
+from r1lab.heldout import EvalConfig
+from r1lab.metrics import maj_at_k, paired_difference, standard_error, summarize
 from r1lab.report import (
     TITLE_WIDTH,
     Finding,
@@ -31,25 +31,39 @@ from r1lab.report import (
 
 def test_majority_vote_uses_normalised_answers_and_ignores_missing():
     # "6" and "6.0" are one vote; two wrong "5"s lose to three "6"s
-    assert cons_at_k(["6", "5", "6.0", None, "5", " 6 "], [1, 0, 1, 0, 0, 1]) == 1.0
-    assert cons_at_k(["5", "5", "6"], [0, 0, 1]) == 0.0
-    assert cons_at_k([None, None], [0, 0]) == 0.0
+    assert maj_at_k(["6", "5", "6.0", None, "5", " 6 "], [1, 0, 1, 0, 0, 1]) == 1.0
+    assert maj_at_k(["5", "5", "6"], [0, 0, 1]) == 0.0
+    assert maj_at_k([None, None], [0, 0]) == 0.0
     # a tie goes to the answer seen first (not the last, not the larger): both orders
-    assert cons_at_k(["7", "8", "7", "8"], [0, 1, 0, 1]) == 0.0
-    assert cons_at_k(["8", "7", "8", "7"], [1, 0, 1, 0]) == 1.0
+    assert maj_at_k(["7", "8", "7", "8"], [0, 1, 0, 1]) == 0.0
+    assert maj_at_k(["8", "7", "8", "7"], [1, 0, 1, 0]) == 1.0
+
+
+def rows_of(sampled: list[list[int]], answers: list[list[str | None]]) -> list[dict]:
+    """Per-sample result rows, as the evaluate kind's scorer writes them."""
+    return [
+        {
+            "prompt_id": p,
+            "sample": s,
+            "correct": c,
+            "answer": a,
+            "completion_tokens": 1,
+            "finish_reason": "stop",
+        }
+        for p, (cs, ans) in enumerate(zip(sampled, answers, strict=True))
+        for s, (c, a) in enumerate(zip(cs, ans, strict=True))
+    ]
 
 
 def test_summary_metrics():
-    scores = Scores(
-        sampled=[[1, 0, 0, 0], [0, 0, 0, 0], [1, 1, 1, 0]],
-        answers=[["3", "4", "5", "6"], ["1", "1", "2", "2"], ["9", "9", "9", "8"]],
-        greedy=[1, 0, 0],
-    )
-    s = scores.summary()
+    sampled = [[1, 0, 0, 0], [0, 0, 0, 0], [1, 1, 1, 0]]
+    answers = [["3", "4", "5", "6"], ["1", "1", "2", "2"], ["9", "9", "9", "8"]]
+    s = summarize(rows_of(sampled, answers), k=4, expected=3)
     assert s["pass@1"] == pytest.approx((0.25 + 0 + 0.75) / 3)
     assert s["maj@4"] == pytest.approx(2 / 3)  # problem 1: tie -> "3" (correct); problem 3: "9"
-    assert s["pass@4"] == pytest.approx(2 / 3)
-    assert s["greedy"] == pytest.approx(1 / 3)
+    assert s["pass@k"][4] == pytest.approx(2 / 3)
+    greedy = summarize(rows_of([[1], [0], [0]], [["3"], ["1"], ["8"]]), k=1, expected=3)
+    assert greedy["pass@1"] == pytest.approx(1 / 3)
 
 
 def test_eval_section_rejects_unknown_keys():
@@ -79,11 +93,11 @@ def _metrics(pass1: float, vote: float, se: float = 0.01, k: int = 8, rows=None)
         "pass@1": pass1,
         "pass@1_stderr": se,
         f"maj@{k}": vote,
-        f"pass@{k}": 0.9,
+        "pass@k": {str(k): 0.9},  # as read back from the JSON: its keys are strings
         "greedy": 0.5,
         "format": 0.99,
         "mean_completion_tokens": 20.0,
-        "settings": {"temperature": 1.0},
+        "sampling": {"temperature": 1.0},
         **({"per_problem": rows} if rows is not None else {}),
     }
 
@@ -202,16 +216,9 @@ def test_paired_difference_needs_the_same_problems():
         paired_difference({"a": 1.0, "b": 0.5}, {"a": 0.5, "c": 0.5})
 
 
-def test_summary_saves_each_problem_with_its_question():
-    scores = Scores(
-        sampled=[[1, 0], [0, 0]], answers=[["3", "4"], [None, "1"]], questions=["x", "y"]
-    )
-    rows = scores.summary()["per_problem"]
-    assert rows == [
-        {"question": "x", "pass@1": 0.5, "maj@2": 1.0},
-        {"question": "y", "pass@1": 0.0, "maj@2": 0.0},
-    ]
-    assert "per_problem" not in Scores(sampled=[[1]], answers=[["3"]]).summary()
+def test_summary_saves_each_problem_with_its_pass_rate_and_vote():
+    rows = summarize(rows_of([[1, 0], [0, 0]], [["3", "4"], [None, "1"]]), k=2, expected=2)
+    assert [(r["pass@1"], r["maj@2"]) for r in rows["per_problem"]] == [(0.5, 1.0), (0.0, 0.0)]
 
 
 def test_seeds_report_gives_each_seed_the_mean_and_how_often_it_held(tmp_path):
@@ -307,11 +314,10 @@ def test_format_note_only_for_a_constant_format_reward():
 
 def test_evaluation_size_falls_back_to_the_recipe_test_size(tiny_model):
     """`r1lab check` validates the test split at this same size, so the two must agree."""
-    from r1lab.heldout import evaluate
+    from r1lab.heldout import evaluate_recipe
     from r1lab.recipe import compose
 
     recipe = compose("r1_zero/tiny", ["data.test_size=5"])
     recipe.evaluate = {}
-    cfg = EvalConfig.from_recipe({}, k=2, max_new_tokens=3, greedy=False)
-    result = evaluate(str(tiny_model), recipe, cfg)
-    assert result["problems"] == 5 and result["k"] == 2
+    (bench,) = evaluate_recipe(recipe, str(tiny_model), k=2).parsed["benchmarks"]
+    assert len(bench.problems()) == 5 and bench.k == 2

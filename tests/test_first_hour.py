@@ -15,14 +15,16 @@ from pathlib import Path
 
 import pytest
 
+from r1lab.benchmarks import Benchmark
 from r1lab.checks.run import check
 from r1lab.data import DataConfig, load_raw
 from r1lab.errors import RecipeError
-from r1lab.generation import Completion
-from r1lab.heldout import EvalConfig, Scores, score, verifier_for
+from r1lab.heldout import EvalConfig, verifier_for
+from r1lab.metrics import solved
+from r1lab.prompts import format_prompt
 from r1lab.recipe import compose
-from r1lab.rewards import get_reward
 from r1lab.run_dir import differences
+from r1lab.scoring import score
 
 from conftest import REPO, as_terminal_job, run_r1lab
 
@@ -31,9 +33,18 @@ from conftest import REPO, as_terminal_job, run_r1lab
 COUNTDOWN_ROW = {"prompt": "p", "nums": [4, 2, 8], "target": 6, "solution": "8 - 4 + 2"}
 
 
-def completions(*answers: str) -> list[list[Completion]]:
+def samples(*answers: str) -> list[dict]:
+    asked = format_prompt("q", "r1_zero")
     return [
-        [Completion(f"<think> t </think> <answer> {a} </answer>", "stop", 1, 1) for a in answers]
+        {
+            "prompt_id": 0,
+            "sample": j,
+            "prompt": asked,
+            "completion": f"<think> t </think> <answer> {a} </answer>",
+            "completion_tokens": 1,
+            "finish_reason": "stop",
+        }
+        for j, a in enumerate(answers)
     ]
 
 
@@ -41,15 +52,17 @@ def completions(*answers: str) -> list[list[Completion]]:
 def test_countdown_is_verified_by_countdown_even_with_math_rewards(recipe):
     spec = verifier_for(compose(recipe, ["data=countdown"]), EvalConfig())
     assert spec.name == "countdown"
-    reward = get_reward(spec.name, **spec.params)
+    bench = Benchmark(
+        "heldout", "task", template="r1_zero", k=3, verifier=spec.name, verifier_params=spec.params
+    )
+    problem = {"prompt_id": 0, **COUNTDOWN_ROW, "question": "q"}
     # the target alone, and an equation with the wrong numbers, get countdown's 0.1: not solved
-    correct, _ = score(completions("6", "8 - 2", "8 - 4 + 2"), [COUNTDOWN_ROW], reward)
-    assert correct == [[0.0, 0.0, 1.0]]
+    results = score(bench, [problem], samples("6", "8 - 2", "8 - 4 + 2"))
+    assert [r["correct"] for r in results] == [0.0, 0.0, 1.0]
 
 
-def test_partial_credit_cannot_enter_the_metrics():
-    with pytest.raises(ValueError, match="partial credit is not a pass"):
-        Scores(sampled=[[0.1, 0.0]], answers=[["6", "8 - 2"]])
+def test_partial_credit_is_never_a_pass():
+    assert solved(1.0) and not solved(0.1) and not solved(0.99) and not solved(None)
 
 
 def test_evaluate_reward_must_judge_answers():

@@ -156,6 +156,36 @@ def test_openai_backend_generates_through_a_real_vllm_server(vllm_server, base_m
     assert len({r["completion"] for r in rows}) > PROMPTS  # n samples per prompt, not n copies
 
 
+def test_a_training_recipes_held_out_split_is_scored_on_any_backend(
+    vllm_server, base_model, tmp_path
+):
+    """`r1lab evaluate <training recipe>`: its held-out split is one more benchmark of the
+    evaluate kind, so it runs on every backend; here the openai one, through the real server."""
+    import json
+
+    out = tmp_path / "eval" / "heldout.json"
+    proc = run_r1lab(
+        "evaluate",
+        "r1_zero/tiny",
+        "evaluate.num_problems=6",
+        "evaluate.k=2",
+        "evaluate.max_new_tokens=8",
+        "evaluate.backend=openai",
+        f"+evaluate.generate.base_url={vllm_server}",
+        "--model",
+        str(base_model),  # the served name: the path vLLM was given
+        "--out",
+        str(out),
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    report = json.loads(out.read_text())
+    assert report["backend"] == "openai" and (report["problems"], report["k"]) == (6, 2)
+    assert report["generation"]["samples"] == 12 and 0.0 <= report["greedy"] <= 1.0
+    assert [row["samples"] for row in report["per_problem"]] == [2] * 6
+    assert (out.parent / "heldout" / "greedy" / "samples").is_dir()  # one greedy sample each
+
+
 def test_chat_reasoning_split_out_by_the_server_is_put_back_in_think_tags(vllm_server, base_model):
     """The same greedy generation through /v1/completions (raw text) and /v1/chat/completions
     (thinking split out into `reasoning_content` by the server) gives the same trace back."""

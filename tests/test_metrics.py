@@ -11,8 +11,8 @@ import pytest
 from r1lab.errors import RecipeError
 from r1lab.kinds.evaluate import pass_at_k
 from r1lab.metrics import (
-    cons_at_k,
     exact_same,
+    maj_at_k,
     math_same,
     mean,
     shown_ks,
@@ -49,10 +49,10 @@ def test_pass_at_k_rejects_impossible_counts(n, c, k):
 
 def test_equal_answers_are_one_vote():
     # 1/2, 0.5 and \frac{1}{2} (3 votes) beat "3" (2 votes), in any order
-    assert cons_at_k(["1/2", "0.5", "\\frac{1}{2}", "3", "3"], [1, 1, 1, 0, 0]) == 1.0
-    assert cons_at_k(["3", "0.5", "3", "\\frac{1}{2}", "1/2"], [0, 1, 0, 1, 1]) == 1.0
+    assert maj_at_k(["1/2", "0.5", "\\frac{1}{2}", "3", "3"], [1, 1, 1, 0, 0]) == 1.0
+    assert maj_at_k(["3", "0.5", "3", "\\frac{1}{2}", "1/2"], [0, 1, 0, 1, 1]) == 1.0
     # without equivalence "3" would win 2 to 1 to 1 to 1
-    assert cons_at_k(["3", "0.5", "3", "\\frac{1}{2}", "1/2"], [0, 1, 0, 1, 1], exact_same) == 0.0
+    assert maj_at_k(["3", "0.5", "3", "\\frac{1}{2}", "1/2"], [0, 1, 0, 1, 1], exact_same) == 0.0
 
 
 def test_symbolic_answers_are_pooled_by_math_verify():
@@ -64,14 +64,14 @@ def test_symbolic_answers_are_pooled_by_math_verify():
 
 
 def test_a_tie_goes_to_the_answer_given_first_and_missing_answers_do_not_vote():
-    assert cons_at_k(["\\frac{1}{2}", "4", "0.5", "4"], [1, 0, 1, 0]) == 1.0
-    assert cons_at_k(["4", "\\frac{1}{2}", "0.5", "4"], [0, 1, 1, 0]) == 0.0
-    assert cons_at_k([None, "7", None, None], [0, 1, 0, 0]) == 1.0  # one vote beats no votes
-    assert cons_at_k([None, " ", None], [0, 0, 0]) == 0.0
+    assert maj_at_k(["\\frac{1}{2}", "4", "0.5", "4"], [1, 0, 1, 0]) == 1.0
+    assert maj_at_k(["4", "\\frac{1}{2}", "0.5", "4"], [0, 1, 1, 0]) == 0.0
+    assert maj_at_k([None, "7", None, None], [0, 1, 0, 0]) == 1.0  # one vote beats no votes
+    assert maj_at_k([None, " ", None], [0, 0, 0]) == 0.0
 
 
 def test_letters_vote_exactly():
-    assert cons_at_k(["A", "B", "B", "A", "B"], [1, 0, 0, 1, 0], exact_same) == 0.0
+    assert maj_at_k(["A", "B", "B", "A", "B"], [1, 0, 0, 1, 0], exact_same) == 0.0
 
 
 def rows(correct: list[list[int]], tokens: int = 10, truncated: set = frozenset()) -> list[dict]:
@@ -98,7 +98,7 @@ def test_summary_matches_hand_computed_values():
     assert out["pass@1_stderr"] == pytest.approx(statistics.stdev(per_problem) / math.sqrt(3))
     assert out["pass@k"][4] == pytest.approx(2 / 3)
     assert out["pass@k"][2] == pytest.approx((enumerated_pass_at_k(4, 1, 2) + 0 + 1) / 3)
-    assert out["cons@4"] == pytest.approx(1 / 3)  # answers are "1"/"0": majority 0 / 0 / 1
+    assert out["maj@4"] == pytest.approx(1 / 3)  # answers are "1"/"0": majority 0 / 0 / 1
     assert out["truncated"] == pytest.approx(1 / 12)
     assert [p["correct"] for p in out["per_problem"]] == [1, 0, 3]
 
@@ -148,11 +148,11 @@ def test_summary_reports_every_field_whatever_the_row_order():
     assert (out["problems"], out["k"]) == (2, 2)
     assert out["pass@k"] == {1: 0.5, 2: 1.0}
     # a 1-1 tie in each problem goes to sample 0 ("A", correct), not to the first row given
-    assert out["cons@2"] == 1.0
+    assert out["maj@2"] == 1.0
     assert out["mean_completion_tokens"] == 20.0 and out["format"] == 0.75
     assert out["per_problem"] == [
-        {"prompt_id": 0, "correct": 1, "samples": 2},
-        {"prompt_id": 1, "correct": 1, "samples": 2},
+        {"prompt_id": 0, "correct": 1, "samples": 2, "pass@1": 0.5, "maj@2": 1.0},
+        {"prompt_id": 1, "correct": 1, "samples": 2, "pass@1": 0.5, "maj@2": 1.0},
     ]
     del rows_[0]["format"]  # format is reported only when every sample has one
     assert "format" not in summarize(rows_, k=2, expected=2)
@@ -166,9 +166,9 @@ def test_summary_votes_with_the_equality_it_is_given():
         | {"finish_reason": "stop"}
         for s, (a, c) in enumerate(zip(answers, correct, strict=True))
     ]
-    assert summarize(rows_, k=4, expected=1)["cons@4"] == 1.0
-    assert summarize(rows_, k=4, expected=1, same=exact_same)["cons@4"] == 0.0
-    assert "cons@4" not in summarize(rows_, k=4, expected=1, same=None)  # code: no majority
+    assert summarize(rows_, k=4, expected=1)["maj@4"] == 1.0
+    assert summarize(rows_, k=4, expected=1, same=exact_same)["maj@4"] == 0.0
+    assert "maj@4" not in summarize(rows_, k=4, expected=1, same=None)  # code: no majority
 
 
 def test_rows_without_a_sample_index_are_sample_zero():
@@ -183,7 +183,7 @@ def test_mean_of_nothing_is_nan_and_two_values_have_a_standard_error():
 
 def test_whitespace_inside_an_answer_does_not_split_the_vote():
     assert exact_same([("x = 1", "x  =\t1"), ("x=1", "x = 1")]) == [True, False]
-    assert cons_at_k(["x + 1", "2", "x  +  1"], [1, 0, 1], exact_same) == 1.0
+    assert maj_at_k(["x + 1", "2", "x  +  1"], [1, 0, 1], exact_same) == 1.0
 
 
 def test_error_messages_say_what_to_do():

@@ -5,12 +5,14 @@ A benchmark is a `Benchmark` (its Hub dataset and columns, samples per problem) 
 
     math    R1's prompt "{problem}\\nPlease reason step by step, and put your final answer
             within \\boxed{}.", graded by the `accuracy` reward (math-verify) against the answer
-            column; cons@k pools mathematically equal answers
+            column; maj@k (the paper's cons@k) pools mathematically equal answers
     choice  GPQA: the four options shuffled by a seeded permutation per row (simple-evals'
             `random.Random(seed).sample(range(4), 4)`, seed 0 as DeepSeek's harness), the
             simple-evals prompt, graded by the `choice` reward on the letter
     code    LiveCodeBench: lighteval's prompt (starter code or stdin format), public + private
             tests graded by the `code` reward's sandbox; solved only when every test passes
+    task    a training recipe's held-out split (`data:`, r1lab.heldout): its question as the
+            recipe's template asks it, graded by the recipe's verifier on the split's columns
 
 A recipe's `benchmarks:` section names them and overrides any field (`source:` a local file in
 the Hub dataset's shape, `num_problems:`, `k:`); a name that is not registered is a dataset of
@@ -29,7 +31,7 @@ import pickle
 import random
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from r1lab.errors import RecipeError, closest, section_dataclass
@@ -77,12 +79,15 @@ class Benchmark:
     seed: int = 0  # choice: the option shuffle
     start_date: str | None = None  # code: contest_date window (ISO dates, inclusive)
     end_date: str | None = None
+    # task: a training recipe's `data:` section, whose `split` (test, validation) is the problems
+    data: dict[str, Any] | None = None
+    verifier: str | None = None  # the reward that grades it (None: the style's)
+    verifier_params: dict[str, Any] = field(default_factory=dict)
+    greedy: bool = False  # also one greedy sample per problem, reported as `greedy`
 
     def problems(self) -> list[dict[str, Any]]:
         """The rows as the model sees them: `question` (the user turn) and the graded columns."""
-        from r1lab.data import load_table
-
-        rows = load_table(self.local_source(), self.subset, self.split).to_list()
+        rows = self.rows()
         style = STYLES[self.style]
         missing = [c for c in style.columns(self) if rows and c not in rows[0]]
         if missing:
@@ -96,6 +101,21 @@ class Benchmark:
         if not problems:
             raise RecipeError(f"benchmarks.{self.name}: {self.source} has no problems")
         return [{"prompt_id": i, **p} for i, p in enumerate(problems)]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The source's rows: a table, or a training recipe's held-out split."""
+        from r1lab.data import DataConfig, load_raw, load_table
+
+        if self.data is not None:
+            return load_raw(DataConfig.from_recipe(self.data), self.split).to_list()
+        return load_table(self.local_source(), self.subset, self.split).to_list()
+
+    def reward(self) -> tuple[str, dict[str, Any]]:
+        """The verifier that grades a sample (full marks: solved), with its parameters."""
+        if self.verifier is not None:
+            return self.verifier, dict(self.verifier_params)
+        style = STYLES[self.style]
+        return style.reward, dict(style.reward_params)
 
     def local_source(self) -> str:
         """`source`, or for `synthetic` a file of arithmetic problems in this benchmark's shape."""
@@ -167,6 +187,15 @@ def prepare_code(rows: list[dict[str, Any]], b: Benchmark) -> list[dict[str, Any
     return out
 
 
+def prepare_task(rows: list[dict[str, Any]], b: Benchmark) -> list[dict[str, Any]]:
+    """Every column kept (the verifier reads them, as TRL hands them to a reward); the question
+    column becomes `question`, which the recipe's template turns into the prompt."""
+    return [
+        {**{k: v for k, v in r.items() if k != b.question_column}, "question": r[b.question_column]}
+        for r in rows
+    ]
+
+
 def choice_answer(text: str) -> str | None:
     from r1lab.rewards.choice import extract_choice
 
@@ -215,6 +244,14 @@ STYLES: dict[str, Style] = {
         {"test_cases_column": "test_cases"},
         last_python_block,
         None,
+    ),
+    "task": Style(
+        prepare_task,
+        lambda b: [b.question_column],
+        "accuracy",
+        {"solution_column": "solution"},
+        extract_answer,
+        math_same,
     ),
 }
 
@@ -300,7 +337,7 @@ def parse_benchmarks(section: Any, recipe: dict[str, Any] | None = None) -> list
     for name, options in section.items():
         options = dict(options or {})
         base = BENCHMARKS.get(name)
-        if base is None and "source" not in options:
+        if base is None and "source" not in options and "data" not in options:
             raise RecipeError(
                 f"benchmarks.{name}: not a known benchmark{closest(name, BENCHMARKS)} (known: "
                 f"{', '.join(BENCHMARKS)}); a dataset of your own needs source:, question_column: "

@@ -64,7 +64,10 @@ def run_seed(recipe, fresh: bool):
     for name, label in MODELS.items():
         metrics = json.loads((Path(stages[f"eval_{name}"].output) / pipeline.HELDOUT).read_text())
         models[name] = Model(label, metrics, Path(stages[name].output))
-    protocols = {json.dumps(m.metrics["settings"], sort_keys=True) for m in models.values()}
+    protocols = {
+        json.dumps({k: m.metrics[k] for k in ("settings", "sampling", "backend")}, sort_keys=True)
+        for m in models.values()
+    }
     if len(protocols) > 1:  # a comparison across protocols would be a wrong number
         raise RecipeError(f"the demo's models were evaluated differently: {sorted(protocols)}")
     return models, stages

@@ -1,46 +1,52 @@
-"""A training recipe's model on its held-out test split: pass@1 over k samples, maj@k, greedy.
+"""A training recipe's held-out split as one more benchmark of the evaluate kind.
 
-`r1lab evaluate <training recipe>` (the demo's before/after numbers); the metrics are
-`r1lab.metrics`, the same as benchmark evaluation's (`r1lab.kinds.evaluate`).
+`r1lab evaluate <training recipe> [--model M] [--out DIR/heldout.json]` (the demo's before/after
+numbers) builds an evaluate recipe whose one benchmark, of the `task` style
+(`r1lab.benchmarks`), is the recipe's test split (or, with `evaluate.split: validation`, a
+synthetic task's validation split for choosing settings), asked with the recipe's template and
+graded by its verifier. Sampling, shards, scoring, the metrics (`r1lab.metrics`: pass@1 ± s.e.,
+maj@k, pass@k, greedy) and what counts as solved are the evaluate kind's, on any backend
+(`evaluate.backend`: hf by default, vllm, openai).
 
-Correctness is decided by the task's verifier: `evaluate.reward` if set, else a synthetic task's
-own (`countdown` for countdown), else the recipe's first verifying reward (`accuracy`,
-`countdown`, `code`, with the recipe's parameters), else `accuracy` on `data.solution_column`. A sample is correct only when the
-verifier gives full marks (1.0): partial credit (countdown's 0.1 for a well-formed wrong
-equation, a fraction of code tests) is a training signal, never a pass. Greedy accuracy is
-reported too: GRPO optimises the sampled policy, and the two can move apart.
+The verifier: `evaluate.reward` if set, else a synthetic task's own (`countdown` for countdown),
+else the recipe's first verifying reward (`accuracy`, `countdown`, `code`, with the recipe's
+parameters), else `accuracy` on `data.solution_column`. Greedy accuracy is reported too: GRPO
+optimises the sampled policy, and the two can move apart.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from r1lab import lineage
+from r1lab.data import DataConfig
 from r1lab.errors import RecipeError, section_dataclass
-from r1lab.generation import Completion, Sampling
 from r1lab.lora import is_adapter_folder
+from r1lab.recipe import Recipe, RewardSpec, from_dict
 
 
 @dataclass
 class EvalConfig:
-    """The recipe's `evaluate:` section (DeepSeek-R1 protocol defaults: T=0.6, top-p 0.95)."""
+    """A training recipe's `evaluate:` section (DeepSeek-R1 protocol defaults: T=0.6, top-p 0.95)."""
 
     num_problems: int | None = None  # None: the recipe's data.test_size
     k: int = 8
     temperature: float = 0.6
     top_p: float = 0.95
     max_new_tokens: int = 32768
-    batch_size: int = 64
+    batch_size: int = 64  # hf: sequences per generate call
     greedy: bool = True
     reward: str | None = None  # None: the recipe's verifier (see the module docstring)
     seed: int = 0
     # "test" for the numbers a comparison reports; "validation" (a synthetic task's third split)
     # for choosing settings without looking at the test problems
     split: str = "test"
+    backend: str = "hf"  # vllm | openai | hf, as generate.backend
+    shard_size: int = 256  # problems per shard: the unit of resume
+    # more of the backend's `generate:` settings, e.g. {base_url: ...} for openai,
+    # {gpu_memory_utilization: 0.3, vllm_args: {enforce_eager: true}} for vLLM on a CPU
+    generate: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_recipe(cls, section: dict[str, Any], **overrides: Any) -> EvalConfig:
@@ -52,67 +58,9 @@ class EvalConfig:
             )
         return cfg
 
-    def sampling(self, greedy: bool = False) -> Sampling:
-        """The sampled run is seeded; the greedy one needs no seed (and draws none)."""
-        return Sampling(
-            temperature=self.temperature,
-            top_p=self.top_p,
-            max_new_tokens=self.max_new_tokens,
-            greedy=greedy,
-            seed=None if greedy else self.seed,
-        )
 
-
-@dataclass
-class Scores:
-    """Per-problem correctness of k samples, plus greedy correctness if measured."""
-
-    sampled: list[list[float]]
-    answers: list[list[str | None]]
-    questions: list[str] | None = None  # names each problem, so two models pair problem by problem
-    greedy: list[float] | None = None
-    lengths: list[int] | None = None
-    formats: list[float] | None = None
-
-    def __post_init__(self) -> None:
-        values = [x for s in self.sampled for x in s] + list(self.greedy or [])
-        if any(x not in (0.0, 1.0) for x in values):
-            raise ValueError(
-                "correctness must be 0 or 1 (solved or not); partial credit is not a pass"
-            )
-
-    def summary(self) -> dict[str, float]:
-        from r1lab.metrics import cons_at_k, mean, pass_at_k, standard_error
-
-        k = len(self.sampled[0]) if self.sampled else 0
-        per_problem = [mean(s) for s in self.sampled]
-        votes = [cons_at_k(a, s) for a, s in zip(self.answers, self.sampled, strict=True)]
-        out: dict[str, Any] = {
-            "problems": len(self.sampled),
-            "k": k,
-            "pass@1": mean(per_problem),
-            "pass@1_stderr": standard_error(per_problem),
-            f"maj@{k}": mean(votes),
-            f"pass@{k}": mean([pass_at_k(len(s), int(sum(s)), k) for s in self.sampled]),
-        }
-        if self.questions is not None:  # what a paired comparison of two models reads
-            out["per_problem"] = [
-                {"question": q, "pass@1": p, f"maj@{k}": v}
-                for q, p, v in zip(self.questions, per_problem, votes, strict=True)
-            ]
-        if self.greedy is not None:
-            out["greedy"] = mean(self.greedy)
-        if self.formats is not None:
-            out["format"] = mean(self.formats)
-        if self.lengths is not None:
-            out["mean_completion_tokens"] = mean(self.lengths)
-        return out
-
-
-def verifier_for(recipe, cfg: EvalConfig):
+def verifier_for(recipe: Recipe, cfg: EvalConfig) -> RewardSpec:
     """The reward that decides correctness, as a RewardSpec (with the recipe's parameters)."""
-    from r1lab.data import DataConfig
-    from r1lab.recipe import RewardSpec
     from r1lab.rewards import accepts, is_verifier, verifier_names
     from r1lab.tasks import VERIFIERS
 
@@ -134,107 +82,67 @@ def verifier_for(recipe, cfg: EvalConfig):
     return RewardSpec(name, 1.0, params)
 
 
-def solved(value: float | None) -> bool:
-    """Full marks from the verifier; partial credit and unjudgeable samples are not solved."""
-    return value is not None and value >= 1.0
-
-
-def score(
-    completions: list[list[Completion]], rows: list[dict], reward
-) -> tuple[list[list[float]], list[list[str | None]]]:
-    """Correctness (1.0 solved / 0.0) and extracted answer of every completion."""
-    from r1lab.rewards.answers import extract_answer
-
-    flat = [c.text for group in completions for c in group]
-    columns: dict[str, list] = {key: [] for key in rows[0]} if rows else {}
-    for row, group in zip(rows, completions, strict=True):
-        for key in columns:
-            columns[key] += [row[key]] * len(group)
-    rewards = reward(prompts=columns.get("prompt", [""] * len(flat)), completions=flat, **columns)
-    it = iter(rewards)
-    correct = [[float(solved(next(it))) for _ in group] for group in completions]
-    answers = [[extract_answer(c.text) for c in group] for group in completions]
-    return correct, answers
-
-
-def evaluate(model_path: str, recipe, cfg: EvalConfig) -> dict[str, Any]:
-    """Summary metrics of `model_path` on the recipe's test split."""
-    from r1lab.data import DataConfig, format_dataset, load_raw
-    from r1lab.generation import load_generator
-    from r1lab.rewards import get_reward
-
-    data = DataConfig.from_recipe(recipe.data)
-    if cfg.num_problems is not None:
-        data.test_size = cfg.num_problems
-    test = format_dataset(load_raw(data, cfg.split), data, completions=False)
-    rows = [dict(r) for r in test]
-    verifier = verifier_for(recipe, cfg)
-    reward = get_reward(verifier.name, **verifier.params)
-    fmt = get_reward("format")
-    generator = load_generator("hf", model_path, batch_size=cfg.batch_size)
-    prompts = [r["prompt"] for r in rows]
-    sampled = generator.generate(prompts, cfg.k, cfg.sampling())
-    correct, answers = score(sampled, rows, reward)
-    flat = [c for group in sampled for c in group]
-    formats = fmt(prompts=[""] * len(flat), completions=[c.text for c in flat])
-    scores = Scores(
-        correct,
-        answers,
-        questions=[str(r.get(data.question_column, r["prompt"])) for r in rows],
-        lengths=[c.completion_tokens for c in flat],
-        formats=[float(f or 0.0) for f in formats],
-    )
-    if cfg.greedy:
-        greedy_out = generator.generate(prompts, 1, cfg.sampling(greedy=True))
-        scores.greedy = [g[0] for g in score(greedy_out, rows, reward)[0]]
-    summary = scores.summary()
-    summary.update(
-        model=str(model_path),
-        recipe=recipe.name,
-        verifier=verifier.name,
-        settings={**asdict(cfg), "reward": verifier.name},
-    )
-    summary["examples"] = [
-        {
-            "prompt": rows[i]["question"] if "question" in rows[i] else "",
-            "completion": sampled[i][0].text,
-            "correct": correct[i][0],
-        }
-        for i in range(min(3, len(rows)))
-    ]
-    return summary
-
-
-def default_model(recipe) -> str:
+def default_model(recipe: Recipe) -> str:
+    """The recipe's trained model when its output holds one, else the model it starts from."""
     out = Path(recipe.output_dir)
     if (out / "config.json").exists() or is_adapter_folder(out):  # a LoRA adapter: merged on load
         return str(out)
     return str(recipe.model["model_name_or_path"])
 
 
-def run(recipe, args: argparse.Namespace) -> int:
-    """`r1lab evaluate <training recipe>`: the metrics printed, and as JSON in --out."""
-    cfg = EvalConfig.from_recipe(
-        recipe.evaluate, k=args.k, num_problems=args.num_problems, temperature=args.temperature
+def evaluate_recipe(
+    recipe: Recipe,
+    model: str | None = None,
+    out: str | None = None,
+    **overrides: Any,
+) -> Recipe:
+    """The evaluate recipe that scores `model` (default: the recipe's own) on `recipe`'s held-out
+    split. `out`: the benchmark's JSON (DIR/NAME.json: NAME is the benchmark, DIR the output dir);
+    `overrides`: `evaluate:` values from the command line (k, num_problems, temperature)."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    cfg = EvalConfig.from_recipe(recipe.evaluate, **given)
+    data = DataConfig.from_recipe(recipe.data)
+    if data.template == "none":
+        raise RecipeError(
+            f"recipe '{recipe.name}': data.template=none (the data holds its own prompts) cannot "
+            "be evaluated as a held-out benchmark; give the recipe a template "
+            "(r1_zero, r1_zero_chat, chat)"
+        )
+    section = dict(recipe.data)
+    if cfg.num_problems is not None:  # the split drawn at this size, as `r1lab check` checks it
+        section["test_size"] = cfg.num_problems
+    verifier = verifier_for(recipe, cfg)
+    name, folder = "heldout", Path(recipe.output_dir) / "heldout"
+    if model:
+        folder = folder.with_name(f"heldout-{Path(model.rstrip('/')).name}")
+    if out:
+        name, folder = Path(out).stem, Path(out).parent
+    bench = {
+        "style": "task",
+        "data": section,
+        "split": cfg.split,
+        "question_column": data.question_column,
+        "template": data.template,
+        "k": cfg.k,
+        "verifier": verifier.name,
+        "verifier_params": dict(verifier.params),
+        "greedy": cfg.greedy,
+    }
+    generate = {
+        key: getattr(cfg, key)
+        for key in ("backend", "temperature", "top_p", "max_new_tokens", "seed", "shard_size")
+    }
+    generate = {**generate, "batch_size": cfg.batch_size, **cfg.generate}
+    return from_dict(
+        recipe.name,
+        {
+            "kind": "evaluate",
+            "model": {**recipe.model, "model_name_or_path": model or default_model(recipe)},
+            "trainer": {"output_dir": str(folder)},
+            "accelerate": recipe.accelerate,
+            "slurm": recipe.slurm,
+            "generate": generate,
+            "benchmarks": {name: bench},
+        },
+        recipe.overrides,
     )
-    model = args.model or default_model(recipe)
-    result = evaluate(model, recipe, cfg)
-    print(format_summary(result))
-    if args.out:
-        result["lineage"] = lineage.make(recipe, Path(args.out).parent, model=model)
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2))
-    return 0
-
-
-def format_summary(result: dict[str, Any]) -> str:
-    keys = [
-        k
-        for k in result
-        if k.startswith(("pass@", "maj@")) or k in ("greedy", "format", "mean_completion_tokens")
-    ]
-    head = (
-        f"{result['model']} on {result['problems']} problems of {result['recipe']} "
-        f"(k={result['k']}, verified by {result.get('verifier', '?')})"
-    )
-    return head + "\n" + "\n".join(f"  {k:<24} {result[k]:.3f}" for k in keys)

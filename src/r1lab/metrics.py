@@ -6,7 +6,10 @@ Every metric here reads one row per sample (`prompt_id`, `correct` 0/1, the extr
 - pass@1: mean over problems of (correct samples / samples), with its standard error over
   problems (std of the per-problem means, ddof 1, over sqrt(problems));
 - pass@k for every k <= n: the unbiased estimator 1 - C(n-c, k) / C(n, k) (Chen et al. 2021);
-- cons@k (maj@k): the answer most samples give wins, where answers that are mathematically equal
+- solved: a sample is correct only at the verifier's full marks (`solved`): partial credit
+  (countdown's 0.1 for a well-formed wrong equation, a share of code tests) is a training signal,
+  never a pass;
+- maj@k (the paper's cons@k): the answer most samples give wins, where answers that are mathematically equal
   (math-verify: `1/2`, `0.5`, `\\frac{1}{2}`) are one answer. Ties go to the answer given first
   (lowest sample index); samples with no answer do not vote; a problem with no answer at all
   scores 0. The winner is correct when its first sample is;
@@ -36,6 +39,12 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if n - c < k:
         return 1.0
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def solved(value: float | None) -> bool:
+    """The one definition of a solved sample: the verifier's full marks (1.0). Partial credit
+    and an unjudgeable sample (None) are not solved."""
+    return value is not None and value >= 1.0
 
 
 def mean(values: Sequence[float]) -> float:
@@ -108,7 +117,7 @@ def answer_classes(answers: Sequence[str | None], same: SameAnswers) -> list[int
     return [first[" ".join(a.split())] if a is not None and a.strip() else None for a in answers]
 
 
-def cons_at_k(
+def maj_at_k(
     answers: Sequence[str | None], correct: Sequence[float], same: SameAnswers = math_same
 ) -> float:
     """1.0 if the majority answer (equal answers pooled, ties to the first given) is correct."""
@@ -171,7 +180,8 @@ def summarize(
     expected: int,
     same: SameAnswers | None = math_same,
 ) -> dict[str, Any]:
-    """Every metric of one benchmark from its per-sample rows; `same=None`: no cons@k (code)."""
+    """Every metric of one benchmark from its per-sample rows; `same=None`: no maj@k (code).
+    `per_problem` holds each problem's correct samples, pass@1 and vote, for paired comparisons."""
     problems = group_by_problem(rows)
     require_samples(problems, k, expected)
     ordered = [problems[pid] for pid in sorted(problems)]
@@ -184,13 +194,16 @@ def summarize(
         "pass@1": mean(per_problem),
         "pass@1_stderr": standard_error(per_problem),
     }
-    if same is not None:
-        out[f"cons@{k}"] = mean(
-            [
-                cons_at_k([s["answer"] for s in samples], c, same)
-                for samples, c in zip(ordered, correct, strict=True)
-            ]
-        )
+    votes = (
+        [
+            maj_at_k([s["answer"] for s in samples], c, same)
+            for samples, c in zip(ordered, correct, strict=True)
+        ]
+        if same is not None
+        else None
+    )
+    if votes is not None:
+        out[f"maj@{k}"] = mean(votes)
     out["pass@k"] = {
         j: mean([pass_at_k(k, int(sum(c)), j) for c in correct]) for j in range(1, k + 1)
     }
@@ -199,8 +212,14 @@ def summarize(
     if all("format" in s for s in flat):
         out["format"] = mean([float(s["format"]) for s in flat])
     out["per_problem"] = [
-        {"prompt_id": samples[0]["prompt_id"], "correct": int(sum(c)), "samples": len(c)}
-        for samples, c in zip(ordered, correct, strict=True)
+        {
+            "prompt_id": samples[0]["prompt_id"],
+            "correct": int(sum(c)),
+            "samples": len(c),
+            "pass@1": per_problem[i],
+            **({f"maj@{k}": votes[i]} if votes is not None else {}),
+        }
+        for i, (samples, c) in enumerate(zip(ordered, correct, strict=True))
     ]
     return out
 

@@ -282,7 +282,7 @@ def write(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     first = next(iter(models.values())).metrics
-    k, temperature = first["k"], first["settings"]["temperature"]
+    k, temperature = first["k"], first["sampling"]["temperature"]
     lines = [
         "# r1lab demo: DeepSeek-R1's three recipes on the tiny world",
         "",
@@ -299,8 +299,13 @@ def write(
         cells = [
             f"{100 * m['pass@1']:.1f}% ± {100 * _se(m):.1f}",
             *(
-                f"{100 * m[key]:.1f}%" if key in m else "-"
-                for key in (f"maj@{m['k']}", f"pass@{m['k']}", "greedy", "format")
+                f"{100 * value:.1f}%" if value is not None else "-"
+                for value in (
+                    m.get(f"maj@{m['k']}"),
+                    (m.get("pass@k") or {}).get(str(m["k"])),  # JSON's keys are strings
+                    m.get("greedy"),
+                    m.get("format"),
+                )
             ),
             f"{m.get('mean_completion_tokens', 0):.1f}",
         ]

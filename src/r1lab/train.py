@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from r1lab import lineage, lora, run_dir
-from r1lab.checks.run import check, load_checked
+from r1lab import lineage, lora, run_start
+from r1lab.checks.run import load_checked
 from r1lab.data import DataConfig, format_dataset
-from r1lab.errors import RecipeError
 from r1lab.kind import Kind
-from r1lab.recipe import Recipe, from_argv
+from r1lab.recipe import Recipe
+from r1lab.run_facts import RunFacts
 
 # TRL 1.16 reads transformers' deprecated `is_gradient_checkpointing` on every generation step;
 # the FutureWarning is theirs to fix and says nothing about the run.
@@ -65,25 +65,13 @@ def last_checkpoint(output_dir: str) -> str | None:
     return get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
 
 
-def prepare(kind: Kind, recipe: Recipe) -> Run | None:
-    """Everything up to (not including) model loading; RecipeError on any bad input; None when
-    this very run already finished in its output dir (nothing to do)."""
+def prepare(facts: RunFacts) -> Run:
+    """Everything after the run's start (`r1lab.run_start`: checks, the output dir) up to, not
+    including, model loading; RecipeError on any bad input."""
     from trl import ModelConfig
 
-    from r1lab.kind import require_kind
-
-    require_kind(recipe.name, recipe.kind, kind.name)
+    kind, recipe = facts.kind, facts.recipe
     configure_wandb(recipe)
-    check(recipe, running=True).raise_if_failed()
-    log(f"recipe {recipe.name}: checks passed")
-    finished = run_dir.admit(recipe)
-    if finished is not None:
-        log(
-            f"{recipe.output_dir} already holds this run, finished at step {finished}: nothing to "
-            "do (add --fresh to train it again from scratch)"
-        )
-        return None
-
     data = DataConfig.from_recipe(recipe.data)
     raw = load_checked(recipe, data)
     train_dataset = format_dataset(raw, data, completions=kind.trains_on_completions)
@@ -106,9 +94,6 @@ def prepare(kind: Kind, recipe: Recipe) -> Run | None:
         **(args.model_init_kwargs or {}),
     }
     resume_from = last_checkpoint(args.output_dir)
-    if is_main_process():
-        Path(args.output_dir).mkdir(parents=True, exist_ok=True)
-        (Path(args.output_dir) / "recipe.yaml").write_text(recipe.to_yaml())
     if resume_from:
         log(f"resuming from {resume_from}")
     return Run(recipe, args, model_args, train_dataset, resume_from)
@@ -217,19 +202,18 @@ def release_distributed(trainer) -> None:
 
 
 def run(kind: Kind, build_trainer: Callable[[Run], Any], argv: list[str]) -> int:
-    """`r1lab <kind> <recipe> [k=v ...]` and `python -m r1lab.<kind>`: check, load, train, save."""
-    parsed = from_argv(kind.name, kind.help, argv)
-    if parsed is None:
+    """`r1lab <kind> <recipe> [k=v ...]` and `python -m r1lab.kinds.<kind>`: check, load, train,
+    save."""
+    started = run_start.start(kind, argv)
+    if started is None:
         return 0
-    recipe, fresh = parsed
-    if fresh:
-        if int(os.environ.get("WORLD_SIZE") or 1) > 1:
-            raise RecipeError(
-                "--fresh with several processes: use `r1lab launch` (make), which clears the "
-                "output dir once before the processes start"
-            )
-        run_dir.clear(recipe.output_dir)
-    run_ = prepare(kind, recipe)
-    if run_ is not None:
-        train_and_save(build_trainer(run_), run_)
+    log(f"recipe {started.facts.recipe.name}: checks passed")
+    if started.finished is not None:
+        log(
+            f"{started.facts.recipe.output_dir} already holds this run, finished at step "
+            f"{started.finished}: nothing to do (add --fresh to train it again from scratch)"
+        )
+        return 0
+    run_ = prepare(started.facts)
+    train_and_save(build_trainer(run_), run_)
     return 0

@@ -4,7 +4,8 @@ Run:
     r1lab evaluate evaluate/r1 model.model_name_or_path=<model> [--benchmark aime24 ...]
     r1lab evaluate <model folder or Hub id> --benchmark aime24 math_500   (recipe evaluate/r1)
     make evaluate RECIPE=evaluate/r1 ARGS="model.model_name_or_path=..." [NODES=n]
-    r1lab evaluate <sft or grpo recipe>       (its model on its held-out split: r1lab.heldout)
+    r1lab evaluate <sft or grpo recipe> [--out dir/heldout.json]   (its model on its held-out
+                                          split, one more benchmark: r1lab.heldout)
 
 Each benchmark (`r1lab.benchmarks`) is sampled k times per problem with the R1 protocol (T 0.6,
 top_p 0.95, up to 32,768 new tokens, the model's chat template) through a generation backend
@@ -12,6 +13,7 @@ top_p 0.95, up to 32,768 new tokens, the model's chat template) through a genera
 In the output dir (runs/<recipe>, runs/<recipe>/<model> with --model):
 
     <benchmark>/samples/shard-*.parquet   the samples (resumable shards, as `generate` writes)
+    <benchmark>/greedy/samples/...        one greedy sample per problem (`greedy: true`)
     <benchmark>/results.parquet           one row per sample: prompt_id, sample, correct, answer,
                                           completion_tokens, finish_reason, format
     <benchmark>.json                      metrics, how they were made, per-problem results
@@ -31,13 +33,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from r1lab import lineage, run_dir
+from r1lab import lineage, run_dir, run_start
 from r1lab.atomic import atomic_write
 from r1lab.benchmarks import STYLES, Benchmark, paper_figures, parse_benchmarks
 from r1lab.checks.context import Context, longest_tokens
 from r1lab.checks.findings import Finding, Findings, error, ok
 from r1lab.checks.generation import check_generation
-from r1lab.checks.run import check
 from r1lab.errors import RecipeError, exit_on_error
 from r1lab.generation.settings import NOT_GENERATION, GenerateConfig, provenance
 from r1lab.generation.shards import (
@@ -53,9 +54,11 @@ from r1lab.generation.shards import (
 from r1lab.kind import Kind
 from r1lab.metrics import pass_at_k, shown_ks, summarize
 from r1lab.recipe import Recipe
+from r1lab.run_facts import RunFacts
+from r1lab.scoring import score
 
 DEFAULT_RECIPE = "evaluate/r1"
-RESULTS, SETTINGS = "results.parquet", "settings.json"
+RESULTS, SETTINGS, GREEDY = "results.parquet", "settings.json", "greedy"
 __all__ = ["KIND", "evaluate", "main", "pass_at_k"]  # pass_at_k(n, c, k): r1lab.metrics'
 
 
@@ -95,20 +98,20 @@ def check_benchmarks(ctx: Context) -> Findings:
         )
     cfg = ctx.recipe.parsed["generate"]
     for bench in benches:
-        style = STYLES[bench.style]
         if cfg.temperature == 0 and bench.k > 1:
             raise RecipeError(
                 f"benchmarks.{bench.name}.k={bench.k} at generate.temperature=0: greedy samples "
                 "are all the same; use k=1 (--k 1) for greedy evaluation"
             )
-        get_reward(style.reward, **style.reward_params)
+        name, params = bench.reward()
+        get_reward(name, **params)
         path = Path(bench.source).expanduser()
-        if bench.source.startswith(("/", "./", "../", "~")) or path.suffix:
+        if bench.data is None and bench.source.startswith(("/", "./", "../", "~")) or path.suffix:
             if not path.exists():
                 raise RecipeError(f"benchmarks.{bench.name}.source: no file at '{bench.source}'")
     if ctx.model_folder and ctx.model_context:
         for bench in benches:
-            if bench.source == "synthetic" or Path(bench.local_source()).exists():
+            if bench.data or bench.source == "synthetic" or Path(bench.local_source()).exists():
                 yield prompt_fits(ctx, bench, cfg)
     yield ok(
         "benchmarks: " + ", ".join(f"{b.name} (k={b.k}, {b.style}, {b.source})" for b in benches)
@@ -130,52 +133,6 @@ def prompt_fits(ctx: Context, bench: Benchmark, cfg: GenerateConfig) -> Finding:
             "leave this benchmark out for this model"
         )
     return ok(f"benchmarks.{bench.name}: prompts fit the context ({longest} tokens at most)")
-
-
-# ---- scoring -----------------------------------------------------------------------------------
-
-
-def closed_thinking(text: str) -> bool:
-    """No `<think>`, or one that is closed: the model got to its answer."""
-    return "<think>" not in text or "</think>" in text
-
-
-def score(bench: Benchmark, problems: list[dict[str, Any]], samples: list[dict[str, Any]]):
-    """One result row per sample: solved (the verifier's full marks), answer, length, format."""
-    from r1lab.metrics import group_by_problem
-    from r1lab.prompts import format_prompt
-    from r1lab.rewards import get_reward
-
-    style = STYLES[bench.style]
-    reward = get_reward(style.reward, **style.reward_params)
-    by_id = {p["prompt_id"]: p for p in problems}
-    results = []
-    for pid, group in group_by_problem(samples).items():
-        problem = by_id.get(pid)
-        asked = format_prompt(problem["question"], bench.template) if problem else None
-        if asked is None or any(s["prompt"] != asked for s in group):
-            raise RecipeError(
-                f"{bench.name}: the saved samples of problem {pid} answer another question than the "
-                f"benchmark's problem {pid} now ({bench.source} changed since they were made); "
-                "grading them would be wrong. Delete the benchmark's samples/ and rerun"
-            )
-        texts = [s["completion"] for s in group]
-        graded = {k: [v] * len(group) for k, v in problem.items() if k not in ("prompt_id",)}
-        values = reward(completions=texts, prompts=graded.pop("question"), **graded)
-        for s, value in zip(group, values, strict=True):
-            answer = style.answer(s["completion"])
-            results.append(
-                {
-                    "prompt_id": pid,
-                    "sample": s["sample"],
-                    "correct": float(value is not None and value >= 1.0),
-                    "answer": answer if style.same is not None else None,
-                    "completion_tokens": s["completion_tokens"],
-                    "finish_reason": s["finish_reason"],
-                    "format": float(answer is not None and closed_thinking(s["completion"])),
-                }
-            )
-    return results
 
 
 # ---- the run -----------------------------------------------------------------------------------
@@ -255,18 +212,26 @@ def evaluate(recipe: Recipe) -> dict[str, dict[str, Any]]:
         bench_out = out / bench.name
         made = settings(recipe, bench, bench_cfg)
         admit_benchmark(bench_out, made, write=rank == 0)
-        if not generate_shards(
-            rows, schema, bench_out, bench_cfg, generator, provenance(recipe, bench_cfg)
-        ):
-            return {}
-        plans.append((bench, problems, bench_out, num_shards(len(rows), cfg.shard_size), made))
+        runs = [(bench_out, bench_cfg, made)]
+        if bench.greedy:  # one greedy sample per problem, in a folder of its own
+            greedy_cfg = dataclasses.replace(cfg, num_samples=1, temperature=0.0)
+            runs.append((bench_out / GREEDY, greedy_cfg, settings(recipe, bench, greedy_cfg)))
+            admit_benchmark(bench_out / GREEDY, runs[-1][2], write=rank == 0)
+        for run_out, run_cfg, _ in runs:
+            if not generate_shards(
+                rows, schema, run_out, run_cfg, generator, provenance(recipe, run_cfg)
+            ):
+                return {}
+        plans.append((bench, problems, [o for o, _, _ in runs], made))
     if rank != 0:
         return {}
     reports = {}
-    for bench, problems, bench_out, total, made in plans:
-        if not wait_for_shards(bench_out, total):
+    total = {b.name: num_shards(len(p), cfg.shard_size) for b, p, _, _ in plans}
+    for bench, problems, outs, made in plans:
+        if not all(wait_for_shards(o, total[bench.name]) for o in outs):
             return {}
-        reports[bench.name] = write_report(bench, problems, bench_out, made)
+        made_by = lineage.make(recipe, out, benchmark=bench.name)
+        reports[bench.name] = write_report(bench, problems, outs[0], made, made_by)
     table = results_table(reports)
     atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(table))
     lineage.record(recipe, out, benchmarks=sorted(reports))
@@ -276,15 +241,26 @@ def evaluate(recipe: Recipe) -> dict[str, dict[str, Any]]:
 
 
 def write_report(
-    bench: Benchmark, problems: list[dict[str, Any]], out: Path, made: dict[str, Any]
+    bench: Benchmark,
+    problems: list[dict[str, Any]],
+    out: Path,
+    made: dict[str, Any],
+    made_by: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Score the saved samples, save the per-sample results and the benchmark's JSON."""
+    """Score the saved samples, save the per-sample results and the benchmark's JSON (with
+    `made_by`: the lineage of what was evaluated)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     results = score(bench, problems, load_samples(out))
     atomic_write(out / RESULTS, lambda tmp: pq.write_table(pa.Table.from_pylist(results), tmp))
     metrics = summarize(results, bench.k, len(problems), STYLES[bench.style].same)
+    questions = {p["prompt_id"]: p["question"] for p in problems}
+    for row in metrics["per_problem"]:  # what pairs two models' problems (r1lab.report)
+        row["question"] = str(questions[row["prompt_id"]])
+    if bench.greedy:
+        greedy = score(bench, problems, load_samples(out / GREEDY))
+        metrics["greedy"] = summarize(greedy, 1, len(problems), None)["pass@1"]
     report = {
         **made,
         "benchmark": bench.name,
@@ -293,6 +269,7 @@ def write_report(
         # the paper's figures describe the whole benchmark: none beside a subset
         "paper": paper_figures(made["model"], bench.name) if bench.num_problems is None else {},
         **metrics,
+        **({"lineage": made_by} if made_by is not None else {}),
     }
     path = out.parent / f"{bench.name}.json"
     atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2)))
@@ -302,19 +279,19 @@ def write_report(
 def results_table(reports: dict[str, dict[str, Any]]) -> str:
     """Markdown: r1lab's figures with the paper's beside them where it has one."""
     head = (
-        "| benchmark | problems | k | pass@1 (± s.e.) | paper pass@1 | cons@k | paper cons@64 "
+        "| benchmark | problems | k | pass@1 (± s.e.) | paper pass@1 | maj@k | paper cons@64 "
         "| pass@k | mean tokens | truncated | format |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for name, r in reports.items():
         k, paper = r["k"], r.get("paper", {})
-        cons = r.get(f"cons@{k}")
+        vote = r.get(f"maj@{k}")
         passes = ", ".join(f"@{j} {100 * r['pass@k'][j]:.1f}" for j in shown_ks(k) if j > 1)
         lines.append(
             f"| {name} | {r['problems']} | {k} | {100 * r['pass@1']:.1f} ± "
             f"{100 * r['pass@1_stderr']:.1f} | {paper.get('pass@1', '–')} | "
-            + (f"{100 * cons:.1f} (cons@{k})" if cons is not None else "–")
+            + (f"{100 * vote:.1f} (maj@{k})" if vote is not None else "–")
             + f" | {paper.get('cons@64', '–') if k == 64 else '–'} | {passes or '–'} | "
             f"{r['mean_completion_tokens']:.0f} | {100 * r['truncated']:.1f}% | "
             f"{100 * r.get('format', float('nan')):.1f}% |"
@@ -343,7 +320,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--k", type=int, default=None, help="samples per problem, every benchmark")
     parser.add_argument("--num-problems", type=int, default=None, help="the first n problems")
     parser.add_argument("--temperature", type=float, default=None)
-    parser.add_argument("--out", default=None, help="training recipes: write the metrics here")
+    parser.add_argument(
+        "--out", default=None, help="training recipes: the held-out metrics' file (DIR/NAME.json)"
+    )
     parser.add_argument("--fresh", action="store_true", help="delete the output dir first")
     args = parser.parse_intermixed_args(argv)
     if args.benchmark:  # `--benchmark aime24 k=v`: what follows the names is overrides
@@ -364,24 +343,29 @@ def main(argv: list[str]) -> int:
             compose(args.target)  # `evaluate/rr`: a mistyped recipe, not a model; says which
         args.model, args.target = args.model or args.target, DEFAULT_RECIPE  # a model
     first = compose(args.target, [] if args.benchmark else args.overrides)
-    recipe = first if not args.benchmark else None
-    if first.kind != KIND.name:  # a training recipe
+    if first.kind != KIND.name and not args.benchmark:  # its held-out split, one more benchmark
         from r1lab import heldout
 
-        if not args.benchmark:
-            return heldout.run(first, args)
-        # its model on benchmarks: evaluate/r1 (with the overrides), prompted as it was trained
+        recipe = heldout.evaluate_recipe(
+            first,
+            args.model,
+            args.out,
+            k=args.k,
+            num_problems=args.num_problems,
+            temperature=args.temperature,
+        )
+    elif first.kind != KIND.name:  # its model on evaluate/r1's benchmarks, prompted as trained
+        from r1lab import heldout
+
         args.model = args.model or heldout.default_model(first)
         args.template = first.data.get("template", "r1_zero")
-        args.target, recipe = DEFAULT_RECIPE, None
-    recipe = with_arguments(recipe or compose(args.target, args.overrides), args)
-    out = Path(recipe.output_dir)
-    if args.fresh and node_position()[0] == 0:
-        run_dir.clear(out)
-    check(recipe, running=True).raise_if_failed()
-    run_dir.admit(recipe, ignore=(*NOT_GENERATION, "benchmarks", "model", "generate"))
-    if node_position()[0] == 0:
-        run_dir.write_recipe(recipe, out)
+        recipe = with_arguments(compose(DEFAULT_RECIPE, args.overrides), args)
+    else:
+        recipe = with_arguments(
+            compose(args.target, args.overrides) if args.benchmark else first, args
+        )
+    ignore = (*NOT_GENERATION, "benchmarks", "model", "generate")  # admitted per benchmark
+    run_start.begin(RunFacts(recipe, KIND), args.fresh, ignore=ignore)
     evaluate(recipe)
     return 0
 
@@ -420,7 +404,7 @@ def finished(recipe: Recipe) -> bool:
 
 KIND = Kind(
     name="evaluate",
-    help="benchmarks (AIME, MATH-500, GPQA, LCB) or a training run's held-out split: pass@1, cons@k",
+    help="benchmarks (AIME, MATH-500, GPQA, LCB) or a training run's held-out split: pass@1, maj@k",
     module="r1lab.kinds.evaluate",
     run=main,
     config_class=None,

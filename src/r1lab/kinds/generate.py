@@ -30,12 +30,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from r1lab import lineage, run_dir
+from r1lab import lineage, run_dir, run_start
 from r1lab.atomic import atomic_write
 from r1lab.checks.context import Context
 from r1lab.checks.findings import Findings, ok
 from r1lab.checks.generation import check_generation
-from r1lab.checks.run import check, load_checked
+from r1lab.checks.run import load_checked
 from r1lab.errors import RecipeError, exit_on_error
 from r1lab.generation.settings import NOT_GENERATION, GenerateConfig, config, provenance
 from r1lab.generation.shards import (
@@ -49,7 +49,7 @@ from r1lab.generation.shards import (
     wait_for_shards,
 )
 from r1lab.kind import Kind
-from r1lab.recipe import Recipe, from_argv
+from r1lab.recipe import Recipe
 from r1lab.selection import SelectConfig, check_select, check_select_columns
 
 # ---- checks ------------------------------------------------------------------------------------
@@ -165,22 +165,15 @@ def select_saved(recipe: Recipe) -> dict[str, Any]:
 
 
 def start(argv: list[str], command: str) -> Recipe | None:
-    """Parse `<recipe> [k=v ...] [--fresh]`, compose, check; None after --help."""
-    parsed = from_argv(command, KIND.help, argv)
+    """`r1lab generate|select <recipe> [k=v ...] [--fresh]` started; None after --help. `select`
+    reruns the selection on the saved samples: it never clears them."""
+    parsed = run_start.parse(KIND, argv, command)
     if parsed is None:
         return None
-    recipe, fresh = parsed
-    from r1lab.kind import require_kind
-
-    require_kind(recipe.name, recipe.kind, KIND.name)
-    out = Path(recipe.output_dir)
-    if fresh and command == "generate" and node_position()[0] == 0:
-        run_dir.clear(out)
-    check(recipe, running=command == "generate").raise_if_failed()
-    run_dir.admit(recipe, ignore=NOT_GENERATION)
-    if node_position()[0] == 0:
-        run_dir.write_recipe(recipe, out)
-    return recipe
+    facts, fresh = parsed
+    generating = command == "generate"
+    run_start.begin(facts, fresh and generating, running=generating, ignore=NOT_GENERATION)
+    return facts.recipe
 
 
 def main(argv: list[str]) -> int:

@@ -37,14 +37,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from r1lab import lineage
+from r1lab import lineage, run_start
 from r1lab.checks.context import Context
 from r1lab.checks.findings import Findings, error, ok, warning
 from r1lab.checks.run import check
 from r1lab.errors import RecipeError, closest, exit_on_error
 from r1lab.kind import Kind
 from r1lab.paths import recipes_dir
-from r1lab.recipe import Recipe, compose, flatten, from_argv, hydra_value
+from r1lab.recipe import Recipe, compose, flatten, hydra_value
 from r1lab.run_facts import RunFacts
 
 STAGE_KEYS = ("recipe", "overrides", "evaluate", "output")
@@ -168,8 +168,8 @@ def _compose(recipes: str, name: str, overrides_and_output: tuple[str, ...]) -> 
 
 def finished(stage: Stage, stages: list[Stage]) -> bool:
     """The stage's output is complete for this very recipe: a rerun would do nothing."""
-    if stage.evaluate:
-        return (Path(stage.output) / HELDOUT).exists()
+    if stage.evaluate:  # the evaluate kind's table is written last, after every benchmark's JSON
+        return all((Path(stage.output) / f).exists() for f in (HELDOUT, "results.md"))
     from r1lab.kind import get_kind
 
     recipe = stage_recipe(stage, stages)
@@ -416,14 +416,11 @@ def launch(recipe: Recipe, on_slurm: bool, fresh: bool = False) -> int:
 
 def main(argv: list[str]) -> int:
     """`r1lab pipeline <recipe> [k=v ...] [--fresh]`: the stages here, in order."""
-    parsed = from_argv(KIND.name, KIND.help, argv)
+    parsed = run_start.parse(KIND, argv)
     if parsed is None:
         return 0
-    recipe, fresh = parsed
-    from r1lab.kind import require_kind
-
-    require_kind(recipe.name, recipe.kind, KIND.name)
-    return launch(recipe, on_slurm=False, fresh=fresh)
+    facts, fresh = parsed
+    return launch(facts.recipe, on_slurm=False, fresh=fresh)
 
 
 KIND = Kind(
