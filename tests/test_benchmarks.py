@@ -256,6 +256,16 @@ def test_evaluate_writes_samples_results_json_and_table(evaluated, base_model):
         assert pq.read_table(out / name / "results.parquet").num_rows == problems * k
     table = (out / "results.md").read_text()
     assert "| aime24 | 6 | 2 |" in table and "| math_500 | 4 | 3 |" in table
+    # the scaling curve, from the same samples: k = 1, 2 (aime24) and 1, 2, 3 (math_500)
+    curves = (out / "scaling.md").read_text()
+    assert [line.split("|")[1:3] for line in curves.splitlines() if line.startswith("| ")][1:] == [
+        [" aime24 ", " 1 "],
+        [" aime24 ", " 2 "],
+        [" math_500 ", " 1 "],
+        [" math_500 ", " 2 "],
+        [" math_500 ", " 3 "],
+    ]
+    assert (out / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "pass@1 (± s.e.)" in proc.stdout
 
 

@@ -98,6 +98,10 @@ def _metrics(pass1: float, vote: float, se: float = 0.01, k: int = 8, rows=None)
         "format": 0.99,
         "mean_completion_tokens": 20.0,
         "sampling": {"temperature": 1.0},
+        "scaling": [
+            {"k": 1, "pass@1": pass1, "pass@k": pass1, "maj@k": pass1},
+            {"k": k, "pass@1": pass1, "pass@k": 0.9, "maj@k": vote},
+        ],
         **({"per_problem": rows} if rows is not None else {}),
     }
 
@@ -249,6 +253,7 @@ def test_report_has_models_findings_curves_and_lineage(tmp_path):
     report = write(tmp_path / "out", models, "make demo", "runs/x\n  made by: grpo r1_zero/tiny")
     text = report.read_text()
     assert "| r1 zero | 40.0% ± 1.0 | 50.0% | 90.0% | 50.0% | 99.0% | 20.0 |" in text
+    assert "| model | k=1 | k=8 |" in text and "| r1 zero | 40.0 / 40.0 | 50.0 / 90.0 |" in text
     assert "| (c) distillation beats R1-Zero GRPO" in text and "| did not hold |" in text
     for png in (
         "r1_zero-reward",

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from r1lab import kinds
 from r1lab.checks.context import Context
 from r1lab.checks.run import check, check_columns, run_checks
 from r1lab.errors import RecipeError
@@ -70,7 +69,7 @@ def test_a_new_kind_is_picked_up_by_checks_and_the_launcher(monkeypatch):
         sections={"probe_settings": lambda value, recipe: dict(value)},
         checks=(my_check,),
     )
-    monkeypatch.setitem(kinds.KINDS, "probe", probe)
+    monkeypatch.setitem(KINDS, "probe", probe)
     recipe = compose("base/tiny", ["kind=probe", "+probe_settings.x=1"])
     assert recipe.sections == {"probe_settings": {"x": 1}}
     report = check(recipe)

@@ -229,3 +229,32 @@ def test_the_count_error_names_only_what_is_wrong():
     assert str(err.value).startswith(
         "asked for 2 samples of each of 3 problems, but 1 problem(s) have none: "
     )
+
+
+def test_scaling_curve_votes_over_the_first_k_samples():
+    """maj@j is the vote of a problem's first j samples, the same answer classes for every j;
+    pass@j the unbiased estimator; pass@1 flat. Computed by hand for one problem of 4 samples."""
+    answers = ["7", "5", "5", "7"]  # first 1: "7"; first 2: tie -> "7"; first 4: tie -> "7"
+    correct = [0.0, 1.0, 1.0, 0.0]  # "5" is right
+    one = [
+        {
+            "prompt_id": 0,
+            "sample": s,
+            "correct": c,
+            "answer": a,
+            "completion_tokens": 1,
+            "finish_reason": "stop",
+        }
+        for s, (a, c) in enumerate(zip(answers, correct, strict=True))
+    ]
+    curve = summarize(one, k=4, expected=1, same=exact_same)["scaling"]
+    assert [r["k"] for r in curve] == [1, 2, 4]
+    assert [r["maj@k"] for r in curve] == [0.0, 0.0, 0.0]
+    assert [r["pass@k"] for r in curve] == pytest.approx([0.5, 5 / 6, 1.0])
+    assert {r["pass@1"] for r in curve} == {0.5}
+    # the last point is the benchmark's maj@k; a later majority changes the early votes not
+    three = [{**r, "answer": "5" if r["sample"] == 3 else r["answer"]} for r in one]
+    curve = summarize(three, k=4, expected=1, same=exact_same)["scaling"]
+    assert [r["maj@k"] for r in curve] == [0.0, 0.0, 1.0]
+    assert maj_at_k(["7", "5", "5", "5"], correct, exact_same) == curve[-1]["maj@k"]
+    assert "maj@k" not in summarize(one, k=4, expected=1, same=None)["scaling"][0]  # code

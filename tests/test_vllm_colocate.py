@@ -45,8 +45,11 @@ def test_the_colocated_engine_follows_the_policy_after_each_sync(tiny_model, tmp
     assert proc.returncode == 0, proc.stderr[-3000:]
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert seen["tied_embeddings"] is True
-    # what r1lab.vllm_sync is for: when TRL or vLLM-CPU fixes this, the adapter can go
-    assert "weight_loader" in (seen["trl_sync_error"] or ""), seen
+    # what r1lab.vllm_sync is for: where vLLM-CPU repacks its linear layers for its kernels
+    # (measured on an AVX-512 host) TRL's per-parameter load finds no weight loader; where it
+    # keeps them (an AVX2 host) TRL's own sync runs. Any other failure is a new one.
+    error = seen["trl_sync_error"]
+    assert error is None or "weight_loader" in error, seen
     assert seen["gap_at_start"] < 0.05, seen  # kernels differ (oneDNN vs MKL): a few 1e-3
     assert seen["gap_before_sync"] > 0.5, seen  # the moved policy is far from the engine's
     assert seen["gap_after_sync"] < 0.05, seen

@@ -121,16 +121,32 @@ def maj_at_k(
     answers: Sequence[str | None], correct: Sequence[float], same: SameAnswers = math_same
 ) -> float:
     """1.0 if the majority answer (equal answers pooled, ties to the first given) is correct."""
+    return votes_by_k(answers, correct, [len(answers)], same)[len(answers)]
+
+
+def votes_by_k(
+    answers: Sequence[str | None],
+    correct: Sequence[float],
+    ks: Sequence[int],
+    same: SameAnswers = math_same,
+) -> dict[int, float]:
+    """maj@j of one problem for each j in `ks`: the vote among its first j samples (samples are
+    drawn independently, so the first j are as good as any j), answers pooled into the classes
+    that all its samples form (one round of `same`)."""
     classes = answer_classes(answers, same)
-    votes: dict[int, int] = {}
-    for c in classes:
-        if c is not None:
-            votes[c] = votes.get(c, 0) + 1
-    if not votes:
-        return 0.0
-    top = max(votes.values())
-    winner = min(c for c, v in votes.items() if v == top)  # the class whose first sample is first
-    return float(correct[winner])
+    out: dict[int, float] = {}
+    for j in ks:
+        votes: dict[int, int] = {}
+        for c in classes[:j]:
+            if c is not None:
+                votes[c] = votes.get(c, 0) + 1
+        if not votes:
+            out[j] = 0.0
+            continue
+        top = max(votes.values())
+        winner = min(c for c, v in votes.items() if v == top)  # the class seen first
+        out[j] = float(correct[winner])
+    return out
 
 
 def group_by_problem(rows: Sequence[dict[str, Any]]) -> dict[Any, list[dict[str, Any]]]:
@@ -181,7 +197,8 @@ def summarize(
     same: SameAnswers | None = math_same,
 ) -> dict[str, Any]:
     """Every metric of one benchmark from its per-sample rows; `same=None`: no maj@k (code).
-    `per_problem` holds each problem's correct samples, pass@1 and vote, for paired comparisons."""
+    `per_problem` holds each problem's correct samples, pass@1 and vote, for paired comparisons;
+    `scaling` pass@j and maj@j (the vote of the first j samples) for each j of `shown_ks(k)`."""
     problems = group_by_problem(rows)
     require_samples(problems, k, expected)
     ordered = [problems[pid] for pid in sorted(problems)]
@@ -194,19 +211,31 @@ def summarize(
         "pass@1": mean(per_problem),
         "pass@1_stderr": standard_error(per_problem),
     }
-    votes = (
+    ks = shown_ks(k)
+    by_k = (  # per problem, the vote of its first j samples for each shown j (one round of `same`)
         [
-            maj_at_k([s["answer"] for s in samples], c, same)
+            votes_by_k([s["answer"] for s in samples], c, ks, same)
             for samples, c in zip(ordered, correct, strict=True)
         ]
         if same is not None
         else None
     )
+    votes = [v[k] for v in by_k] if by_k is not None else None
     if votes is not None:
         out[f"maj@{k}"] = mean(votes)
     out["pass@k"] = {
         j: mean([pass_at_k(k, int(sum(c)), j) for c in correct]) for j in range(1, k + 1)
     }
+    # inference-time scaling from the saved samples: pass@j and maj@j against j samples
+    out["scaling"] = [
+        {
+            "k": j,
+            "pass@1": out["pass@1"],
+            "pass@k": out["pass@k"][j],
+            **({"maj@k": mean([v[j] for v in by_k])} if by_k is not None else {}),
+        }
+        for j in ks
+    ]
     out["mean_completion_tokens"] = mean([float(s["completion_tokens"]) for s in flat])
     out["truncated"] = mean([float(s["finish_reason"] == "length") for s in flat])
     if all("format" in s for s in flat):

@@ -271,6 +271,28 @@ GRPO_CURVES = (
 SFT_CURVES = (("loss", "loss"),)
 
 
+def scaling_lines(models: dict[str, Model]) -> list[str]:
+    """Inference-time scaling of every model, from its saved samples: maj@k / pass@k at each k."""
+    curves = {m.label: m.metrics.get("scaling") for m in models.values()}
+    if not all(curves.values()):  # an evaluation from before r1lab saved the curve
+        return []
+    ks = [row["k"] for row in next(iter(curves.values()))]
+    lines = [
+        "",
+        "Inference-time scaling (the same samples, no new generation): maj@k / pass@k "
+        "against k samples per problem.",
+        "",
+        "| model | " + " | ".join(f"k={k}" for k in ks) + " |",
+        "| --- |" + " ---: |" * len(ks),
+    ]
+    for label, rows in curves.items():
+        cells = [
+            f"{100 * r.get('maj@k', float('nan')):.1f} / {100 * r['pass@k']:.1f}" for r in rows
+        ]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def write(
     out_dir: str | Path,
     models: dict[str, Model],
@@ -310,6 +332,7 @@ def write(
             f"{m.get('mean_completion_tokens', 0):.1f}",
         ]
         lines.append(f"| {model.label} | " + " | ".join(cells) + " |")
+    lines += scaling_lines(models)
     lines += [
         "",
         "## The paper's findings, as measured on this run",

@@ -17,7 +17,8 @@ In the output dir (runs/<recipe>, runs/<recipe>/<model> with --model):
     <benchmark>/results.parquet           one row per sample: prompt_id, sample, correct, answer,
                                           completion_tokens, finish_reason, format
     <benchmark>.json                      metrics, how they were made, per-problem results
-    results.md                            the table, with the paper's figures beside
+    scaling.md scaling.png                accuracy against samples: pass@1, maj@k, pass@k, k = 1..k
+    results.md                            the table, with the paper's figures beside (last)
 
 A rerun generates only missing shards and rescores from the saved samples, so the metrics can
 always be recomputed without generating again. On N Slurm nodes, node r generates shards r, r+N,
@@ -33,7 +34,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from r1lab import lineage, run_dir, run_start
+from r1lab import lineage, run_dir, run_start, scaling
 from r1lab.atomic import atomic_write
 from r1lab.benchmarks import STYLES, Benchmark, paper_figures, parse_benchmarks
 from r1lab.checks.context import Context, longest_tokens
@@ -232,11 +233,14 @@ def evaluate(recipe: Recipe) -> dict[str, dict[str, Any]]:
             return {}
         made_by = lineage.make(recipe, out, benchmark=bench.name)
         reports[bench.name] = write_report(bench, problems, outs[0], made, made_by)
+    curves = scaling.table(reports)  # accuracy against samples, before the table that ends a run
+    atomic_write(out / "scaling.md", lambda tmp: Path(tmp).write_text(curves))
+    atomic_write(out / "scaling.png", lambda tmp: scaling.plot(reports, tmp))
     table = results_table(reports)
     atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(table))
     lineage.record(recipe, out, benchmarks=sorted(reports))
     print(table, flush=True)
-    log(f"results: {out / 'results.md'}, per benchmark {out}/<benchmark>.json")
+    log(f"results: {out / 'results.md'}, per benchmark {out}/<benchmark>.json, scaling.md/.png")
     return reports
 
 
