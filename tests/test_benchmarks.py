@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from r1lab.benchmark_files import synthetic_rows, write_synthetic
-from r1lab.benchmarks import BENCHMARKS, MATH_PROMPT, parse_benchmarks, private_tests
+from r1lab.benchmarks import BENCHMARKS, MATH_PROMPT, parse_benchmarks, private_tests, prompts_of
 from r1lab.errors import RecipeError
+from r1lab.evaluation_report import write_report
 from r1lab.generation.shards import write_shard
-from r1lab.kinds.evaluate import prompts_of, write_report
 
 from conftest import run_r1lab
 

@@ -35,7 +35,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from r1lab.errors import RecipeError, closest, section_dataclass
+from r1lab.generation.shards import samples_schema
 from r1lab.metrics import SameAnswers, exact_same, math_same
+from r1lab.prompts import format_prompt
 from r1lab.rewards.answers import extract_answer
 from r1lab.rewards.code_exec import last_python_block
 
@@ -317,6 +319,19 @@ PAPER: dict[str, dict[str, dict[str, float]]] = {
         )
     },
 }
+
+
+def prompts_of(problems: list[dict[str, Any]], template: str) -> tuple[list[dict[str, Any]], Any]:
+    """How problems are asked: their generation rows (prompt_id, prompt in `template`) and the
+    arrow schema of their shards."""
+    from datasets import Dataset
+
+    rows = [
+        {"prompt_id": p["prompt_id"], "prompt": format_prompt(p["question"], template)}
+        for p in problems
+    ]
+    source = Dataset.from_list([{"prompt": r["prompt"]} for r in rows]).features.arrow_schema
+    return rows, samples_schema(source)
 
 
 def paper_figures(model: str, benchmark: str) -> dict[str, float]:

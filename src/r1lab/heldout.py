@@ -1,4 +1,5 @@
-"""A training recipe's held-out split as one more benchmark of the evaluate kind.
+"""The recipes `r1lab evaluate` runs: a training recipe's held-out split as one more benchmark of
+the evaluate kind, and any evaluate recipe with the command line's options.
 
 `r1lab evaluate <training recipe> [--model M] [--out DIR/heldout.json]` (the demo's before/after
 numbers) builds an evaluate recipe whose one benchmark, of the `task` style
@@ -12,6 +13,12 @@ The verifier: `evaluate.reward` if set, else a synthetic task's own (`countdown`
 else the recipe's first verifying reward (`accuracy`, `countdown`, `code`, with the recipe's
 parameters), else `accuracy` on `data.solution_column`. Greedy accuracy is reported too: GRPO
 optimises the sampled policy, and the two can move apart.
+
+The command line (`r1lab.kinds.evaluate.recipe_of`) composes its target once, takes the recipe as
+a dict from `heldout_recipe` (a training recipe: its held-out split) or `with_arguments` (an
+evaluate recipe, or evaluate/r1 with a training recipe's model and template under `--benchmark`,
+with the command line's model, benchmarks, k, problems and temperature), and validates that one
+dict with `r1lab.recipe.from_dict`.
 """
 
 from __future__ import annotations
@@ -96,9 +103,21 @@ def evaluate_recipe(
     out: str | None = None,
     **overrides: Any,
 ) -> Recipe:
-    """The evaluate recipe that scores `model` (default: the recipe's own) on `recipe`'s held-out
-    split. `out`: the benchmark's JSON (DIR/NAME.json: NAME is the benchmark, DIR the output dir);
-    `overrides`: `evaluate:` values from the command line (k, num_problems, temperature)."""
+    """`heldout_recipe`, validated as a `Recipe`."""
+    return from_dict(recipe.name, heldout_recipe(recipe, model, out, **overrides), recipe.overrides)
+
+
+def heldout_recipe(
+    recipe: Recipe,
+    model: str | None = None,
+    out: str | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """The evaluate recipe, as a dict for `from_dict`, that scores `model` (default: the recipe's
+    own) on `recipe`'s held-out split. `out`: the benchmark's JSON (DIR/NAME.json: NAME is the
+    benchmark, DIR the output dir); `overrides`: `evaluate:` values from the command line (k,
+    num_problems, temperature)."""
+    evaluated = model or default_model(recipe)
     given = {key: value for key, value in overrides.items() if value is not None}
     cfg = EvalConfig.from_recipe(recipe.evaluate, **given)
     data = DataConfig.from_recipe(recipe.data)
@@ -133,16 +152,46 @@ def evaluate_recipe(
         for key in ("backend", "temperature", "top_p", "max_new_tokens", "seed", "shard_size")
     }
     generate = {**generate, "batch_size": cfg.batch_size, **cfg.generate}
-    return from_dict(
-        recipe.name,
-        {
-            "kind": "evaluate",
-            "model": {**recipe.model, "model_name_or_path": model or default_model(recipe)},
-            "trainer": {"output_dir": str(folder)},
-            "accelerate": recipe.accelerate,
-            "slurm": recipe.slurm,
-            "generate": generate,
-            "benchmarks": {name: bench},
-        },
-        recipe.overrides,
-    )
+    return {
+        "kind": "evaluate",
+        "model": {**recipe.model, "model_name_or_path": evaluated},
+        "trainer": {"output_dir": str(folder)},
+        "accelerate": recipe.accelerate,
+        "slurm": recipe.slurm,
+        "generate": generate,
+        "benchmarks": {name: bench},
+    }
+
+
+def with_arguments(
+    recipe: Recipe,
+    model: str | None,
+    benchmarks: list[str] | None,
+    template: str | None = None,
+    k: int | None = None,
+    num_problems: int | None = None,
+    temperature: float | None = None,
+) -> dict[str, Any]:
+    """Evaluate recipe `recipe` as a dict for `from_dict`, with the command line's model (and its
+    output dir runs/<recipe>/<model> where the recipe sets none), only these benchmarks, a template
+    for those that set none, and k, num_problems and temperature for every benchmark (None: the
+    recipe's)."""
+    data = recipe.to_dict()
+    if model:
+        data["model"] = {**data["model"], "model_name_or_path": model}
+        if not recipe.trainer.get("output_dir"):
+            name = Path(model.rstrip("/")).name
+            data["trainer"] = {**data["trainer"], "output_dir": f"runs/{recipe.name}/{name}"}
+    section = data.get("benchmarks") or {}
+    section = {n: {} for n in section} if isinstance(section, list) else dict(section)
+    if benchmarks:
+        section = {n: section.get(n) or {} for n in benchmarks}
+    if template:
+        section = {n: {"template": template, **(o or {})} for n, o in section.items()}
+    for option, value in (("k", k), ("num_problems", num_problems)):
+        if value is not None:
+            section = {n: {**(o or {}), option: value} for n, o in section.items()}
+    data["benchmarks"] = section
+    if temperature is not None:
+        data["generate"] = {**(data.get("generate") or {}), "temperature": temperature}
+    return data

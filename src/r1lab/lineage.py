@@ -229,11 +229,16 @@ def make(recipe: Recipe, out: str | Path, model: str | None = None, **extra: Any
 
 def record(recipe: Recipe, out: str | Path, **extra: Any) -> Path:
     """Write `out`/lineage.json (atomically: a later stage may be reading it)."""
+    return save(out, make(recipe, out, **extra))
+
+
+def save(out: str | Path, entry: dict[str, Any]) -> Path:
+    """Write a lineage made by `make` as `out`/lineage.json, atomically."""
     from r1lab.atomic import atomic_write
 
     path = Path(out) / FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(make(recipe, out, **extra), indent=2)
+    text = json.dumps(entry, indent=2)
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
     return path
 

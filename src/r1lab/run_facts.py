@@ -24,8 +24,3 @@ class RunFacts:
     def accelerate(self) -> accelerate_config.AccelerateConfig:
         """The recipe's accelerate file, read on first use (a pipeline has none of its own)."""
         return accelerate_config.load(self.recipe.accelerate)
-
-    @property
-    def accelerate_if_read(self) -> accelerate_config.AccelerateConfig | None:
-        """The accelerate file if something has read it already, else None (read when needed)."""
-        return self.__dict__.get("accelerate")

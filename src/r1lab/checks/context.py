@@ -14,6 +14,7 @@ from r1lab.data import DataConfig, peek_columns
 from r1lab.errors import RecipeError
 from r1lab.kind import Kind
 from r1lab.recipe import Recipe
+from r1lab.run_facts import RunFacts
 
 
 @dataclass
@@ -28,8 +29,8 @@ class Context:
     # outputs that earlier stages of a pipeline make and have not finished: not there yet
     made_earlier: tuple[str, ...] = ()
     gpu: str | None = None  # the GPU the memory plan assumes (`--gpu`); else slurm.gpu or default
-    # the launcher's reading of the accelerate file, when it has one (read once per launch)
-    accelerate_file: accelerate_config.AccelerateConfig | None = None
+    # the run's facts, when its launcher has found them (the accelerate file read once per launch)
+    facts: RunFacts | None = None
 
     def made_by_earlier_stage(self, ref: str) -> bool:
         """`ref` lies in the output of an earlier pipeline stage that has not finished (what is
@@ -39,7 +40,7 @@ class Context:
 
     @cached_property
     def accelerate(self) -> accelerate_config.AccelerateConfig:
-        return self.accelerate_file or accelerate_config.load(self.recipe.accelerate)
+        return (self.facts or RunFacts(self.recipe, self.kind)).accelerate
 
     @cached_property
     def num_processes(self) -> int:

@@ -105,7 +105,7 @@ def check_run(
         running,
         made_earlier=made_earlier,
         gpu=gpu,
-        accelerate_file=facts.accelerate_if_read,
+        facts=facts,
     )
     return run_checks(ctx)
 

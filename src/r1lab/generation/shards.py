@@ -4,7 +4,9 @@ A run's prompts are cut into shards of `generate.shard_size`; a shard's samples 
 samples/shard-NNNNN.parquet (its stats to stats/) atomically, once all of them exist, so after a
 kill the same command makes only the missing shards and every sample is there exactly once. On N
 nodes (R1LAB_NODE_RANK, R1LAB_NUM_NODES from slurm/train-node.sh) node r makes shards r, r+N, ...
-and node 0 waits for the others.
+and node 0 waits for the others. The evaluate kind keeps each benchmark's samples as a
+`SampleSet`: one folder, admitted against the settings its samples were made with
+(settings.json), generated, waited for.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ from r1lab.errors import RecipeError
 from r1lab.generation import Completion, Generator
 from r1lab.generation.settings import GenerateConfig
 
-SAMPLES, STATS, MANIFEST = "samples", "stats", "generation.json"
+SAMPLES, STATS, MANIFEST, SETTINGS = "samples", "stats", "generation.json", "settings.json"
 
 
 def samples_schema(source: Any) -> Any:
@@ -206,3 +209,51 @@ def shard_totals(out: Path) -> dict[str, Any]:
         "completion_tokens_per_second": completion_tokens / seconds if seconds else None,
         "samples_per_second": samples / seconds if seconds else None,
     }
+
+
+@dataclass
+class SampleSet:
+    """One folder of samples made one way (an evaluated benchmark's k samples per problem, or its
+    greedy one): admitted against the settings of the samples already there, generated shard by
+    shard on every node, waited for on node 0 (`load_samples` reads them)."""
+
+    out: Path
+    cfg: GenerateConfig
+    settings: dict[str, Any]  # what its samples depend on, kept as settings.json
+    compared: tuple[str, ...]  # the settings a rerun must share with the samples already made
+    made_by: dict[str, str]  # what every sample carries about how it was made (`provenance`)
+
+    def admit_settings(self, write: bool) -> None:
+        """The folder holds samples of these settings, or none yet (every node checks; node 0
+        writes them)."""
+        saved = self.out / SETTINGS
+        if saved.exists():
+            before = json.loads(saved.read_text())
+            changed = [
+                f"{key}: {before.get(key)!r} -> {self.settings[key]!r}"
+                for key in self.compared
+                if before.get(key) != self.settings[key]
+            ]
+            if changed:
+                raise RecipeError(
+                    f"{self.out} holds samples made otherwise ({'; '.join(changed)}); mixing them "
+                    f"would change the numbers silently. Use another trainer.output_dir, or delete "
+                    f"{self.out}"
+                )
+        if write:
+            self.out.mkdir(parents=True, exist_ok=True)
+            text = json.dumps(self.settings, indent=2)
+            atomic_write(saved, lambda tmp: Path(tmp).write_text(text))
+
+    def generate(
+        self,
+        rows: list[dict[str, Any]],
+        schema: Any,
+        make_generator: Callable[[], Generator],
+    ) -> bool:
+        """This node's missing shards (`generate_shards`)."""
+        return generate_shards(rows, schema, self.out, self.cfg, make_generator, self.made_by)
+
+    def wait(self, num_prompts: int) -> bool:
+        """Node 0: every shard there (`wait_for_shards`)."""
+        return wait_for_shards(self.out, num_shards(num_prompts, self.cfg.shard_size))

@@ -36,30 +36,27 @@ from typing import Any
 
 from r1lab import lineage, run_dir, run_start, scaling
 from r1lab.atomic import atomic_write
-from r1lab.benchmarks import STYLES, Benchmark, paper_figures, parse_benchmarks
+from r1lab.benchmarks import Benchmark, parse_benchmarks, prompts_of
 from r1lab.checks.context import Context, longest_tokens
 from r1lab.checks.findings import Finding, Findings, error, ok
 from r1lab.checks.generation import check_generation
 from r1lab.errors import RecipeError, exit_on_error
+from r1lab.evaluation_report import GREEDY, results_table, write_report
 from r1lab.generation.settings import NOT_GENERATION, GenerateConfig, provenance
 from r1lab.generation.shards import (
-    generate_shards,
-    load_samples,
+    SampleSet,
     log,
     node_position,
-    num_shards,
-    samples_schema,
-    shard_totals,
-    wait_for_shards,
 )
+from r1lab.heldout import default_model, heldout_recipe, with_arguments
 from r1lab.kind import Kind
-from r1lab.metrics import pass_at_k, shown_ks, summarize
-from r1lab.recipe import Recipe
+from r1lab.metrics import pass_at_k
+from r1lab.recipe import Recipe, compose, from_dict, list_recipes, normalize_name
 from r1lab.run_facts import RunFacts
-from r1lab.scoring import score
 
 DEFAULT_RECIPE = "evaluate/r1"
-RESULTS, SETTINGS, GREEDY = "results.parquet", "settings.json", "greedy"
+# the settings that samples already made must share with a rerun (not the r1lab version)
+ADMITTED = ("model", "model_settings", "backend", "sampling", "benchmark")
 __all__ = ["KIND", "evaluate", "main", "pass_at_k"]  # pass_at_k(n, c, k): r1lab.metrics'
 
 
@@ -139,20 +136,6 @@ def prompt_fits(ctx: Context, bench: Benchmark, cfg: GenerateConfig) -> Finding:
 # ---- the run -----------------------------------------------------------------------------------
 
 
-def prompts_of(problems: list[dict[str, Any]], template: str) -> tuple[list[dict[str, Any]], Any]:
-    """The generation rows (prompt_id, prompt) and their shards' arrow schema."""
-    from datasets import Dataset
-
-    from r1lab.prompts import format_prompt
-
-    rows = [
-        {"prompt_id": p["prompt_id"], "prompt": format_prompt(p["question"], template)}
-        for p in problems
-    ]
-    source = Dataset.from_list([{"prompt": r["prompt"]} for r in rows]).features.arrow_schema
-    return rows, samples_schema(source)
-
-
 def settings(recipe: Recipe, bench: Benchmark, cfg: GenerateConfig) -> dict[str, Any]:
     """What the benchmark's samples depend on: a rerun with other values must not mix with them."""
     from r1lab import __version__
@@ -168,25 +151,17 @@ def settings(recipe: Recipe, bench: Benchmark, cfg: GenerateConfig) -> dict[str,
     }
 
 
-def admit_benchmark(out: Path, made: dict[str, Any], write: bool) -> None:
-    """The benchmark's folder holds samples of these settings, or none yet (every node checks;
-    node 0 writes them)."""
-    saved = out / SETTINGS
-    if saved.exists():
-        before = json.loads(saved.read_text())
-        changed = [
-            f"{key}: {before.get(key)!r} -> {made[key]!r}"
-            for key in ("model", "model_settings", "backend", "sampling", "benchmark")
-            if before.get(key) != made[key]
-        ]
-        if changed:
-            raise RecipeError(
-                f"{out} holds samples made otherwise ({'; '.join(changed)}); mixing them would "
-                f"change the numbers silently. Use another trainer.output_dir, or delete {out}"
-            )
-    if write:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write(saved, lambda tmp: Path(tmp).write_text(json.dumps(made, indent=2)))
+def sample_sets(recipe: Recipe, bench: Benchmark, cfg: GenerateConfig) -> list[SampleSet]:
+    """The benchmark's k samples per problem in its folder, then (`greedy: true`) its greedy one
+    in a folder of its own."""
+    out = Path(recipe.output_dir) / bench.name
+    runs = [(out, dataclasses.replace(cfg, num_samples=bench.k))]
+    if bench.greedy:
+        runs.append((out / GREEDY, dataclasses.replace(cfg, num_samples=1, temperature=0.0)))
+    return [
+        SampleSet(o, c, settings(recipe, bench, c), ADMITTED, provenance(recipe, c))
+        for o, c in runs
+    ]
 
 
 def evaluate(recipe: Recipe) -> dict[str, dict[str, Any]]:
@@ -195,6 +170,7 @@ def evaluate(recipe: Recipe) -> dict[str, dict[str, Any]]:
 
     cfg, out = recipe.parsed["generate"], Path(recipe.output_dir)
     rank, _ = node_position()
+    planned = [(bench, sample_sets(recipe, bench, cfg)) for bench in benchmarks(recipe)]
     model = str(recipe.model["model_name_or_path"])
     engine: list[Any] = []  # one engine for every benchmark, started when first needed
 
@@ -206,110 +182,32 @@ def evaluate(recipe: Recipe) -> dict[str, dict[str, Any]]:
         return engine[0]
 
     plans = []
-    for bench in benchmarks(recipe):
+    for bench, sets in planned:
         problems = bench.problems()
         rows, schema = prompts_of(problems, bench.template)
-        bench_cfg = dataclasses.replace(cfg, num_samples=bench.k)
-        bench_out = out / bench.name
-        made = settings(recipe, bench, bench_cfg)
-        admit_benchmark(bench_out, made, write=rank == 0)
-        runs = [(bench_out, bench_cfg, made)]
-        if bench.greedy:  # one greedy sample per problem, in a folder of its own
-            greedy_cfg = dataclasses.replace(cfg, num_samples=1, temperature=0.0)
-            runs.append((bench_out / GREEDY, greedy_cfg, settings(recipe, bench, greedy_cfg)))
-            admit_benchmark(bench_out / GREEDY, runs[-1][2], write=rank == 0)
-        for run_out, run_cfg, _ in runs:
-            if not generate_shards(
-                rows, schema, run_out, run_cfg, generator, provenance(recipe, run_cfg)
-            ):
+        for samples in sets:
+            samples.admit_settings(write=rank == 0)
+        for samples in sets:
+            if not samples.generate(rows, schema, generator):
                 return {}
-        plans.append((bench, problems, [o for o, _, _ in runs], made))
+        plans.append((bench, problems, sets))
     if rank != 0:
         return {}
     reports = {}
-    total = {b.name: num_shards(len(p), cfg.shard_size) for b, p, _, _ in plans}
-    for bench, problems, outs, made in plans:
-        if not all(wait_for_shards(o, total[bench.name]) for o in outs):
+    made_by = lineage.make(recipe, out, benchmarks=sorted(b.name for b, *_ in plans))
+    for bench, problems, sets in plans:
+        if not all(samples.wait(len(problems)) for samples in sets):
             return {}
-        made_by = lineage.make(recipe, out, benchmark=bench.name)
-        reports[bench.name] = write_report(bench, problems, outs[0], made, made_by)
+        reports[bench.name] = write_report(bench, problems, sets[0].out, sets[0].settings, made_by)
     curves = scaling.table(reports)  # accuracy against samples, before the table that ends a run
     atomic_write(out / "scaling.md", lambda tmp: Path(tmp).write_text(curves))
     atomic_write(out / "scaling.png", lambda tmp: scaling.plot(reports, tmp))
     table = results_table(reports)
     atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(table))
-    lineage.record(recipe, out, benchmarks=sorted(reports))
+    lineage.save(out, made_by)
     print(table, flush=True)
     log(f"results: {out / 'results.md'}, per benchmark {out}/<benchmark>.json, scaling.md/.png")
     return reports
-
-
-def write_report(
-    bench: Benchmark,
-    problems: list[dict[str, Any]],
-    out: Path,
-    made: dict[str, Any],
-    made_by: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Score the saved samples, save the per-sample results and the benchmark's JSON (with
-    `made_by`: the lineage of what was evaluated)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    results = score(bench, problems, load_samples(out))
-    atomic_write(out / RESULTS, lambda tmp: pq.write_table(pa.Table.from_pylist(results), tmp))
-    metrics = summarize(results, bench.k, len(problems), STYLES[bench.style].same)
-    questions = {p["prompt_id"]: p["question"] for p in problems}
-    for row in metrics["per_problem"]:  # what pairs two models' problems (r1lab.report)
-        row["question"] = str(questions[row["prompt_id"]])
-    if bench.greedy:
-        greedy = score(bench, problems, load_samples(out / GREEDY))
-        metrics["greedy"] = summarize(greedy, 1, len(problems), None)["pass@1"]
-    report = {
-        **made,
-        "benchmark": bench.name,
-        "settings": made.get("benchmark"),
-        "generation": shard_totals(out),
-        # the paper's figures describe the whole benchmark: none beside a subset
-        "paper": paper_figures(made["model"], bench.name) if bench.num_problems is None else {},
-        **metrics,
-        **({"lineage": made_by} if made_by is not None else {}),
-    }
-    path = out.parent / f"{bench.name}.json"
-    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2)))
-    return report
-
-
-def results_table(reports: dict[str, dict[str, Any]]) -> str:
-    """Markdown: r1lab's figures with the paper's beside them where it has one."""
-    head = (
-        "| benchmark | problems | k | pass@1 (± s.e.) | paper pass@1 | maj@k | paper cons@64 "
-        "| pass@k | mean tokens | truncated | format |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|\n"
-    )
-    lines = []
-    for name, r in reports.items():
-        k, paper = r["k"], r.get("paper", {})
-        vote = r.get(f"maj@{k}")
-        passes = ", ".join(f"@{j} {100 * r['pass@k'][j]:.1f}" for j in shown_ks(k) if j > 1)
-        lines.append(
-            f"| {name} | {r['problems']} | {k} | {100 * r['pass@1']:.1f} ± "
-            f"{100 * r['pass@1_stderr']:.1f} | {paper.get('pass@1', '–')} | "
-            + (f"{100 * vote:.1f} (maj@{k})" if vote is not None else "–")
-            + f" | {paper.get('cons@64', '–') if k == 64 else '–'} | {passes or '–'} | "
-            f"{r['mean_completion_tokens']:.0f} | {100 * r['truncated']:.1f}% | "
-            f"{100 * r.get('format', float('nan')):.1f}% |"
-        )
-    first = next(iter(reports.values()), {})
-    sampling = first.get("sampling", {})
-    made = (
-        f"{first.get('model', '?')} (revision {first.get('revision') or '-'}) on "
-        f"{first.get('backend', '?')}: temperature {sampling.get('temperature')}, top_p "
-        f"{sampling.get('top_p')}, up to {sampling.get('max_new_tokens')} new tokens, seed "
-        f"{sampling.get('seed')}; r1lab {first.get('r1lab', '?')}. Paper: DeepSeek-R1 "
-        "(arXiv 2501.12948), for the whole benchmark only."
-    )
-    return f"{made}\n\n{head}" + "\n".join(lines) + "\n"
 
 
 # ---- command line ------------------------------------------------------------------------------
@@ -336,67 +234,41 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str]) -> int:
-    from r1lab.recipe import compose, list_recipes, normalize_name
-
     args = parse_args(argv)
-    args.template = None
-    name, recipes = normalize_name(args.target), list_recipes()
-    if name not in recipes:
-        folder = name.split("/", 1)[0]
-        if any(r.startswith(folder + "/") for r in recipes) and not Path(args.target).exists():
-            compose(args.target)  # `evaluate/rr`: a mistyped recipe, not a model; says which
-        args.model, args.target = args.model or args.target, DEFAULT_RECIPE  # a model
-    first = compose(args.target, [] if args.benchmark else args.overrides)
-    if first.kind != KIND.name and not args.benchmark:  # its held-out split, one more benchmark
-        from r1lab import heldout
-
-        recipe = heldout.evaluate_recipe(
-            first,
-            args.model,
-            args.out,
-            k=args.k,
-            num_problems=args.num_problems,
-            temperature=args.temperature,
-        )
-    elif first.kind != KIND.name:  # its model on evaluate/r1's benchmarks, prompted as trained
-        from r1lab import heldout
-
-        args.model = args.model or heldout.default_model(first)
-        args.template = first.data.get("template", "r1_zero")
-        recipe = with_arguments(compose(DEFAULT_RECIPE, args.overrides), args)
-    else:
-        recipe = with_arguments(
-            compose(args.target, args.overrides) if args.benchmark else first, args
-        )
+    recipe = recipe_of(args)
     ignore = (*NOT_GENERATION, "benchmarks", "model", "generate")  # admitted per benchmark
     run_start.begin(RunFacts(recipe, KIND), args.fresh, ignore=ignore)
     evaluate(recipe)
     return 0
 
 
-def with_arguments(recipe: Recipe, args: argparse.Namespace) -> Recipe:
-    """The recipe with the command line's model, benchmarks, k, problems and temperature."""
-    from r1lab.recipe import from_dict
-
-    data = recipe.to_dict()
-    if args.model:
-        data["model"] = {**data["model"], "model_name_or_path": args.model}
-        if not recipe.trainer.get("output_dir"):
-            name = Path(args.model.rstrip("/")).name
-            data["trainer"] = {**data["trainer"], "output_dir": f"runs/{recipe.name}/{name}"}
-    section = data.get("benchmarks") or {}
-    section = {n: {} for n in section} if isinstance(section, list) else dict(section)
-    if args.benchmark:
-        section = {n: section.get(n) or {} for n in args.benchmark}
-    if args.template:
-        section = {n: {"template": args.template, **(o or {})} for n, o in section.items()}
-    for option, value in (("k", args.k), ("num_problems", args.num_problems)):
-        if value is not None:
-            section = {n: {**(o or {}), option: value} for n, o in section.items()}
-    data["benchmarks"] = section
-    if args.temperature is not None:
-        data["generate"] = {**(data.get("generate") or {}), "temperature": args.temperature}
-    return from_dict(recipe.name, data, recipe.overrides)
+def recipe_of(args: argparse.Namespace) -> Recipe:
+    """The one evaluate recipe that the command line asks for: an evaluate recipe, a model on
+    evaluate/r1, a training recipe's model on evaluate/r1's benchmarks (`--benchmark`), or a
+    training recipe's held-out split (r1lab.heldout)."""
+    name, recipes = normalize_name(args.target), list_recipes()
+    target, model = args.target, args.model
+    if name not in recipes:
+        folder = name.split("/", 1)[0]
+        if any(r.startswith(folder + "/") for r in recipes) and not Path(target).exists():
+            compose(target)  # `evaluate/rr`: a mistyped recipe, not a model; says which
+        model, target = model or target, DEFAULT_RECIPE  # a model
+    first = compose(target, [] if args.benchmark else args.overrides)
+    trained = first.kind != KIND.name
+    base = (
+        compose(DEFAULT_RECIPE if trained else target, args.overrides) if args.benchmark else first
+    )
+    options = {"k": args.k, "num_problems": args.num_problems, "temperature": args.temperature}
+    if not trained:
+        data = with_arguments(base, model, args.benchmark, None, **options)
+    elif args.benchmark:  # its model on evaluate/r1's benchmarks, prompted as trained
+        template = first.data.get("template", "r1_zero")
+        data = with_arguments(
+            base, model or default_model(first), args.benchmark, template, **options
+        )
+    else:  # its held-out split, one more benchmark
+        data = heldout_recipe(first, model, args.out, **options)
+    return from_dict(base.name, data, base.overrides)
 
 
 def finished(recipe: Recipe) -> bool:
