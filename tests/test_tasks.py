@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import operator
+import re
 from fractions import Fraction
 
 import pytest
@@ -89,6 +90,44 @@ def test_direct_fraction_changes_only_the_trace_style():
     assert not any(r["reasoning"].startswith("<think> </think>") for r in worked)
     with pytest.raises(RecipeError, match="direct_fraction"):
         generate_rows("arithmetic", "train", 5, direct_fraction=2.0)
+
+
+def _steps(reasoning: str) -> list[tuple[int, str, int, int]]:
+    found = re.findall(r"(-?\d+) ([-+]) (-?\d+) = (-?\d+)", reasoning)
+    return [(int(a), op, int(b), int(c)) for a, op, b, c in found]
+
+
+def test_last_first_fraction_reorders_worked_traces_into_another_correct_order():
+    kw = dict(max_value=9, min_operands=3, max_operands=3, direct_fraction=0.5, seed=3)
+    plain = generate_rows("arithmetic", "train", 400, **kw)
+    mixed = generate_rows("arithmetic", "train", 400, last_first_fraction=0.5, **kw)
+    assert [r["question"] for r in mixed] == [r["question"] for r in plain]
+    # the habit of answering directly is drawn as before: the same rows answer directly
+    assert [r["reasoning"].startswith("<think> </think>") for r in mixed] == [
+        r["reasoning"].startswith("<think> </think>") for r in plain
+    ]
+    moved = 0
+    for row in mixed:
+        steps = _steps(row["reasoning"])
+        if not steps:
+            continue
+        q = row["question"].split()[1:]  # a op b op c
+        a, o1, b, o2, c = int(q[0]), q[1], int(q[2]), q[3], int(q[4])
+        for x, op, y, z in steps:  # every step is right
+            assert z == (x + y if op == "+" else x - y)
+        assert steps[0][0] == a and steps[1][0] == steps[0][3]  # a chain from the first term
+        assert steps[-1][3] == int(row["solution"])
+        assert f"<answer> {row['solution']} </answer>" in row["reasoning"]
+        if (steps[0][1], steps[0][2]) == (o2, c) and (o2, c) != (o1, b):
+            assert (steps[1][1], steps[1][2]) == (o1, b)  # the last term first, then the middle
+            moved += 1
+    worked = sum(bool(_steps(r["reasoning"])) for r in mixed)
+    assert 0.35 * worked < moved < 0.6 * worked
+    assert plain == generate_rows("arithmetic", "train", 400, last_first_fraction=0.0, **kw)
+    with pytest.raises(RecipeError, match="last_first_fraction"):
+        generate_rows("arithmetic", "train", 5, last_first_fraction=-0.1)
+    with pytest.raises(RecipeError, match="last_first_fraction needs ops of"):
+        generate_rows("arithmetic", "train", 5, ops="+*", last_first_fraction=0.5)
 
 
 @pytest.mark.parametrize(

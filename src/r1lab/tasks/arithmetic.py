@@ -21,6 +21,14 @@ def solve(numbers: list[int], ops: list[str]) -> tuple[int, list[str]]:
     return value, steps
 
 
+def last_first(numbers: list[int], ops: list[str]) -> tuple[list[int], list[str]]:
+    """The same sum with its last term moved next to the first (`7 + 5 - 3` -> `7 - 3 + 5`):
+    another correct order of working, for chains of `+` and `-` only (signed terms commute)."""
+    if set(ops) - {"+", "-"}:
+        raise TypeError(f"only + and - chains can be reordered, got {''.join(ops)}")
+    return [numbers[0], numbers[-1], *numbers[1:-1]], [ops[-1], *ops[:-1]]
+
+
 def sample(
     seed: int = 0,
     max_value: int = 99,
@@ -28,21 +36,31 @@ def sample(
     max_operands: int = 2,
     ops: str = "+-",
     direct_fraction: float = 0.0,
+    last_first_fraction: float = 0.0,
 ) -> Iterator[dict]:
     """Endless stream of problems; `ops` is a string of operators drawn from `+-*`.
 
     `direct_fraction` of the traces skip the working (`<think> </think> <answer> 21 </answer>`):
     a base model trained on them has both habits, answering directly and working step by step,
     as pretrained models do, and RL can learn which one pays. Questions do not depend on it.
+    `last_first_fraction` of the worked traces take the last term first (`7 + 5 - 3` worked as
+    `7 - 3 = 4 , 4 + 5 = 9`): two correct orders, one of which may keep the intermediate value
+    easier for a small model, a choice a trace makes and a verifier cannot tell apart.
     """
     bad = set(ops) - set(OPS)
     if bad or not ops:
         raise TypeError(f"ops must be made of {''.join(OPS)}, got {ops!r}")
     if not 2 <= min_operands <= max_operands:
         raise TypeError("need 2 <= min_operands <= max_operands")
-    if not 0.0 <= direct_fraction <= 1.0:
-        raise TypeError(f"direct_fraction must be in [0, 1], got {direct_fraction}")
-    rng, style = random.Random(seed), random.Random(seed + 7)
+    for name, fraction in (
+        ("direct_fraction", direct_fraction),
+        ("last_first_fraction", last_first_fraction),
+    ):
+        if not 0.0 <= fraction <= 1.0:
+            raise TypeError(f"{name} must be in [0, 1], got {fraction}")
+    if last_first_fraction and set(ops) - {"+", "-"}:
+        raise TypeError(f"last_first_fraction needs ops of + and - only, got {ops!r}")
+    rng, style, order = random.Random(seed), random.Random(seed + 7), random.Random(seed + 11)
     while True:
         count = rng.randint(min_operands, max_operands)
         numbers = [rng.randint(0, max_value) for _ in range(count)]
@@ -51,6 +69,8 @@ def sample(
         expr = " ".join(
             [str(numbers[0])] + [f"{o} {n}" for o, n in zip(chosen, numbers[1:], strict=True)]
         )
+        if last_first_fraction and count > 2 and order.random() < last_first_fraction:
+            steps = solve(*last_first(numbers, chosen))[1]
         work = "" if style.random() < direct_fraction else " , ".join(steps) + " "
         yield {
             "question": f"Compute {expr}",
