@@ -31,6 +31,21 @@ def test_a_completion_works_when_its_thinking_holds_a_step(completion: str, work
     assert habits.works(completion) is worked
 
 
+@pytest.mark.parametrize(
+    ("completion", "small"),
+    [
+        (WORKED, False),  # 7 + 5 = 12: two digits
+        ("<think> 7 - 5 = 2 , 2 + 3 = 5 </think> <answer> 5 </answer>", True),
+        ("<think> 9 - 0 = 9 , 9 + 3 = 12 </think> <answer> 12 </answer>", True),  # 9: the top
+        ("<think> 4 - 6 = -2 , -2 + 3 = 1 </think> <answer> 1 </answer>", False),  # below 0
+        ("<think> 0 + 0 = 0 </think> <answer> 0 </answer>", True),  # 0: the bottom
+        (DIRECT, False),
+    ],
+)
+def test_a_worked_answer_is_split_by_its_first_value(completion: str, small: bool):
+    assert habits.one_digit_first(completion) is small
+
+
 def _write_run(folder: Path, rows: list[tuple[str, float]]) -> Path:
     (folder / "samples").mkdir(parents=True)
     ids = [(i // 2, i % 2) for i in range(len(rows))]
@@ -63,6 +78,19 @@ def test_each_habit_is_scored_on_its_own_samples(tmp_path: Path):
     assert h["pass@1 worked"] == pytest.approx(2 / 3)
     assert h["pass@1 direct"] == pytest.approx(1 / 3)
     assert h["pass@1"] == pytest.approx(0.5)
+    assert h["pass@1 worked, first value 0-9"] != h["pass@1 worked, first value 0-9"]  # none
+    assert h["pass@1 worked, first value not 0-9"] == pytest.approx(2 / 3)
+
+
+def test_worked_answers_are_scored_by_their_first_value(tmp_path: Path):
+    small = "<think> 7 - 5 = 2 , 2 + 7 = 9 </think> <answer> 9 </answer>"
+    run = _write_run(
+        tmp_path / "heldout", [(small, 1.0), (small, 1.0), (WORKED, 0.0), (DIRECT, 1.0)]
+    )
+    h = habits.habits(run)
+    assert h["pass@1 worked, first value 0-9"] == 1.0
+    assert h["pass@1 worked, first value not 0-9"] == 0.0
+    assert h["pass@1 worked"] == pytest.approx(2 / 3)
 
 
 def test_a_run_with_one_habit_has_no_score_for_the_other(tmp_path: Path, capsys):
@@ -71,4 +99,5 @@ def test_a_run_with_one_habit_has_no_score_for_the_other(tmp_path: Path, capsys)
     assert h["worked"] == 1.0 and h["pass@1 worked"] == 0.5
     assert h["pass@1 direct"] != h["pass@1 direct"]  # NaN: no direct answer to score
     assert habits.main([str(run)]) == 0
-    assert f"| {run} | 2 | 100.0% | 50.0% | nan% | 50.0% |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"| {run} | 2 | 100.0% | 50.0% | nan% | 50.0% | nan% / 50.0% |" in out

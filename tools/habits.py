@@ -6,7 +6,8 @@ from (a GRPO run that only moved the habit, or one that also made the working mo
 
 Each argument is one benchmark folder of an evaluate run (it holds `samples/` and
 `results.parquet`). A completion "works" when its reasoning holds at least one `a op b = c` step;
-otherwise it answers directly (`<think> </think> <answer> 21 </answer>`).
+otherwise it answers directly (`<think> </think> <answer> 21 </answer>`). Worked answers are also
+split by their first step's value: in 0-9 (a one-digit intermediate) or not.
 """
 
 from __future__ import annotations
@@ -18,12 +19,19 @@ from pathlib import Path
 import pandas as pd
 
 STEP = re.compile(r"-?\d+ [-+*] -?\d+ = -?\d+")
+FIRST_VALUE = re.compile(r"<think> -?\d+ [-+*] -?\d+ = (-?\d+)")
 
 
 def works(completion: str) -> bool:
     """Whether the completion's reasoning shows at least one worked step."""
     thinking = completion.split("</think>", 1)[0]
     return bool(STEP.search(thinking))
+
+
+def one_digit_first(completion: str) -> bool:
+    """Whether a worked completion's first step gives a value in 0-9."""
+    found = FIRST_VALUE.match(completion)
+    return bool(found) and 0 <= int(found.group(1)) <= 9
 
 
 def habits(folder: str | Path) -> dict[str, float]:
@@ -35,12 +43,19 @@ def habits(folder: str | Path) -> dict[str, float]:
         results[["prompt_id", "sample", "correct"]], on=["prompt_id", "sample"], validate="1:1"
     )
     worked = rows["completion"].map(works)
+    small = worked & rows["completion"].map(one_digit_first)
     nan = float("nan")
+
+    def rate(mask: pd.Series) -> float:
+        return float(rows["correct"][mask].mean()) if mask.any() else nan
+
     return {
         "samples": float(len(rows)),
         "worked": float(worked.mean()),
-        "pass@1 worked": float(rows["correct"][worked].mean()) if worked.any() else nan,
-        "pass@1 direct": float(rows["correct"][~worked].mean()) if (~worked).any() else nan,
+        "pass@1 worked": rate(worked),
+        "pass@1 direct": rate(~worked),
+        "pass@1 worked, first value 0-9": rate(small),
+        "pass@1 worked, first value not 0-9": rate(worked & ~small),
         "pass@1": float(rows["correct"].mean()),
     }
 
@@ -49,14 +64,18 @@ def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__)
         return 2
-    print("| run | samples | worked | pass@1 worked | pass@1 direct | pass@1 |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        "| run | samples | worked | pass@1 worked | pass@1 direct | pass@1 | worked, first "
+        "value 0-9 / not |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for folder in argv:
         h = habits(folder)
         print(
             f"| {folder} | {h['samples']:.0f} | {100 * h['worked']:.1f}% | "
             f"{100 * h['pass@1 worked']:.1f}% | {100 * h['pass@1 direct']:.1f}% | "
-            f"{100 * h['pass@1']:.1f}% |"
+            f"{100 * h['pass@1']:.1f}% | {100 * h['pass@1 worked, first value 0-9']:.1f}% / "
+            f"{100 * h['pass@1 worked, first value not 0-9']:.1f}% |"
         )
     return 0
 
