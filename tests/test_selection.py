@@ -596,3 +596,73 @@ def test_check_names_every_verifier_that_does_not_build_and_then_no_ok():
     assert "accuracy, " in warning  # the verifiers it could use, listed
     ok = findings({"verifiers": {"accuracy": 1.0, "format": 0.5}}, ["question", "solution"])["ok"]
     assert "select.verifiers: accuracy >= 1.0, format >= 0.5" in ok
+
+
+def test_check_without_a_parsed_select_section_reads_the_recipes_solution_column():
+    data = {"source": "prompts.jsonl", "solution_column": "answer"}
+    recipe = Recipe(name="distill/test", kind="sft", model={}, data=data, trainer={}, parsed={})
+    ctx = Context(recipe, get_kind("sft"), columns=["question", "answer"])
+    assert [f.status for f in check_select_columns(ctx)] == []
+    ctx = Context(recipe, get_kind("sft"), columns=["question", "solution"])
+    [finding] = check_select_columns(ctx)
+    assert finding.status == "error" and "needs column(s) ['answer']" in finding.message
+
+
+def test_check_builds_each_verifier_with_its_parameters():
+    found = findings({"verifiers": {"accuracy": {"time_limit": -1}}}, ["question", "solution"])
+    assert found["error"] == [
+        "select.verifiers.accuracy: time_limit must be a number of seconds in (0, 600], got -1"
+    ]
+
+
+def test_check_with_no_verifiers_at_all_says_none():
+    found = findings({"verifiers": {}}, ["question", "solution"])
+    assert found["warning"][0].startswith("select.verifiers (none): none of them judges the answer")
+
+
+def test_check_gives_no_ok_to_verifiers_when_one_of_them_does_not_build():
+    found = findings({"verifiers": {"accuracy": 1.0, "formatt": 1.0}}, ["question", "solution"])
+    assert len(found["error"]) == 1 and "formatt" in found["error"][0]
+    assert not any(m.startswith("select.verifiers") for m in found.get("ok", []))
+    assert "warning" not in found  # accuracy judges the answer
+
+
+def test_check_reports_every_benchmark_file_after_one_that_does_not_load(benchmark, tmp_path):
+    gone = str(tmp_path / "gone.jsonl")
+    found = findings({"decontaminate": [gone, str(benchmark)]}, ["question", "solution"])
+    assert found["error"] == [f"select.decontaminate: no file at '{gone}'"]
+    assert f"select.decontaminate: {benchmark} (3 questions)" in found["ok"]
+
+
+def test_check_of_columns_not_known_yet_says_when_they_are_checked():
+    recipe = Recipe(
+        name="distill/test",
+        kind="sft",
+        model={},
+        data={"source": "runs/x/out"},
+        trainer={},
+        parsed={},
+    )
+    [finding] = check_select_columns(Context(recipe, get_kind("sft")))
+    assert finding.status == "skipped"
+    assert finding.message == (
+        "select columns: the columns of 'runs/x/out' are not known yet; checked once loaded"
+    )
+
+
+def test_check_suggests_solution_column_only_for_the_solution_column():
+    # countdown reads nums/target: an answer-like column is no fix for those
+    found = findings({"verifiers": {"countdown": 1.0}}, ["question", "answer"])
+    assert found["error"][0].endswith(
+        "set select.verifiers.countdown's column parameters to existing columns"
+    )
+    # no answer-like column to suggest: the verifier's own parameters
+    found = findings({}, ["question", "text"])
+    assert found["error"][0].endswith(
+        "set select.verifiers.accuracy's column parameters to existing columns"
+    )
+
+
+def test_check_of_decontamination_names_the_setting_for_the_question_column(benchmark):
+    found = findings({"decontaminate": [str(benchmark)]}, ["problem", "solution"])
+    assert found["error"][0].endswith("; set data.question_column")

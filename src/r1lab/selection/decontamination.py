@@ -90,9 +90,11 @@ def benchmark_questions(path: str, column: str | None = None) -> list[Any]:
     ds = datasets.load_dataset(FILE_BUILDERS[file.suffix], data_files=str(file), split="train")
     name = column or next((c for c in QUESTION_COLUMNS if c in ds.column_names), None)
     if name is None or name not in ds.column_names:
-        wanted = f"column '{column}'" if column else f"any of the columns {list(QUESTION_COLUMNS)}"
+        wanted = (
+            f"no column '{column}'" if column else f"none of the columns {list(QUESTION_COLUMNS)}"
+        )
         raise RecipeError(
-            f"select.decontaminate: {path} has no {wanted} (its columns: {ds.column_names}); "
+            f"select.decontaminate: {path} has {wanted} (its columns: {ds.column_names}); "
             "set select.decontaminate_column to the column holding the question text"
         )
     return list(ds[name])
