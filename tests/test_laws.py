@@ -1,13 +1,20 @@
 """Laws of the modules that decide what a student trains on and which numbers a report shows,
-checked over generated inputs (hypothesis): verified selection, and pass@k from per-sample rows."""
+checked over generated inputs (hypothesis): verified selection, pass@k from per-sample rows, and a
+generation resumed after a stop at any shard."""
 
 from __future__ import annotations
 
 import random
+import tempfile
+from pathlib import Path
+from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from r1lab.generation import Completion
+from r1lab.generation.settings import GenerateConfig
+from r1lab.generation.shards import generate_shards, load_samples, samples_schema
 from r1lab.metrics import summarize
 from r1lab.selection import SelectConfig, select
 
@@ -81,3 +88,87 @@ def test_pass_at_k_from_per_sample_rows_ignores_their_order(correct, seed):
     b = summarize(shuffled, k=4, expected=len(correct), same=None)
     assert a == b
     assert a["pass@1"] == sum(map(sum, correct)) / (4 * len(correct))
+
+
+class Killed(Exception):
+    """The process died in the middle of a shard (SIGKILL, a node lost)."""
+
+
+class FakeGenerator:
+    """A prompt's samples depend on its id, the sample index and the seed only, as vLLM's
+    per-request seeds make them: not on which shard or batch the prompt lands in. It stops the
+    run after `shards` calls: by a preemption between shards, or by a kill inside the next one."""
+
+    made = 0  # shards generated, over every run
+
+    def __init__(self, shards: int | None = None, how: str = "preempt") -> None:
+        self.left, self.how = shards, how
+
+    def stop_now(self) -> bool:
+        return self.how == "preempt" and self.left == 0
+
+    def generate(self, prompts, n, sampling, ids=None):
+        if self.left is not None:
+            if self.left == 0:  # only a kill gets here: a preemption stops before the call
+                raise Killed
+            self.left -= 1
+        FakeGenerator.made += 1
+        return [
+            [Completion(f"{i}/{j}/{sampling.seed}: {p}", "stop", len(p), 3 + j) for j in range(n)]
+            for p, i in zip(prompts, ids, strict=True)
+        ]
+
+
+def run_generation(
+    out: Path, rows: list[dict], cfg: GenerateConfig, gen: FakeGenerator | None
+) -> bool:
+    """One run of the recipe; `gen` None: a run that must not need a generator."""
+    import pyarrow as pa
+
+    from r1lab import preempt
+
+    schema = samples_schema(pa.schema([("prompt", pa.string()), ("question", pa.string())]))
+    made_by = {"teacher": "fake", "backend": "fake", "sampling": "{}", "recipe": "laws"}
+
+    def make_generator() -> FakeGenerator:
+        assert gen is not None, "a generator was made with no shard to make"
+        return gen
+
+    with mock.patch.object(preempt, "requested", gen.stop_now if gen else lambda: False):
+        try:
+            return generate_shards(rows, schema, out, cfg, make_generator, made_by)
+        except Killed:
+            return False
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    prompts=st.integers(1, 14),
+    shard_size=st.integers(1, 5),
+    num_samples=st.integers(1, 3),
+    stops=st.lists(st.tuples(st.sampled_from(["preempt", "kill"]), st.integers(0, 6)), max_size=3),
+)
+def test_a_generation_stopped_at_any_shard_and_rerun_has_exactly_the_uninterrupted_samples(
+    prompts, shard_size, num_samples, stops
+):
+    """Preempted between shards or killed inside one, any number of times: the rerun makes the
+    missing shards only, and the samples are those of a run that was never stopped, each once."""
+    rows = [{"prompt_id": k, "prompt": f"P{k}?", "question": f"Q{k}"} for k in range(prompts)]
+    cfg = GenerateConfig(num_samples=num_samples, shard_size=shard_size, seed=3)
+    total = -(-prompts // shard_size)
+    with tempfile.TemporaryDirectory() as tmp:
+        whole, resumed = Path(tmp) / "whole", Path(tmp) / "resumed"
+        assert run_generation(whole, rows, cfg, FakeGenerator())
+        FakeGenerator.made = 0
+        for how, shards in stops:
+            done = len(list((resumed / "samples").glob("*.parquet")))
+            finished = run_generation(resumed, rows, cfg, FakeGenerator(shards, how))
+            assert finished == (done + shards >= total)  # stopped iff shards were left
+        assert run_generation(resumed, rows, cfg, FakeGenerator())
+        assert FakeGenerator.made == total  # each shard made once, over all the runs
+        expected = load_samples(whole)
+        assert len(expected) == prompts * num_samples
+        assert load_samples(resumed) == expected
+        # a finished run's rerun makes no generator and changes nothing
+        assert run_generation(resumed, rows, cfg, None)
+        assert load_samples(resumed) == expected

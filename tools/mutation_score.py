@@ -37,6 +37,8 @@ def main() -> int:
         statuses = by_module[module]
         killed = sum(len(v) for k, v in statuses.items() if k in KILLED)
         tested = sum(len(v) for k, v in statuses.items() if k not in SKIPPED)
+        if not tested:  # not in this run (`make mutate MUTANTS=...` runs one package)
+            continue
         total_killed, total = total_killed + killed, total + tested
         print(f"{module:40} {killed:4} / {tested:<4} {100 * killed / max(tested, 1):5.1f}%")
     print(f"{'all':40} {total_killed:4} / {total:<4} {100 * total_killed / max(total, 1):5.1f}%")
