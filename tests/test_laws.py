@@ -141,10 +141,10 @@ def run_generation(
             return False
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    prompts=st.integers(1, 14),
-    shard_size=st.integers(1, 5),
+    prompts=st.integers(1, 10),
+    shard_size=st.integers(1, 4),
     num_samples=st.integers(1, 3),
     stops=st.lists(st.tuples(st.sampled_from(["preempt", "kill"]), st.integers(0, 6)), max_size=3),
 )
