@@ -1,6 +1,6 @@
 """Laws of the modules that decide what a student trains on and which numbers a report shows,
-checked over generated inputs (hypothesis): verified selection, pass@k from per-sample rows, and a
-generation resumed after a stop at any shard."""
+checked over generated inputs (hypothesis): verified selection, pass@k from per-sample rows, a
+generation resumed after a stop at any shard, and a pipeline rerun after a stage's output is gone."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ from unittest import mock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from r1lab import run_dir
 from r1lab.generation import Completion
 from r1lab.generation.settings import GenerateConfig
 from r1lab.generation.shards import generate_shards, load_samples, samples_schema
+from r1lab.kinds import pipeline
 from r1lab.metrics import summarize
+from r1lab.recipe import Recipe
 from r1lab.selection import SelectConfig, select
 
 RECIPE = {"data": {"source": "x.jsonl", "solution_column": "solution"}}
@@ -172,3 +175,69 @@ def test_a_generation_stopped_at_any_shard_and_rerun_has_exactly_the_uninterrupt
         # a finished run's rerun makes no generator and changes nothing
         assert run_generation(resumed, rows, cfg, None)
         assert load_samples(resumed) == expected
+
+
+def _chain(root: Path, reads: list[int | None]) -> list[pipeline.Stage]:
+    """SFT stages of base/tiny; stage i starts from stage reads[i]'s model (None: a model no
+    stage makes), so the stages form a forest of `reads` links."""
+    stages: list[pipeline.Stage] = []
+    for i, source in enumerate(reads):
+        model = stages[source].output if source is not None else str(root / "pretrained")
+        overrides = (f"model.model_name_or_path={model}",)
+        stages.append(pipeline.Stage(f"s{i}", str(root / f"s{i}"), "base/tiny", overrides))
+    return stages
+
+
+def _after(reads: list[int | None], removed: int) -> list[str]:
+    """The removed stage and every stage that reads it, directly or through others."""
+    made = {removed}
+    for i, source in enumerate(reads):
+        if source in made:
+            made.add(i)
+    return [f"s{i}" for i in sorted(made)]
+
+
+@st.composite
+def forests(draw) -> tuple[list[int | None], int]:
+    size = draw(st.integers(1, 5))
+    reads = [None] + [draw(st.one_of(st.none(), st.integers(0, i - 1))) for i in range(1, size)]
+    return reads, draw(st.integers(0, size - 1))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=forests())
+def test_a_pipeline_rerun_after_a_stage_output_is_removed_remakes_it_and_what_reads_it(case):
+    """No stage keeps an output made from an earlier stage's output that is being made anew: a
+    rerun after one stage's output is removed runs exactly that stage and those reading it, in
+    order, and sets their old outputs aside (kept, not deleted)."""
+    reads, removed = case
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        stages = _chain(root, reads)
+        ran: list[str] = []
+
+        def run(cmd: list[str], log_path: Path, env: dict[str, str]) -> int:
+            stage = next(s for s in stages if s.name == cmd[-1])
+            assert not (Path(stage.output) / "run_info.json").exists(), "ran into a finished dir"
+            run_dir.write_recipe(pipeline.stage_recipe(stage, stages), Path(stage.output))
+            (Path(stage.output) / "run_info.json").write_text('{"global_step": 1}')
+            ran.append(stage.name)
+            return 0
+
+        recipe = Recipe("laws", "pipeline", {}, {}, {"output_dir": str(root)})
+        recipe.parsed["stages"] = stages
+        with (
+            mock.patch.object(pipeline, "run_logged", run),
+            mock.patch.object(pipeline, "command", lambda stage, _: ["fake", stage.name]),
+            mock.patch.object(pipeline, "build_tiny_model", lambda _: None),
+        ):
+            pipeline.run_here(recipe)
+            assert ran == [s.name for s in stages]
+            ran.clear()
+            pipeline.run_here(recipe)
+            assert ran == []  # everything finished: nothing reruns
+            run_dir.clear(stages[removed].output)
+            pipeline.run_here(recipe)
+        assert ran == _after(reads, removed)
+        kept = sorted(p.name.split(".stale-")[0] for p in root.glob("*.stale-*"))
+        assert kept == [n for n in ran if n != f"s{removed}"]

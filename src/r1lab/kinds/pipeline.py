@@ -19,8 +19,9 @@ output dir being runs/<pipeline recipe>), which later stages name as `${stages.<
 
 `r1lab check <pipeline>` checks every stage before anything runs; an input that an earlier stage
 makes is not there yet and is checked when that stage has run. Here, a stage whose output is
-complete is skipped, one that was cut off resumes (each kind resumes its own output), and the
-first failure stops the chain with the stage's name and log. On Slurm, a failed stage cancels
+complete is skipped, one that was cut off resumes (each kind resumes its own output), a finished
+stage that reads a stage being made anew is made anew too (its old output set aside as
+`<output>.stale-<time>`), and the first failure stops the chain with the stage's name and log. On Slurm, a failed stage cancels
 the jobs after it (`--kill-on-invalid-dep=yes`); a preempted one requeues and the chain waits.
 """
 
@@ -30,117 +31,23 @@ import functools
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from r1lab import lineage, run_start
 from r1lab.checks.context import Context
 from r1lab.checks.findings import Findings, error, ok, warning
 from r1lab.checks.run import check
-from r1lab.errors import RecipeError, closest, exit_on_error
+from r1lab.errors import RecipeError, exit_on_error
 from r1lab.kind import Kind
+from r1lab.logged_run import run_logged, tail
 from r1lab.paths import recipes_dir
-from r1lab.recipe import Recipe, compose, flatten, hydra_value
+from r1lab.recipe import Recipe, compose
 from r1lab.run_facts import RunFacts
+from r1lab.stages import Stage, complete, parse_stages
 
-STAGE_KEYS = ("recipe", "overrides", "evaluate", "output")
 HELDOUT = "heldout.json"  # an `evaluate: <stage>` stage's metrics, in its output
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One stage as the recipe wrote it: a recipe with overrides, or a held-out evaluation."""
-
-    name: str
-    output: str
-    recipe: str | None = None
-    overrides: tuple[str, ...] = ()
-    evaluate: str | None = None  # held-out evaluation of this earlier stage's model
-
-    @property
-    def what(self) -> str:
-        if not self.evaluate:
-            return str(self.recipe)
-        protocol = f" as {self.recipe} evaluates" if self.recipe else ""
-        return f"held-out evaluation of '{self.evaluate}'{protocol}"
-
-
-def parse_overrides(where: str, value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, list):
-        bad = [v for v in value if not isinstance(v, str) or "=" not in v]
-        if bad:
-            raise RecipeError(f"{where}: a list of overrides holds 'key=value' strings, got {bad}")
-        return tuple(value)
-    if not isinstance(value, dict):
-        raise RecipeError(f"{where}: expected a mapping of dotted key to value, got {value!r}")
-    pairs = flatten("", value)
-    for key, _ in pairs:
-        if key == "trainer.output_dir":
-            raise RecipeError(
-                f"{where}: set the stage's output with `output:` (next to `recipe:`), not "
-                "trainer.output_dir: later stages name it as ${stages.<name>.output}"
-            )
-    return tuple(f"{k}={hydra_value(v)}" for k, v in pairs)
-
-
-def parse_stages(section: Any, recipe: dict[str, Any] | None = None) -> list[Stage]:
-    """The `stages:` section as typed stages, in order; a RecipeError naming the stage otherwise."""
-    if not isinstance(section, dict) or not section:
-        raise RecipeError(
-            "stages: expected a mapping of stage name to {recipe, overrides} (or {evaluate: "
-            f"<earlier stage>}}), in the order they run; got {section!r}"
-        )
-    stages: list[Stage] = []
-    for name, spec in section.items():
-        where = f"stages.{name}"
-        if not isinstance(spec, dict):
-            raise RecipeError(f"{where}: expected {{recipe: <recipe>, overrides: {{...}}}}")
-        for key in spec:
-            if key not in STAGE_KEYS:
-                raise RecipeError(
-                    f"{where}: unknown key '{key}'{closest(key, STAGE_KEYS)}; valid keys: "
-                    f"{', '.join(STAGE_KEYS)}"
-                )
-        if not spec.get("recipe") and not spec.get("evaluate"):
-            raise RecipeError(
-                f"{where}: give `recipe:` (a recipe to run) or `evaluate: <earlier stage>` (its "
-                "model on a held-out split: its own recipe's, or that of `recipe:` if given)"
-            )
-        target = spec.get("evaluate")
-        if target is not None:
-            earlier = {s.name: s for s in stages}
-            if target not in earlier or earlier[target].recipe is None:
-                raise RecipeError(
-                    f"{where}: evaluate: '{target}' is not an earlier stage that trains a model"
-                    f"{closest(str(target), earlier)}; earlier stages: {', '.join(earlier) or 'none'}"
-                )
-        stages.append(
-            Stage(
-                name=str(name),
-                output=str(spec["output"]),
-                recipe=spec.get("recipe"),
-                overrides=parse_overrides(f"{where}.overrides", spec.get("overrides")),
-                evaluate=target,
-            )
-        )
-    return stages
-
-
-def complete(name: str, raw: dict[str, Any]) -> None:
-    """Each stage's `output` (default <pipeline output dir>/<stage>), so that interpolations
-    such as ${stages.sft.output} resolve."""
-    out = (raw.get("trainer") or {}).get("output_dir") or f"runs/{name}"
-    stages = raw.get("stages")
-    if isinstance(stages, dict):
-        for stage, spec in stages.items():
-            if isinstance(spec, dict):
-                spec.setdefault("output", f"{out}/{stage}")
 
 
 def stages_of(recipe: Recipe) -> list[Stage]:
@@ -174,6 +81,47 @@ def finished(stage: Stage, stages: list[Stage]) -> bool:
 
     recipe = stage_recipe(stage, stages)
     return get_kind(recipe.kind).finished(recipe)
+
+
+def sources(stage: Stage, stages: list[Stage]) -> list[Stage]:
+    """The earlier stages whose output this stage reads: the model it starts from, samples or
+    evaluates, and the data it trains on."""
+    if stage.evaluate:
+        return [s for s in stages if s.name == stage.evaluate]
+    return [s for s, _ in reading(stage_recipe(stage, stages), stages[: stages.index(stage)])]
+
+
+def reading(recipe: Recipe, candidates: list[Stage]) -> list[tuple[Stage, str]]:
+    """Each of `candidates` whose output holds the recipe's model or data source, with that
+    reference."""
+    refs = [str(recipe.model.get("model_name_or_path") or ""), str(recipe.data.get("source") or "")]
+    found = []
+    for stage in candidates:
+        out = Path(stage.output).resolve()
+        ref = next((r for r in refs if r and Path(r).resolve().is_relative_to(out)), None)
+        if ref:
+            found.append((stage, ref))
+    return found
+
+
+def to_make(stages: list[Stage]) -> list[str]:
+    """The stages a run (re)makes, by name: the unfinished ones and every finished stage that
+    reads one of them, directly or through others (its output came from what is about to be
+    made anew, so keeping it would pair a new model with numbers of the old one)."""
+    names: list[str] = []
+    for stage in stages:
+        if not finished(stage, stages) or any(s.name in names for s in sources(stage, stages)):
+            names.append(stage.name)
+    return names
+
+
+def set_aside(stage: Stage) -> Path:
+    """Move a finished stage's output that is to be made anew to `<output>.stale-<time>` (kept,
+    not deleted: it is the user's, and what it was made from is in its lineage.json)."""
+    out = Path(stage.output)
+    aside = out.with_name(f"{out.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
+    shutil.move(out, aside)
+    return aside
 
 
 def command(stage: Stage, stages: list[Stage]) -> list[str]:
@@ -251,17 +199,14 @@ def check_stages(ctx: Context) -> Findings:
 
 def later_input(stage: Stage, recipe: Recipe, stages: list[Stage]) -> str | None:
     """A message when the stage reads what a stage after it makes (the order is wrong)."""
-    index = stages.index(stage)
-    refs = [str(recipe.model.get("model_name_or_path", "")), str(recipe.data.get("source", ""))]
-    for after in stages[index + 1 :]:
-        out = Path(after.output).resolve()
-        for ref in refs:
-            if ref and Path(ref).resolve().is_relative_to(out):
-                return (
-                    f"stage '{stage.name}' reads {ref}, which stage '{after.name}' makes after it: "
-                    f"move '{after.name}' before '{stage.name}' in stages:"
-                )
-    return None
+    found = reading(recipe, stages[stages.index(stage) + 1 :])
+    if not found:
+        return None
+    after, ref = found[0]
+    return (
+        f"stage '{stage.name}' reads {ref}, which stage '{after.name}' makes after it: "
+        f"move '{after.name}' before '{stage.name}' in stages:"
+    )
 
 
 # ---- running ------------------------------------------------------------------------------------
@@ -269,28 +214,6 @@ def later_input(stage: Stage, recipe: Recipe, stages: list[Stage]) -> str | None
 
 def log(message: str) -> None:
     print(f"[r1lab pipeline] {message}", flush=True)
-
-
-def run_logged(cmd: list[str], log_path: Path, env: dict[str, str]) -> int:
-    """Run `cmd`, its output shown here as it comes and kept in `log_path` (appended: a resumed
-    stage's log holds every attempt)."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as saved:
-        saved.write(f"\n$ {shlex.join(cmd)}\n".encode())
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-        assert proc.stdout is not None
-        while chunk := os.read(proc.stdout.fileno(), 65536):
-            sys.stdout.buffer.write(chunk)
-            sys.stdout.flush()
-            saved.write(chunk)
-            saved.flush()
-        return proc.wait()
-
-
-def tail(path: Path, lines: int = 25) -> str:
-    """The last non-empty lines of a log (progress bars' carriage returns as line ends)."""
-    text = path.read_text(errors="replace").replace("\r", "\n") if path.exists() else ""
-    return "\n".join([line for line in text.splitlines() if line.strip()][-lines:])
 
 
 def stage_env(recipe: Recipe, stage: Stage) -> dict[str, str]:
@@ -324,11 +247,13 @@ def run_here(recipe: Recipe) -> int:
     logs = Path(recipe.output_dir) / "logs"
     start = time.perf_counter()
     log(f"{recipe.name}: {len(stages)} stages: {' -> '.join(s.name for s in stages)}")
+    making = to_make(stages)
     for i, stage in enumerate(stages, 1):
         title = f"[{i}/{len(stages)}] {stage.name} ({stage.what})"
-        if finished(stage, stages):
+        if stage.name not in making:
             log(f"{title}: finished earlier in {stage.output}; skipped")
             continue
+        remake(stage, stages)
         cmd = command(stage, stages)
         log(f"{title} -> {stage.output}\n$ {shlex.join(cmd)}")
         began = time.perf_counter()
@@ -350,6 +275,15 @@ def run_here(recipe: Recipe) -> int:
     return 0
 
 
+def remake(stage: Stage, stages: list[Stage]) -> None:
+    """A stage about to run whose output is finished (it reads a stage being made anew): its
+    output set aside, so the stage starts over instead of finding itself done."""
+    if finished(stage, stages):
+        read = ", ".join(f"'{s.name}'" for s in sources(stage, stages))
+        aside = set_aside(stage)
+        log(f"{stage.name}: made from {read}, which is made anew; its output moved to {aside}")
+
+
 def submit_chain(recipe: Recipe) -> list[tuple[str, int]]:
     """One Slurm job per unfinished stage, each after the one before (afterok): a failed stage
     cancels those after it, a requeued one holds them until it completes."""
@@ -358,10 +292,12 @@ def submit_chain(recipe: Recipe) -> list[tuple[str, int]]:
     stages = stages_of(recipe)
     build_tiny_model(stages)
     jobs: list[tuple[str, int]] = []
+    making = to_make(stages)
     for stage in stages:
-        if finished(stage, stages):
+        if stage.name not in making:
             log(f"{stage.name}: finished earlier in {stage.output}; not submitted")
             continue
+        remake(stage, stages)
         after = (
             ["--dependency=afterok:" + str(jobs[-1][1]), "--kill-on-invalid-dep=yes"]
             if jobs
