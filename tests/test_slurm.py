@@ -443,7 +443,10 @@ def test_time_limit_signal_checkpoints_requeues_and_resumes(slurm_cluster, sft_r
     """A 2-minute time limit with slurm.signal_seconds=115: Slurm itself sends USR1 to the batch
     shell (--signal=B:USR1@115); the job saves a checkpoint, requeues itself, and the requeued run
     resumes from that checkpoint. The test sends no signal; it cancels the job once the resumed
-    run is training (it would otherwise go on being preempted until done).
+    run is training (it would otherwise go on being preempted until done). When the signal comes
+    before a run has started training, that run has nothing to save and requeues at once (seen
+    once in a fresh-clone run: restart 0 got it 0 s in), so the saving run is the first that
+    trained, not always restart 0.
 
     slurmctld checks time limits and sends such signals on a periodic scan (every ~30 s), so the
     signal comes up to ~30 s into the job, not when the limit says; a signal due at once leaves
@@ -458,30 +461,41 @@ def test_time_limit_signal_checkpoints_requeues_and_resumes(slurm_cluster, sft_r
         "slurm.signal_seconds=115",
     ]
     job, log = submitted(make("grpo", "r1_zero/tiny", grpo_args(base, out, *args)), slurm_cluster)
-    marker = f"job {job} (grpo r1_zero/tiny) restart 1"
-    resumed = wait_for(
-        lambda: (
-            (t := read_log(log)) and marker in t and STEP_LOG.search(t.split(marker, 1)[1]) and t
-        ),
-        300,
-        "the requeued run to train",
-        job,
-        log,
-    )
+    saving = re.compile(r"preemption requested: saving checkpoint-(\d+) and stopping")
+
+    def resumed(text: str) -> str | None:
+        """The log once a run that saved a checkpoint on USR1 has been followed by one that
+        resumed from it and trains. The scan may also fire before a run trains: that run has
+        nothing to save and requeues at once ("no checkpoint ... yet"), so the saving run is not
+        always restart 0."""
+        saved = saving.search(text)
+        if not saved:
+            return None
+        after = text[saved.end() :]
+        again = f"resuming from {out}/checkpoint-{saved.group(1)}"
+        return text if again in after and STEP_LOG.search(after.split(again, 1)[1]) else None
+
+    text = wait_for(lambda: resumed(read_log(log)), 420, "a requeued run to train", job, log)
     subprocess.run(["scancel", str(job)], check=True)
     info = job_info(job)
     assert info["TimeLimit"] == "00:02:00" and int(info["Restarts"]) >= 1, info
-    first_run = resumed.split(marker, 1)[0]
-    assert "USR1 (time limit or preemption near)" in first_run, first_run[-3000:]
-    saved = re.search(r"preemption requested: saving checkpoint-(\d+) and stopping", first_run)
-    assert saved, first_run[-3000:]
+    saved = saving.search(text)
     step = int(saved.group(1))
-    assert f"requeueing job {job}" in first_run
+    starts = [m.start() for m in re.finditer(rf"job {job} \(grpo r1_zero/tiny\) restart \d+", text)]
+    runs = [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)]
+    run = max(i for i, a in enumerate(starts) if a < saved.start())
+    saving_run = runs[run]
+    assert "USR1 (time limit or preemption near)" in saving_run, saving_run[-3000:]
+    assert saving_run.index("USR1") < saved.start() - starts[run]
+    assert f"requeueing job {job}" in saving_run
+    for early in runs[1:run]:  # a run before it requeued without training: nothing was saved
+        assert "no checkpoint in" in early and "saving checkpoint" not in early, early[-3000:]
     state = json.loads((out / f"checkpoint-{step}" / "trainer_state.json").read_text())
     assert state["global_step"] == step
-    second_run = resumed.split(marker, 1)[1]
-    assert f"requeued (restart 1): resuming from {out}/checkpoint-{step}" in second_run
-    assert f"[r1lab] resuming from {out}/checkpoint-{step}" in second_run  # the trainer itself
+    next_run = runs[run + 1]
+    restart = run + 1
+    assert f"requeued (restart {restart}): resuming from {out}/checkpoint-{step}" in next_run
+    assert f"[r1lab] resuming from {out}/checkpoint-{step}" in next_run  # the trainer itself
 
 
 # ------------------------------------------------------------------- vLLM server mode, 2 nodes
