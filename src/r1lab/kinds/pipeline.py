@@ -21,8 +21,9 @@ output dir being runs/<pipeline recipe>), which later stages name as `${stages.<
 makes is not there yet and is checked when that stage has run. Here, a stage whose output is
 complete is skipped, one that was cut off resumes (each kind resumes its own output), a finished
 stage that reads a stage being made anew is made anew too (its old output set aside as
-`<output>.stale-<time>`), and the first failure stops the chain with the stage's name and log. On Slurm, a failed stage cancels
-the jobs after it (`--kill-on-invalid-dep=yes`); a preempted one requeues and the chain waits.
+`<output>.stale-<time>`), and the first failure stops the chain with the stage's name and log.
+On Slurm, a failed stage cancels the jobs after it (`--kill-on-invalid-dep=yes`); a preempted
+one requeues and the chain waits.
 """
 
 from __future__ import annotations
@@ -104,15 +105,18 @@ def reading(recipe: Recipe, candidates: list[Stage]) -> list[tuple[Stage, str]]:
     return found
 
 
-def to_make(stages: list[Stage]) -> list[str]:
-    """The stages a run (re)makes, by name: the unfinished ones and every finished stage that
-    reads one of them, directly or through others (its output came from what is about to be
-    made anew, so keeping it would pair a new model with numbers of the old one)."""
-    names: list[str] = []
+def to_make(stages: list[Stage]) -> dict[str, list[str]]:
+    """The stages a run (re)makes: each unfinished one (-> []) and each finished stage that reads
+    one of them, directly or through others (-> the names of those it reads): its output came
+    from what is about to be made anew, so keeping it would pair a new model with numbers of the
+    old one."""
+    making: dict[str, list[str]] = {}
     for stage in stages:
-        if not finished(stage, stages) or any(s.name in names for s in sources(stage, stages)):
-            names.append(stage.name)
-    return names
+        if not finished(stage, stages):
+            making[stage.name] = []
+        elif read := [s.name for s in sources(stage, stages) if s.name in making]:
+            making[stage.name] = read
+    return making
 
 
 def set_aside(stage: Stage) -> Path:
@@ -253,7 +257,7 @@ def run_here(recipe: Recipe) -> int:
         if stage.name not in making:
             log(f"{title}: finished earlier in {stage.output}; skipped")
             continue
-        remake(stage, stages)
+        remake(stage, making[stage.name])
         cmd = command(stage, stages)
         log(f"{title} -> {stage.output}\n$ {shlex.join(cmd)}")
         began = time.perf_counter()
@@ -275,13 +279,13 @@ def run_here(recipe: Recipe) -> int:
     return 0
 
 
-def remake(stage: Stage, stages: list[Stage]) -> None:
-    """A stage about to run whose output is finished (it reads a stage being made anew): its
-    output set aside, so the stage starts over instead of finding itself done."""
-    if finished(stage, stages):
-        read = ", ".join(f"'{s.name}'" for s in sources(stage, stages))
+def remake(stage: Stage, read: list[str]) -> None:
+    """A finished stage that reads the stages `read`, which are being made anew: its output set
+    aside, so the stage starts over instead of finding itself done."""
+    if read:
         aside = set_aside(stage)
-        log(f"{stage.name}: made from {read}, which is made anew; its output moved to {aside}")
+        names = ", ".join(f"'{name}'" for name in read)
+        log(f"{stage.name}: made from {names}, which is made anew; its output moved to {aside}")
 
 
 def submit_chain(recipe: Recipe) -> list[tuple[str, int]]:
@@ -297,7 +301,7 @@ def submit_chain(recipe: Recipe) -> list[tuple[str, int]]:
         if stage.name not in making:
             log(f"{stage.name}: finished earlier in {stage.output}; not submitted")
             continue
-        remake(stage, stages)
+        remake(stage, making[stage.name])
         after = (
             ["--dependency=afterok:" + str(jobs[-1][1]), "--kill-on-invalid-dep=yes"]
             if jobs
