@@ -48,9 +48,13 @@ def samples(*answers: str) -> list[dict]:
     ]
 
 
+def verifier_of(recipe, cfg):
+    return verifier_for(recipe.reward_specs, DataConfig.from_recipe(recipe.data), cfg)
+
+
 @pytest.mark.parametrize("recipe", ["r1_zero/countdown_tiny", "r1_zero/tiny"])
 def test_countdown_is_verified_by_countdown_even_with_math_rewards(recipe):
-    spec = verifier_for(compose(recipe, ["data=countdown"]), EvalConfig())
+    spec = verifier_of(compose(recipe, ["data=countdown"]), EvalConfig())
     assert spec.name == "countdown"
     bench = Benchmark(
         "heldout", "task", template="r1_zero", k=3, verifier=spec.name, verifier_params=spec.params
@@ -67,8 +71,8 @@ def test_partial_credit_is_never_a_pass():
 
 def test_evaluate_reward_must_judge_answers():
     with pytest.raises(RecipeError, match="evaluate.reward=format does not judge answers"):
-        verifier_for(compose("r1_zero/tiny"), EvalConfig(reward="format"))
-    spec = verifier_for(compose("r1_zero/tiny", ["data.solution_column=answer"]), EvalConfig())
+        verifier_of(compose("r1_zero/tiny"), EvalConfig(reward="format"))
+    spec = verifier_of(compose("r1_zero/tiny", ["data.solution_column=answer"]), EvalConfig())
     assert (spec.name, spec.params) == ("accuracy", {"solution_column": "answer"})
 
 

@@ -66,13 +66,12 @@ class EvalConfig:
         return cfg
 
 
-def verifier_for(recipe: Recipe, cfg: EvalConfig) -> RewardSpec:
-    """The reward that decides correctness, as a RewardSpec (with the recipe's parameters)."""
+def verifier_for(specs: list[RewardSpec], data: DataConfig, cfg: EvalConfig) -> RewardSpec:
+    """The reward that decides correctness, as a RewardSpec: one of the recipe's rewards `specs`
+    (with its parameters), else a verifier reading `data`'s solution column."""
     from r1lab.rewards import accepts, is_verifier, verifier_names
     from r1lab.tasks import VERIFIERS
 
-    data = DataConfig.from_recipe(recipe.data)
-    specs = recipe.reward_specs
     if cfg.reward and not is_verifier(cfg.reward):
         raise RecipeError(
             f"evaluate.reward={cfg.reward} does not judge answers, so it cannot decide "
@@ -130,7 +129,7 @@ def heldout_recipe(
     section = dict(recipe.data)
     if cfg.num_problems is not None:  # the split drawn at this size, as `r1lab check` checks it
         section["test_size"] = cfg.num_problems
-    verifier = verifier_for(recipe, cfg)
+    verifier = verifier_for(recipe.reward_specs, data, cfg)
     name, folder = "heldout", Path(recipe.output_dir) / "heldout"
     if model:
         folder = folder.with_name(f"heldout-{Path(model.rstrip('/')).name}")
