@@ -115,6 +115,7 @@ MODULES: dict[str, str] = {
     "sft": "r1lab.kinds.sft",
     "grpo": "r1lab.kinds.grpo",
     "grpo_async": "r1lab.kinds.grpo_async",
+    "distill_online": "r1lab.kinds.distill_online",
     "generate": "r1lab.kinds.generate",
     "evaluate": "r1lab.kinds.evaluate",
     "pipeline": "r1lab.kinds.pipeline",

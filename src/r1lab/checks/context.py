@@ -166,18 +166,17 @@ def has_gpu() -> bool:
     return torch.cuda.is_available()
 
 
-def local_model_folder(ref: str) -> Path | None:
-    """The folder holding `ref`'s config.json: a local path, or the Hub cache; None if neither."""
+def local_model_folder(ref: str, setting: str = "model.model_name_or_path") -> Path | None:
+    """The folder holding `ref`'s config.json: a local path, or the Hub cache; None if neither.
+    `setting`: the recipe key that names `ref`, for the message when a local path holds no model."""
     path = Path(ref).expanduser()
     if path.exists() or ref.startswith(("/", "./", "../", "~", "runs/")):
         from r1lab import lora
 
         if lora.is_adapter_folder(path):  # a LoRA adapter: merged onto its base when loaded
-            return local_model_folder(lora.base_of(path))
+            return local_model_folder(lora.base_of(path), setting)
         if not (path / "config.json").exists():
-            raise RecipeError(
-                f"model.model_name_or_path: no model at '{ref}' (no config.json).{how_to_make(ref)}"
-            )
+            raise RecipeError(f"{setting}: no model at '{ref}' (no config.json).{how_to_make(ref)}")
         return path
     try:
         from huggingface_hub import try_to_load_from_cache

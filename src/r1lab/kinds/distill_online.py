@@ -1,0 +1,208 @@
+"""The `distill_online` kind: on-policy distillation with TRL's DistillationTrainer.
+
+The student samples a completion for each of the recipe's prompts, and is trained on every token of
+it toward the teacher's next-token distribution there (On-Policy Distillation of Language Models,
+Agarwal et al. 2024): the divergence is TRL's generalized JSD, `trainer.beta` 0 forward KL, 0.5
+JSD, 1 reverse KL (TRL's default). The teacher is TRL's own `trainer.teacher_model_name_or_path`
+(with `teacher_model_revision` and `teacher_model_init_kwargs`); it must share the student's
+vocabulary, which `check_teacher` makes sure of before any model loads.
+
+TRL's DistillationTrainer rather than `trl.experimental.gkd.GKDTrainer`: it is TRL's stable API,
+generates on vLLM as well as transformers, and its loss is chunked (neither model's full logits
+are ever materialized, which a 152k vocabulary needs at scale). GKD's extra is `lmbda`, a share
+of off-policy steps on the dataset's own completions (and `seq_kd`, the teacher's): that is what
+r1lab's `generate` + `sft` kinds already do as separate stages (distill/tiny, distill/math), and
+TRL itself points `lmbda=1` GKD users to DistillationTrainer.
+
+Run: `r1lab distill_online <recipe> [key=value ...]` or
+`accelerate launch ... -m r1lab.kinds.distill_online <recipe> ...`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from r1lab import lora, model_shape, run_dir
+from r1lab.checks.context import Context, local_model_folder
+from r1lab.checks.findings import Findings, ok, skipped
+from r1lab.checks.lengths import completion_fits
+from r1lab.checks.trainer import unknown_trainer_keys
+from r1lab.errors import RecipeError, exit_on_error
+from r1lab.kind import Kind
+from r1lab.kinds.grpo import uses_vllm_server
+from r1lab.train import Run, trainer_kwargs
+from r1lab.train import run as run_trainer
+
+TEACHER = "trainer.teacher_model_name_or_path"
+# what to do instead when the teacher cannot share the student's vocabulary
+OFF_POLICY = (
+    "or distill off-policy, which needs no shared vocabulary: sample the teacher with a `kind: "
+    "generate` recipe and SFT the student on its verified traces (distill/tiny and "
+    "distill/tiny_student; distill/math at scale)"
+)
+
+
+def build_trainer(run: Run):
+    from trl import DistillationTrainer
+
+    args = run.args
+    # The teacher loads as the student does (dtype, attention), as TRL's own distillation script
+    # loads it; left unset, TRL would load it in float32. trainer.teacher_model_init_kwargs wins.
+    student = {
+        key: value
+        for key in ("dtype", "attn_implementation")
+        if (value := (args.model_init_kwargs or {}).get(key)) is not None
+    }
+    args.teacher_model_init_kwargs = {**student, **(args.teacher_model_init_kwargs or {})}
+    # an adapter-only LoRA output of an earlier stage: its merged copy, as for the student
+    teacher = lora.resolve(str(args.teacher_model_name_or_path))
+    return DistillationTrainer(teacher_model=teacher, **trainer_kwargs(run))
+
+
+def _config_class() -> type:
+    from trl import DistillationConfig
+
+    return DistillationConfig
+
+
+def main(argv: list[str]) -> int:
+    return run_trainer(KIND, build_trainer, argv)
+
+
+# ---- checks ------------------------------------------------------------------------------------
+
+
+def _config(ref: str, folder: Path | None) -> dict[str, Any] | None:
+    """A model's config.json: its folder (local or the Hub cache), else the repo's shipped copy."""
+    path = folder / "config.json" if folder else model_shape.shipped_config(ref)
+    if path is None or not path.is_file():
+        return None
+    raw = json.loads(path.read_text())
+    return {**raw, **(raw.get("text_config") or {})}  # a multimodal model's text side
+
+
+def _tokenizer_folder(ref: str, folder: Path | None) -> Path | None:
+    """Where the model's tokenizer files are: the model's own folder (a LoRA adapter's too), or
+    the folder of its config; None when neither holds one (a Hub id not cached here)."""
+    for where in (Path(ref).expanduser(), folder):
+        if where and any(
+            (where / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json")
+        ):
+            return where
+    return None
+
+
+def _vocabulary(folder: Path) -> dict[int, str]:
+    """id -> token of the tokenizer saved in `folder` (added and special tokens included)."""
+    from transformers import AutoTokenizer
+
+    vocab = AutoTokenizer.from_pretrained(str(folder)).get_vocab()
+    return {index: token for token, index in vocab.items()}
+
+
+def vocabulary_differences(student: dict[int, str], teacher: dict[int, str]) -> list[str]:
+    """`id N: 'a' (student) vs 'b' (teacher)` for every id the two tokenizers map differently."""
+    return [
+        f"id {i}: {student.get(i, '(none)')!r} (student) vs {teacher.get(i, '(none)')!r} (teacher)"
+        for i in sorted(set(student) | set(teacher))
+        if student.get(i) != teacher.get(i)
+    ]
+
+
+def check_teacher(ctx: Context) -> Findings:
+    """The teacher is named, is there, and shares the student's vocabulary, before either loads.
+
+    TRL's DistillationTrainer refuses a teacher whose vocab_size differs from the student's only
+    once both models are loaded, and never compares tokenizers: it tokenizes the prompts and the
+    student's completions with the student's tokenizer and hands the same ids to the teacher. So a
+    teacher with a tokenizer of its own would score other tokens than the student wrote."""
+    ref = ctx.recipe.trainer.get("teacher_model_name_or_path")
+    if not ref:
+        raise RecipeError(
+            f"{TEACHER} is required: the teacher's Hub id or local folder (the tiny world's: "
+            "runs/r1_zero/tiny)"
+        )
+    teacher, student = str(ref), str(ctx.recipe.model["model_name_or_path"])
+    if ctx.made_by_earlier_stage(teacher) or ctx.model_pending:
+        yield skipped(
+            f"teacher: '{teacher}' or the student is made by an earlier stage; its vocabulary is "
+            "checked when that stage has run"
+        )
+        return
+    teacher_folder = local_model_folder(teacher, TEACHER)
+    student_folder = ctx.model_folder
+    sizes = (
+        (_config(student, student_folder) or {}).get("vocab_size"),
+        (_config(teacher, teacher_folder) or {}).get("vocab_size"),
+    )
+    if None not in sizes and sizes[0] != sizes[1]:
+        raise RecipeError(
+            f"{TEACHER}: the teacher {teacher} has vocab_size {sizes[1]:,} and the student "
+            f"{student} {sizes[0]:,}. Distillation compares the two models' next-token "
+            "distributions id by id, and TRL's DistillationTrainer refuses models whose "
+            "vocab_size differs, even by padding rows alone (it would do so only after loading "
+            "both). Choose a teacher of the student's family with its vocab_size, "
+            f"{OFF_POLICY}"
+        )
+    folders = _tokenizer_folder(student, student_folder), _tokenizer_folder(teacher, teacher_folder)
+    if None in folders:
+        missing = " and ".join(
+            name for name, folder in zip((student, teacher), folders, strict=True) if not folder
+        )
+        known = f"vocab_size {sizes[0]:,} on both sides; " if None not in sizes else ""
+        yield skipped(
+            f"teacher tokenizer: {known}no tokenizer files for {missing} here (a Hub id not in "
+            "the cache), so the vocabularies are not compared, and TRL compares none. To have them "
+            "compared, fetch them first: `hf download <id> config.json tokenizer.json "
+            "tokenizer_config.json` for each"
+        )
+        return
+    student_vocab, teacher_vocab = _vocabulary(folders[0]), _vocabulary(folders[1])
+    differ = vocabulary_differences(student_vocab, teacher_vocab)
+    if differ:
+        raise RecipeError(
+            f"{TEACHER}: the teacher's tokenizer ({folders[1]}) is not the student's "
+            f"({folders[0]}): {len(differ):,} of {max(len(student_vocab), len(teacher_vocab)):,} "
+            f"token ids differ ({'; '.join(differ[:3])}). TRL tokenizes the prompts and the "
+            "student's completions with the student's tokenizer and gives the teacher the same "
+            "ids, so the teacher would read other tokens than the student wrote. Choose a teacher "
+            f"trained with the student's tokenizer (its own family), {OFF_POLICY}"
+        )
+    yield ok(f"teacher {teacher}: the student's tokenizer ({len(student_vocab):,} tokens)")
+
+
+def check_lengths(ctx: Context) -> Findings:
+    """The longest prompt plus `max_completion_length` within the student's context and the
+    teacher's (the teacher reads the same sequences)."""
+    if not ctx.lengths_checkable or unknown_trainer_keys(ctx):
+        return
+    teacher = str(ctx.recipe.trainer.get("teacher_model_name_or_path") or "")
+    limit = None
+    if teacher and not ctx.made_by_earlier_stage(teacher):
+        folder = local_model_folder(teacher, TEACHER)
+        limit = (_config(teacher, folder) or {}).get("max_position_embeddings")
+    tokens = ctx.trl_config.max_completion_length
+    if tokens is None:  # TRL generates up to the model's own limit
+        return
+    yield completion_fits(ctx, "trainer.max_completion_length", int(tokens), limit)
+
+
+KIND = Kind(
+    name="distill_online",
+    help="run an on-policy distillation recipe (the student samples, the teacher grades every "
+    "token) in this process",
+    module="r1lab.kinds.distill_online",
+    run=main,
+    config_class=_config_class,
+    finished=run_dir.finished_training,
+    sections={"lora": lora.parse_section},
+    checks=(check_teacher, check_lengths),
+    vllm_server=uses_vllm_server,
+)
+
+
+if __name__ == "__main__":
+    exit_on_error(lambda: main(sys.argv[1:]))
