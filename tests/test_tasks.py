@@ -130,6 +130,34 @@ def test_last_first_fraction_reorders_worked_traces_into_another_correct_order()
         generate_rows("arithmetic", "train", 5, ops="+*", last_first_fraction=0.5)
 
 
+def test_cued_fraction_asks_some_problems_with_a_cue_and_always_works_them():
+    kw = dict(max_value=9, min_operands=3, max_operands=3, direct_fraction=0.9, seed=3)
+    plain = generate_rows("arithmetic", "train", 400, **kw)
+    cued = generate_rows("arithmetic", "train", 400, cued_fraction=0.5, **kw)
+    asked = [r for r in cued if r["question"].startswith("Show your working. Compute ")]
+    assert 150 < len(asked) < 250
+    for row in asked:  # always worked, whatever direct_fraction says, and right
+        expr = row["question"].removeprefix("Show your working. Compute ")
+        steps = _steps(row["reasoning"])
+        assert len(steps) == 2 and steps[0][0] == int(expr.split()[0])
+        assert steps[-1][3] == int(row["solution"]) == eval(expr)
+    rest = [r for r in cued if r["question"].startswith("Compute ")]
+    assert len(rest) + len(asked) == len(cued)
+    worked_rest = sum(bool(_steps(r["reasoning"])) for r in rest)
+    assert worked_rest < 0.2 * len(rest)  # the plain question keeps direct_fraction's rare habit
+    assert set(cued[0]) == {"question", "solution", "reasoning"}  # no extra column
+    # a cued problem is in the split of its plain question, so no test problem is trained on
+    # in another wording, and one problem is not asked twice
+    for split in ("train", "test", "validation"):
+        rows = generate_rows("arithmetic", split, 100, cued_fraction=0.5, **kw)
+        plain_q = [r["question"].removeprefix("Show your working. ") for r in rows]
+        assert all(split_of(q) == split for q in plain_q)
+        assert len(set(plain_q)) == len(plain_q)
+    assert plain == generate_rows("arithmetic", "train", 400, cued_fraction=0.0, **kw)
+    with pytest.raises(RecipeError, match="cued_fraction"):
+        generate_rows("arithmetic", "train", 5, cued_fraction=1.5)
+
+
 @pytest.mark.parametrize(
     "ops, offered, not_offered",
     [

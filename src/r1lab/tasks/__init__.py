@@ -54,7 +54,8 @@ def generate_rows(task: str, split: str, size: int, seed: int = 0, **kwargs: Any
                 f"task '{task}' with {kwargs} has too few distinct {split} problems for size={size}: "
                 "lower the size or widen the task (e.g. data.task.max_value)"
             )
-        question = row["question"]
+        # a task may ask a problem in another wording; it is split and deduplicated as its plain one
+        question = row.pop("split_question", row["question"])
         if question in seen or not in_split(question, split):
             continue
         seen.add(question)

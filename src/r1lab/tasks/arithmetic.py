@@ -36,6 +36,7 @@ def sample(
     ops: str = "+-",
     direct_fraction: float = 0.0,
     last_first_fraction: float = 0.0,
+    cued_fraction: float = 0.0,
 ) -> Iterator[dict]:
     """Endless stream of problems; `ops` is a string of operators drawn from `+-*`.
 
@@ -45,6 +46,10 @@ def sample(
     `last_first_fraction` of the worked traces take the last term first (`7 + 5 - 3` worked as
     `7 - 3 = 4 , 4 + 5 = 9`): two correct orders, one of which may keep the intermediate value
     easier for a small model, a choice a trace makes and a verifier cannot tell apart.
+    `cued_fraction` of the problems are asked with a cue to work (`Show your working. Compute 7 + 5 - 3`) and always worked: a base trained on them has the skill of working, taught under the
+    cue, while under the plain `Compute` question (RL's and evaluation's) working stays as rare as
+    `direct_fraction` makes it. A cued row carries `split_question`, its plain question, so that
+    it falls in the same split as that question (tasks.generate_rows).
     """
     bad = set(ops) - set(OPS)
     if bad or not ops:
@@ -54,12 +59,14 @@ def sample(
     for name, fraction in (
         ("direct_fraction", direct_fraction),
         ("last_first_fraction", last_first_fraction),
+        ("cued_fraction", cued_fraction),
     ):
         if not 0.0 <= fraction <= 1.0:
             raise TypeError(f"{name} must be in [0, 1], got {fraction}")
     if last_first_fraction and set(ops) - {"+", "-"}:
         raise TypeError(f"last_first_fraction needs ops of + and - only, got {ops!r}")
     rng, style, order = random.Random(seed), random.Random(seed + 7), random.Random(seed + 11)
+    cue = random.Random(seed + 13)
     while True:
         count = rng.randint(min_operands, max_operands)
         numbers = [rng.randint(0, max_value) for _ in range(count)]
@@ -70,9 +77,14 @@ def sample(
         )
         if last_first_fraction and count > 2 and order.random() < last_first_fraction:
             steps = solve(*last_first(numbers, chosen))[1]
-        work = "" if style.random() < direct_fraction else " , ".join(steps) + " "
-        yield {
-            "question": f"Compute {expr}",
-            "solution": str(answer),
-            "reasoning": f"<think> {work}</think> <answer> {answer} </answer>",
-        }
+        direct = style.random() < direct_fraction
+        row = {"question": f"Compute {expr}", "solution": str(answer)}
+        if cued_fraction and cue.random() < cued_fraction:
+            row = {
+                "question": f"Show your working. Compute {expr}",
+                "split_question": row["question"],
+                "solution": str(answer),
+            }
+            direct = False
+        work = "" if direct else " , ".join(steps) + " "
+        yield row | {"reasoning": f"<think> {work}</think> <answer> {answer} </answer>"}
