@@ -17,6 +17,7 @@ from r1lab.benchmarks import BENCHMARKS, MATH_PROMPT, parse_benchmarks, private_
 from r1lab.errors import RecipeError
 from r1lab.evaluation_report import write_report
 from r1lab.generation.shards import write_shard
+from r1lab.rewards import get_reward
 
 from conftest import run_r1lab
 
@@ -158,6 +159,14 @@ def right_and_wrong(name: str, problem: dict) -> tuple[str, str]:
     )
 
 
+def report_of(b, problems: list[dict], out: Path) -> dict:
+    """The benchmark's report from the samples saved in `out`, as an evaluate run writes it."""
+    rows, _ = prompts_of(problems, b.template)
+    name, params = b.reward()
+    asked = {row["prompt_id"]: row["prompt"] for row in rows}
+    return write_report(b, problems, asked, get_reward(name, **params), out, {"model": "m"})
+
+
 def save_samples(out: Path, problems: list[dict], completions: list[list[str]]) -> None:
     rows, schema = prompts_of(problems, "chat")
     samples = [
@@ -190,7 +199,7 @@ def test_each_benchmark_grades_saved_samples_with_its_verifier(name, tmp_path):
         for p, row in zip(problems, pattern, strict=True)
     ]
     save_samples(tmp_path / b.name, problems, texts)
-    report = write_report(b, problems, tmp_path / b.name, {"model": "m"})
+    report = report_of(b, problems, tmp_path / b.name)
     assert [p["correct"] for p in report["per_problem"]] == [3, 1, 0, 2]
     # each problem named by its question, so that two models' problems pair (r1lab.report)
     assert [p["question"] for p in report["per_problem"]] == [str(p["question"]) for p in problems]
@@ -211,7 +220,7 @@ def test_a_benchmark_with_a_sample_missing_is_refused_not_averaged(tmp_path):
     ]
     save_samples(tmp_path / b.name, problems, texts)
     with pytest.raises(RecipeError, match="problem 1: 1"):
-        write_report(b, problems, tmp_path / b.name, {"model": "m"})
+        report_of(b, problems, tmp_path / b.name)
 
 
 # ---- the whole run --------------------------------------------------------------------------
@@ -324,7 +333,7 @@ def test_samples_of_another_question_are_never_graded_against_this_one(tmp_path)
     save_samples(tmp_path / b.name, problems, [["\\boxed{1}"], ["\\boxed{2}"]])
     changed = [problems[1] | {"prompt_id": 0}, problems[0] | {"prompt_id": 1}]  # the file changed
     with pytest.raises(RecipeError, match="answer another question"):
-        write_report(b, changed, tmp_path / b.name, {"model": "m"})
+        report_of(b, changed, tmp_path / b.name)
 
 
 @pytest.mark.parametrize(

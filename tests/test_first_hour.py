@@ -23,6 +23,7 @@ from r1lab.heldout import EvalConfig, verifier_for
 from r1lab.metrics import solved
 from r1lab.prompts import format_prompt
 from r1lab.recipe import compose
+from r1lab.rewards import get_reward
 from r1lab.run_dir import differences
 from r1lab.scoring import score
 
@@ -61,7 +62,9 @@ def test_countdown_is_verified_by_countdown_even_with_math_rewards(recipe):
     )
     problem = {"prompt_id": 0, **COUNTDOWN_ROW, "question": "q"}
     # the target alone, and an equation with the wrong numbers, get countdown's 0.1: not solved
-    results = score(bench, [problem], samples("6", "8 - 2", "8 - 4 + 2"))
+    asked = {0: format_prompt("q", "r1_zero")}
+    reward = get_reward(spec.name, **spec.params)
+    results = score(bench, [problem], asked, reward, samples("6", "8 - 2", "8 - 4 + 2"))
     assert [r["correct"] for r in results] == [0.0, 0.0, 1.0]
 
 

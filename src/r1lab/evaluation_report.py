@@ -5,6 +5,7 @@ and the table of every benchmark that ends a run (results.md)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +21,23 @@ RESULTS, GREEDY = "results.parquet", "greedy"
 def write_report(
     bench: Benchmark,
     problems: list[dict[str, Any]],
+    asked: dict[int, Any],
+    reward: Callable[..., list[float | None]],
     out: Path,
     made: dict[str, Any],
     made_by: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Score the saved samples, save the per-sample results and the benchmark's JSON (with
-    `made_by`: the lineage of what was evaluated)."""
+    """Score the saved samples (`r1lab.scoring.score`: `asked`, each problem's prompt; `reward`,
+    the verifier), then save the per-sample results and the benchmark's JSON (with `made_by`: the
+    lineage of what was evaluated). Nothing is written for samples that cannot be summarised."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     generation = shard_totals(out)
     folders = [out, out / GREEDY] if bench.greedy else [out]  # graded alike, greedy last
-    results, *greedy = [score(bench, problems, load_samples(folder)) for folder in folders]
-    atomic_write(out / RESULTS, lambda tmp: pq.write_table(pa.Table.from_pylist(results), tmp))
+    results, *greedy = [
+        score(bench, problems, asked, reward, load_samples(folder)) for folder in folders
+    ]
     metrics = summarize(results, bench.k, len(problems), STYLES[bench.style].same)
     questions = {p["prompt_id"]: p["question"] for p in problems}
     for row in metrics["per_problem"]:  # what pairs two models' problems (r1lab.report)
@@ -50,6 +55,7 @@ def write_report(
         **({"lineage": made_by} if made_by is not None else {}),
     }
     path = out.parent / f"{bench.name}.json"
+    atomic_write(out / RESULTS, lambda tmp: pq.write_table(pa.Table.from_pylist(results), tmp))
     atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2)))
     return report
 

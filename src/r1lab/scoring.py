@@ -7,6 +7,7 @@ held-out split (style `task`) are scored here alike.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from r1lab.benchmarks import STYLES, Benchmark
@@ -18,21 +19,25 @@ def closed_thinking(text: str) -> bool:
     return "<think>" not in text or "</think>" in text
 
 
-def score(bench: Benchmark, problems: list[dict[str, Any]], samples: list[dict[str, Any]]):
-    """One result row per sample: solved (the verifier's full marks), answer, length, format."""
+def score(
+    bench: Benchmark,
+    problems: list[dict[str, Any]],
+    asked: dict[int, Any],
+    reward: Callable[..., list[float | None]],
+    samples: list[dict[str, Any]],
+):
+    """One result row per sample: solved (`reward`'s full marks), answer, length, format.
+
+    `asked`: each problem's prompt as the model was asked it (`r1lab.benchmarks.prompts_of`), what
+    every saved sample of the problem must have answered; `reward`: the benchmark's verifier."""
     from r1lab.metrics import group_by_problem, solved
-    from r1lab.prompts import format_prompt
-    from r1lab.rewards import get_reward
 
     style = STYLES[bench.style]
-    name, params = bench.reward()
-    reward = get_reward(name, **params)
     by_id = {p["prompt_id"]: p for p in problems}
     results = []
     for pid, group in group_by_problem(samples).items():
         problem = by_id.get(pid)
-        asked = format_prompt(problem["question"], bench.template) if problem else None
-        if asked is None or any(s["prompt"] != asked for s in group):
+        if problem is None or any(s["prompt"] != asked[pid] for s in group):
             raise RecipeError(
                 f"{bench.name}: the saved samples of problem {pid} answer another question than the "
                 f"benchmark's problem {pid} now ({bench.source} changed since they were made); "

@@ -167,6 +167,7 @@ def sample_sets(recipe: Recipe, bench: Benchmark, cfg: GenerateConfig) -> list[S
 def evaluate(recipe: Recipe) -> dict[str, dict[str, Any]]:
     """Generate what is missing (this node's shards), then on node 0 score every benchmark."""
     from r1lab.generation import load_generator
+    from r1lab.rewards import get_reward
 
     cfg, out = recipe.parsed["generate"], Path(recipe.output_dir)
     rank, _ = node_position()
@@ -183,22 +184,27 @@ def evaluate(recipe: Recipe) -> dict[str, dict[str, Any]]:
 
     plans = []
     for bench, sets in planned:
-        problems = bench.problems()
+        problems, (name, params) = bench.problems(), bench.reward()
+        reward = get_reward(name, **params)  # the verifier, built once for samples and greedy
         rows, schema = prompts_of(problems, bench.template)
+        asked = {row["prompt_id"]: row["prompt"] for row in rows}
         for samples in sets:
             samples.admit_settings(write=rank == 0)
         for samples in sets:
             if not samples.generate(rows, schema, generator):
                 return {}
-        plans.append((bench, problems, sets))
+        plans.append((bench, problems, asked, reward, sets))
     if rank != 0:
         return {}
     reports = {}
     made_by = lineage.make(recipe, out, benchmarks=sorted(b.name for b, *_ in plans))
-    for bench, problems, sets in plans:
+    for bench, problems, asked, reward, sets in plans:
         if not all(samples.wait(len(problems)) for samples in sets):
             return {}
-        reports[bench.name] = write_report(bench, problems, sets[0].out, sets[0].settings, made_by)
+        made = sets[0].settings
+        reports[bench.name] = write_report(
+            bench, problems, asked, reward, sets[0].out, made, made_by
+        )
     curves = scaling.table(reports)  # accuracy against samples, before the table that ends a run
     atomic_write(out / "scaling.md", lambda tmp: Path(tmp).write_text(curves))
     atomic_write(out / "scaling.png", lambda tmp: scaling.plot(reports, tmp))
