@@ -49,6 +49,7 @@ def parallel_of(ctx: Context, shape: model_shape.ModelShape) -> memory_plan.Para
 
 
 def _shape_or_skip(ctx: Context) -> tuple[model_shape.ModelShape | None, Finding | None]:
+    """The model's shape for a plan, or (None, why there is none)."""
     ref = ctx.recipe.model.get("model_name_or_path")
     if ctx.model_pending:
         return None, skipped(f"memory plan: the model ({ref}) is an earlier stage's output")
@@ -67,16 +68,6 @@ def _shape_or_skip(ctx: Context) -> tuple[model_shape.ModelShape | None, Finding
     return shape, None
 
 
-def _model_and_gpu(
-    ctx: Context,
-) -> tuple[model_shape.ModelShape, memory_plan.GPU, bool] | Finding:
-    """(the model's shape, the GPU to plan for, whether only assumed), or why there is no plan."""
-    shape, skip = _shape_or_skip(ctx)
-    if shape is None:
-        return skip
-    return (shape, *planned_gpu(ctx))
-
-
 def check_memory_plan(ctx: Context) -> Findings:
     """GPU memory per rank and time per step, from the model's config and the trainer's settings:
     a run that cannot fit is refused here, not after the queue and a 7B model's load."""
@@ -85,11 +76,11 @@ def check_memory_plan(ctx: Context) -> Findings:
     if ctx.on_cpu:
         yield skipped("memory plan: a CPU run (no GPU to plan for)")
         return
-    planned = _model_and_gpu(ctx)
-    if isinstance(planned, Finding):
-        yield planned
+    shape, skip = _shape_or_skip(ctx)
+    if shape is None:
+        yield skip
         return
-    shape, gpu, assumed = planned
+    gpu, assumed = planned_gpu(ctx)
     par = parallel_of(ctx, shape)
     try:
         config = ctx.trl_config
@@ -146,11 +137,11 @@ def engine_plan(
     how many max_model_len sequences its KV cache holds; vLLM refuses to start below one."""
     if not (ctx.gpu or ctx.recipe.slurm.get("gpus_per_node")):
         return
-    planned = _model_and_gpu(ctx)
-    if isinstance(planned, Finding):
-        yield planned
+    gpu, assumed = planned_gpu(ctx)
+    shape, skip = _shape_or_skip(ctx)
+    if shape is None:
+        yield skip
         return
-    shape, gpu, assumed = planned
     length = int(max_model_len or shape.context or 4096)
     plan, sequences = memory_plan.plan_engine(
         shape, gpu, tensor_parallel, utilization or 0.9, length
