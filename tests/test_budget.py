@@ -194,3 +194,27 @@ def test_vllm_engine_forces_the_budget_and_records_it(base_model, tmp_path):
     again = run_r1lab(*args, *budget[:-1], "+generate.budget.max_waits=2", timeout=300)
     assert again.returncode == 2, again.stdout[-2000:] + again.stderr[-2000:]
     assert "generate.budget.max_waits: 1 -> 2" in again.stderr or "max_waits" in again.stderr
+
+
+def test_an_evaluation_rerun_with_another_budget_is_refused(tmp_path):
+    """A benchmark's samples are admitted against their settings (their sampling, the budget in
+    it): another budget, or none, is refused; the same budget resumes."""
+    from r1lab.errors import RecipeError
+    from r1lab.kinds.evaluate import benchmarks, sample_sets
+    from r1lab.recipe import compose
+
+    def first_set(*budget: str):
+        recipe = compose(
+            "evaluate/tiny",
+            ["model.model_name_or_path=/nowhere/model", f"trainer.output_dir={tmp_path}", *budget],
+        )
+        bench = benchmarks(recipe)[0]
+        return sample_sets(recipe, bench, recipe.parsed["generate"])[0]
+
+    made = "+generate.budget.max_think_tokens=8"
+    first_set(made).admit_settings(write=True)
+    first_set(made).admit_settings(write=False)  # the same budget: resumed
+    with pytest.raises(RecipeError, match="max_think_tokens': 8.*max_think_tokens': 16"):
+        first_set("+generate.budget.max_think_tokens=16").admit_settings(write=False)
+    with pytest.raises(RecipeError, match="holds samples made otherwise .*budget"):
+        first_set().admit_settings(write=False)
