@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from r1lab.checks.context import Context
-from r1lab.checks.findings import Findings, warning
+from r1lab.checks.findings import Findings, ok, warning
 from r1lab.checks.lengths import completion_fits
 from r1lab.checks.memory import engine_plan
 from r1lab.errors import RecipeError
@@ -34,3 +34,10 @@ def check_generation(ctx: Context, cfg: Any) -> Findings:
         )
     if cfg.backend != "openai" and ctx.lengths_checkable:
         yield completion_fits(ctx, "generate.max_new_tokens", cfg.max_new_tokens, cfg.max_model_len)
+    if cfg.budget is not None:
+        b = cfg.budget
+        yield ok(
+            f"generate.budget: thinking of {b.min_think_tokens or 0}.."
+            f"{b.max_think_tokens if b.max_think_tokens is not None else 'any'} tokens "
+            f"(up to {b.max_waits} x {b.wait_text!r} to extend it)"
+        )

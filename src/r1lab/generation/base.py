@@ -21,6 +21,9 @@ class Sampling:
     max_new_tokens: int = 256
     greedy: bool = False
     seed: int | None = None
+    # stop strings: a completion stopped by one ends with it (the budget's `</think>`; none = as
+    # before: only the end of sequence or max_new_tokens stops)
+    stop: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

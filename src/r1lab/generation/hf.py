@@ -46,6 +46,9 @@ class TransformersGenerator:
         step = max(1, self.batch_size // n)
         out: list[list[Completion]] = []
         desc = "greedy" if sampling.greedy else "sampling"
+        # a stop string ends a sequence once its text ends with it (kept in the text)
+        stop = {"stop_strings": list(sampling.stop), "tokenizer": self.tokenizer}
+        stop = stop if sampling.stop else {}
         for start in tqdm(range(0, len(texts), step), desc=desc, leave=False):
             batch = self.tokenizer(
                 texts[start : start + step],
@@ -63,6 +66,7 @@ class TransformersGenerator:
                     num_return_sequences=n,
                     max_new_tokens=sampling.max_new_tokens,
                     pad_token_id=self.tokenizer.pad_token_id,
+                    **stop,
                 )
             prompt_lengths = batch["attention_mask"].sum(dim=1).tolist()
             new = ids[:, batch["input_ids"].shape[1] :]

@@ -9,6 +9,7 @@ from typing import Any
 
 from r1lab.errors import RecipeError, section_dataclass
 from r1lab.generation import Sampling, check_backend
+from r1lab.generation.budget import Budget
 
 Recipe = Any  # an r1lab.recipe.Recipe
 
@@ -52,6 +53,9 @@ class GenerateConfig:
     timeout: float = 600.0  # openai: seconds per request
     max_retries: int = 5  # openai: retries per request, with exponential backoff
     vllm_args: dict[str, Any] = field(default_factory=dict)  # vllm: more `vllm.LLM(...)` arguments
+    # s1-style budget forcing of the thinking (r1lab.generation.budget.Budget; vllm, hf): e.g.
+    # {max_think_tokens: 4096, min_think_tokens: 1024, wait_text: Wait, max_waits: 2}
+    budget: Any = None
 
     @classmethod
     def from_recipe(cls, section: Any, recipe: dict[str, Any] | None = None) -> GenerateConfig:
@@ -83,6 +87,7 @@ class GenerateConfig:
         ]
         if problems:
             raise RecipeError("; ".join(problems))
+        cfg.budget = Budget.parse(cfg.budget, cfg.backend)
         return cfg
 
     def sampling(self, seed: int) -> Sampling:
@@ -121,8 +126,13 @@ class GenerateConfig:
         return options
 
     def provenance(self) -> str:
+        """How the samples were sampled; a budget only when there is one (so samples made without
+        one keep the provenance they had before budgets existed, and a rerun resumes them)."""
         keys = ("num_samples", "temperature", "top_p", "max_new_tokens", "seed")
-        return json.dumps({k: getattr(self, k) for k in keys})
+        made = {k: getattr(self, k) for k in keys}
+        if self.budget is not None:
+            made["budget"] = self.budget.record()
+        return json.dumps(made)
 
 
 _NUMBER = (int, float)

@@ -69,6 +69,8 @@ class VLLMGenerator:
             {"prompt_token_ids": self.tokenizer(t, add_special_tokens=False)["input_ids"]}
             for t in texts
         ]
+        stop = {"stop": list(sampling.stop), "include_stop_str_in_output": True}
+        stop = stop if sampling.stop else {}
         params = [
             SamplingParams(
                 n=n,
@@ -76,6 +78,7 @@ class VLLMGenerator:
                 top_p=1.0 if sampling.greedy else sampling.top_p,
                 max_tokens=sampling.max_new_tokens,
                 seed=None if sampling.seed is None else request_seed(sampling.seed, ids[i]),
+                **stop,
             )
             for i in range(len(texts))
         ]

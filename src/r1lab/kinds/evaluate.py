@@ -166,7 +166,7 @@ def sample_sets(recipe: Recipe, bench: Benchmark, cfg: GenerateConfig) -> list[S
 
 def evaluate(recipe: Recipe) -> dict[str, dict[str, Any]]:
     """Generate what is missing (this node's shards), then on node 0 score every benchmark."""
-    from r1lab.generation import load_generator
+    from r1lab.generation import budget, load_generator
     from r1lab.rewards import get_reward
 
     cfg, out = recipe.parsed["generate"], Path(recipe.output_dir)
@@ -177,9 +177,8 @@ def evaluate(recipe: Recipe) -> dict[str, dict[str, Any]]:
 
     def generator() -> Any:
         if not engine:
-            engine.append(
-                load_generator(cfg.backend, model, **cfg.backend_options(recipe.model, rank))
-            )
+            loaded = load_generator(cfg.backend, model, **cfg.backend_options(recipe.model, rank))
+            engine.append(budget.wrap(loaded, cfg.budget))
         return engine[0]
 
     plans = []

@@ -92,7 +92,7 @@ def prompt_rows(recipe: Recipe) -> tuple[list[dict[str, Any]], Any]:
 
 def generate(recipe: Recipe) -> Path:
     """Generate this node's missing shards; on node 0, wait for all of them and select."""
-    from r1lab.generation import load_generator
+    from r1lab.generation import budget, load_generator
 
     cfg, out = config(recipe), Path(recipe.output_dir)
     rank, _ = node_position()
@@ -104,7 +104,7 @@ def generate(recipe: Recipe) -> Path:
         schema,
         out,
         cfg,
-        lambda: load_generator(cfg.backend, model, **options),
+        lambda: budget.wrap(load_generator(cfg.backend, model, **options), cfg.budget),
         provenance(recipe, cfg),
     )
     if not made or rank != 0 or not wait_for_shards(out, num_shards(len(rows), cfg.shard_size)):
