@@ -26,7 +26,7 @@ tokenizer is not ours to count with.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from r1lab.errors import RecipeError, section_dataclass
@@ -96,13 +96,8 @@ class Budget:
         return budget
 
     def record(self) -> dict[str, Any]:
-        """What the samples' provenance records of it."""
-        return {
-            "max_think_tokens": self.max_think_tokens,
-            "min_think_tokens": self.min_think_tokens,
-            "wait_text": self.wait_text,
-            "max_waits": self.max_waits,
-        }
+        """What the samples' provenance records of it: every field."""
+        return asdict(self)
 
 
 def opening(text: str) -> tuple[str, str]:
