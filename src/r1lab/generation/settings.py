@@ -125,6 +125,15 @@ class GenerateConfig:
             options = {"batch_size": self.batch_size, **revision}
         return options
 
+    def generator(self, model: dict[str, Any], node: int = 0) -> Any:
+        """The backend's generator for the recipe's `model:` section, held to the budget if
+        there is one (r1lab.generation.budget): what the generate and evaluate kinds sample with."""
+        from r1lab.generation import budget, load_generator
+
+        name = str(model["model_name_or_path"])
+        loaded = load_generator(self.backend, name, **self.backend_options(model, node))
+        return budget.wrap(loaded, self.budget)
+
     def provenance(self) -> str:
         """How the samples were sampled; a budget only when there is one (so samples made without
         one keep the provenance they had before budgets existed, and a rerun resumes them)."""

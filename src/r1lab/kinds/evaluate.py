@@ -166,19 +166,16 @@ def sample_sets(recipe: Recipe, bench: Benchmark, cfg: GenerateConfig) -> list[S
 
 def evaluate(recipe: Recipe) -> dict[str, dict[str, Any]]:
     """Generate what is missing (this node's shards), then on node 0 score every benchmark."""
-    from r1lab.generation import budget, load_generator
     from r1lab.rewards import get_reward
 
     cfg, out = recipe.parsed["generate"], Path(recipe.output_dir)
     rank, _ = node_position()
     planned = [(bench, sample_sets(recipe, bench, cfg)) for bench in benchmarks(recipe)]
-    model = str(recipe.model["model_name_or_path"])
     engine: list[Any] = []  # one engine for every benchmark, started when first needed
 
     def generator() -> Any:
         if not engine:
-            loaded = load_generator(cfg.backend, model, **cfg.backend_options(recipe.model, rank))
-            engine.append(budget.wrap(loaded, cfg.budget))
+            engine.append(cfg.generator(recipe.model, rank))
         return engine[0]
 
     plans = []

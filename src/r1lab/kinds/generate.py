@@ -92,20 +92,11 @@ def prompt_rows(recipe: Recipe) -> tuple[list[dict[str, Any]], Any]:
 
 def generate(recipe: Recipe) -> Path:
     """Generate this node's missing shards; on node 0, wait for all of them and select."""
-    from r1lab.generation import budget, load_generator
-
     cfg, out = config(recipe), Path(recipe.output_dir)
     rank, _ = node_position()
     rows, schema = prompt_rows(recipe)
-    model = str(recipe.model["model_name_or_path"])
-    options = cfg.backend_options(recipe.model, rank)
     made = generate_shards(
-        rows,
-        schema,
-        out,
-        cfg,
-        lambda: budget.wrap(load_generator(cfg.backend, model, **options), cfg.budget),
-        provenance(recipe, cfg),
+        rows, schema, out, cfg, lambda: cfg.generator(recipe.model, rank), provenance(recipe, cfg)
     )
     if not made or rank != 0 or not wait_for_shards(out, num_shards(len(rows), cfg.shard_size)):
         return out
