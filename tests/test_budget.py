@@ -50,6 +50,7 @@ def assert_capped(rows: list[tuple[str, int, str]], tokenizer, most: int) -> Non
         assert think <= most, (think, text)
         if think == most:
             capped += 1
+            assert thought(text)[-1:].isspace(), text  # `</think>` a word of its own
             assert text.split(END_THINK, 1)[1].strip(), f"no answer after the cap: {text!r}"
         assert count - tokens(tokenizer, text) in (0, 1), (count, text)  # + its end of sequence
     assert capped, f"no thinking reached the cap of {most}: {[t for t, *_ in rows]}"
@@ -218,3 +219,97 @@ def test_an_evaluation_rerun_with_another_budget_is_refused(tmp_path):
         first_set("+generate.budget.max_think_tokens=16").admit_settings(write=False)
     with pytest.raises(RecipeError, match="holds samples made otherwise .*budget"):
         first_set().admit_settings(write=False)
+
+
+def test_an_evaluation_draws_accuracy_and_tokens_against_the_thinking_budget(base_model, tmp_path):
+    """`r1lab evaluate <recipe> --budgets 2 8`: k more samples per problem at each budget, each
+    one's thinking capped; a row per budget (and the plain samples' as `none`) in the JSON, in
+    scaling.md and as a second row of panels in scaling.png; a rerun with one more budget makes
+    that budget's samples alone."""
+    import datasets
+    from PIL import Image
+    from transformers import AutoTokenizer
+
+    out = tmp_path / "eval" / "heldout.json"
+    args = [
+        "evaluate",
+        "r1_zero/tiny",
+        "--model",
+        str(base_model),
+        "--out",
+        str(out),
+        "evaluate.num_problems=12",
+        "evaluate.k=2",
+        "evaluate.greedy=false",
+        "evaluate.max_new_tokens=40",
+    ]
+    proc = run_r1lab(*args, "--budgets", "8", "2", timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    report = json.loads(out.read_text())
+    assert [r["max_think_tokens"] for r in report["budgets"]] == [2, 8, None]
+    rows = {r["max_think_tokens"]: r for r in report["budgets"]}
+    assert rows[None]["pass@1"] == report["pass@1"]  # the plain samples: the curve's reference
+    tok = AutoTokenizer.from_pretrained(base_model)
+    folder = out.parent / "heldout"
+    for cap in (2, 8):
+        made = datasets.load_dataset(str(folder / f"budget-{cap}" / "samples"), split="train")
+        samples = made.to_list()
+        assert len(samples) == 12 * 2
+        assert all(tokens(tok, thought(s["completion"])) <= cap for s in samples), samples
+        assert {json.loads(s["sampling"])["budget"]["max_think_tokens"] for s in samples} == {cap}
+        mean = sum(s["completion_tokens"] for s in samples) / len(samples)
+        assert rows[cap]["mean_completion_tokens"] == pytest.approx(mean)
+    # the base model thinks longer than 2 tokens, so the cap shortens its completions
+    assert rows[2]["mean_completion_tokens"] < rows[None]["mean_completion_tokens"]
+    table = (out.parent / "scaling.md").read_text()
+    for cap, label in ((2, "2"), (8, "8"), (None, "none")):
+        assert f"| heldout | {label} | {100 * rows[cap]['pass@1']:.1f} ± " in table, table
+    width, height = Image.open(out.parent / "scaling.png").size
+    assert height == 2 * 340, (width, height)  # samples above, budgets below
+
+    shards = {p: p.stat().st_mtime_ns for p in folder.rglob("shard-*.parquet")}
+    again = run_r1lab(*args, "--budgets", "2", "4", "8", timeout=600)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-4000:]
+    after = {p: p.stat().st_mtime_ns for p in folder.rglob("shard-*.parquet")}
+    assert {p: after[p] for p in shards} == shards  # resumed, not made again
+    assert {p.parent.parent.name for p in set(after) - set(shards)} == {"budget-4"}
+    rerun = json.loads(out.read_text())
+    assert [r["max_think_tokens"] for r in rerun["budgets"]] == [2, 4, 8, None]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["--budgets", "0"], r"budgets=\[0\] must be distinct whole numbers >= 1"),
+        (["evaluate.budgets=[4,4]"], r"budgets=\[4, 4\] must be distinct whole numbers"),
+        (
+            ["+evaluate.generate.budget.min_think_tokens=9", "--budgets", "4"],
+            "budgets: 4: generate.budget.min_think_tokens=9 exceeds max_think_tokens=4",
+        ),
+        (
+            [
+                "evaluate.backend=openai",
+                "+evaluate.generate.base_url=http://127.0.0.1:9/v1",
+                "--budgets",
+                "4",
+            ],
+            "budgets: 4: generate.budget: budget forcing runs on the vllm and hf backends",
+        ),
+    ],
+)
+def test_bad_budget_sweeps_are_refused_before_any_model_loads(overrides, message, tmp_path):
+    import re
+
+    proc = run_r1lab(
+        "evaluate",
+        "r1_zero/tiny",
+        "--model",
+        "/nowhere/no-model",
+        "--out",
+        str(tmp_path / "heldout.json"),
+        *overrides,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert re.search(message, proc.stdout + proc.stderr), proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert not any(tmp_path.rglob("shard-*.parquet"))

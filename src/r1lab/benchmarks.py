@@ -86,6 +86,9 @@ class Benchmark:
     verifier: str | None = None  # the reward that grades it (None: the style's)
     verifier_params: dict[str, Any] = field(default_factory=dict)
     greedy: bool = False  # also one greedy sample per problem, reported as `greedy`
+    # a budget sweep: k more samples per problem at each of these caps on the thinking (s1's
+    # max_think_tokens, r1lab.generation.budget), reported as accuracy against the budget
+    budgets: list[int] = field(default_factory=list)
 
     def problems(self) -> list[dict[str, Any]]:
         """The rows as the model sees them: `question` (the user turn) and the graded columns."""
@@ -374,5 +377,18 @@ def parse_benchmarks(section: Any, recipe: dict[str, Any] | None = None) -> list
             )
         if isinstance(bench.k, bool) or not isinstance(bench.k, int) or bench.k < 1:
             raise RecipeError(f"benchmarks.{name}.k={bench.k!r} must be an integer >= 1")
+        budgets = bench.budgets
+        if isinstance(budgets, int) and not isinstance(budgets, bool):
+            budgets = bench.budgets = [budgets]
+        if (
+            not isinstance(budgets, (list, tuple))
+            or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in budgets)
+            or len(set(budgets)) != len(budgets)
+        ):
+            raise RecipeError(
+                f"benchmarks.{name}.budgets={budgets!r} must be distinct whole numbers >= 1, the "
+                "thinking budgets (max_think_tokens) to sample at, e.g. [1024, 2048, 4096]"
+            )
+        bench.budgets = sorted(budgets)
         out.append(bench)
     return out

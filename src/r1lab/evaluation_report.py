@@ -18,6 +18,11 @@ from r1lab.scoring import score
 RESULTS, GREEDY = "results.parquet", "greedy"
 
 
+def budget_folder(out: Path, max_think_tokens: int) -> Path:
+    """Where a benchmark's samples at one thinking budget live, beside its greedy ones."""
+    return out / f"budget-{max_think_tokens}"
+
+
 def write_report(
     bench: Benchmark,
     problems: list[dict[str, Any]],
@@ -44,6 +49,8 @@ def write_report(
         row["question"] = str(questions[row["prompt_id"]])
     if greedy:
         metrics["greedy"] = summarize(greedy[0], 1, len(problems), None)["pass@1"]
+    if bench.budgets:  # accuracy and length against the thinking budget
+        metrics["budgets"] = budget_curve(bench, problems, asked, reward, out, made, metrics)
     report = {
         **made,
         "benchmark": bench.name,
@@ -58,6 +65,35 @@ def write_report(
     atomic_write(out / RESULTS, lambda tmp: pq.write_table(pa.Table.from_pylist(results), tmp))
     atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2)))
     return report
+
+
+def budget_curve(
+    bench: Benchmark,
+    problems: list[dict[str, Any]],
+    asked: dict[int, Any],
+    reward: Callable[..., list[float | None]],
+    out: Path,
+    made: dict[str, Any],
+    metrics: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """A row per thinking budget, scored as the benchmark's own samples (`metrics`) are, those
+    last: the samples at `generate.budget`'s cap (None: unbounded), the reference of the curve."""
+    rows = []
+    for n in bench.budgets:
+        graded = score(bench, problems, asked, reward, load_samples(budget_folder(out, n)))
+        summary = summarize(graded, bench.k, len(problems), STYLES[bench.style].same)
+        rows.append(budget_row(n, summary, bench.k))
+    cap = ((made.get("sampling") or {}).get("budget") or {}).get("max_think_tokens")
+    return [*rows, budget_row(cap, metrics, bench.k)]
+
+
+def budget_row(max_think_tokens: int | None, metrics: dict[str, Any], k: int) -> dict[str, Any]:
+    """One point of the budget curve: the cap, and what the k samples under it scored."""
+    keep = ("pass@1", "pass@1_stderr", "mean_completion_tokens", "truncated", "format")
+    row = {"max_think_tokens": max_think_tokens, **{m: metrics[m] for m in keep if m in metrics}}
+    if f"maj@{k}" in metrics:  # as the scaling rows name it
+        row["maj@k"] = metrics[f"maj@{k}"]
+    return row
 
 
 def results_table(reports: dict[str, dict[str, Any]]) -> str:

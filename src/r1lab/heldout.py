@@ -44,6 +44,8 @@ class EvalConfig:
     max_new_tokens: int = 32768
     batch_size: int = 64  # hf: sequences per generate call
     greedy: bool = True
+    # thinking budgets (max_think_tokens) to sample the split at too: the budget curve
+    budgets: list[int] = field(default_factory=list)
     reward: str | None = None  # None: the recipe's verifier (see the module docstring)
     seed: int = 0
     # "test" for the numbers a comparison reports; "validation" (a synthetic task's third split)
@@ -145,6 +147,7 @@ def heldout_recipe(
         "verifier": verifier.name,
         "verifier_params": dict(verifier.params),
         "greedy": cfg.greedy,
+        "budgets": list(cfg.budgets),
     }
     generate = {
         key: getattr(cfg, key)
@@ -170,11 +173,12 @@ def with_arguments(
     k: int | None = None,
     num_problems: int | None = None,
     temperature: float | None = None,
+    budgets: list[int] | None = None,
 ) -> dict[str, Any]:
     """Evaluate recipe `recipe` as a dict for `from_dict`, with the command line's model (and its
     output dir runs/<recipe>/<model> where the recipe sets none), only these benchmarks, a template
-    for those that set none, and k, num_problems and temperature for every benchmark (None: the
-    recipe's)."""
+    for those that set none, and k, num_problems, budgets and temperature for every benchmark
+    (None: the recipe's)."""
     data = recipe.to_dict()
     if model:
         data["model"] = {**data["model"], "model_name_or_path": model}
@@ -187,7 +191,7 @@ def with_arguments(
         section = {n: section.get(n) or {} for n in benchmarks}
     if template:
         section = {n: {"template": template, **(o or {})} for n, o in section.items()}
-    for option, value in (("k", k), ("num_problems", num_problems)):
+    for option, value in (("k", k), ("num_problems", num_problems), ("budgets", budgets)):
         if value is not None:
             section = {n: {**(o or {}), option: value} for n, o in section.items()}
     data["benchmarks"] = section

@@ -100,6 +100,20 @@ class Budget:
         return asdict(self)
 
 
+def capped(budget: Budget | None, max_think_tokens: int, backend: str) -> Budget:
+    """One point of a budget sweep (`benchmarks.<name>.budgets`): `budget`'s other settings (the
+    minimum, the wait text; none without one) with the thinking capped at `max_think_tokens`."""
+    others = asdict(budget) if budget is not None else {}
+    point = Budget.parse({**others, "max_think_tokens": max_think_tokens}, backend)
+    assert point is not None  # a maximum always bounds something
+    return point
+
+
+def spaced(thought: str) -> str:
+    """The thinking, ending in whitespace (what a model writes before its `</think>`)."""
+    return thought if not thought or thought[-1].isspace() else thought + " "
+
+
 def opening(text: str) -> tuple[str, str]:
     """(an opening `<think>` the model wrote itself, with the space before it; the rest)."""
     stripped = text.lstrip()
@@ -256,11 +270,15 @@ class BudgetGenerator:
                 s.done, s.finish = True, "length"
 
     def end_thinking(self, s: _Sample) -> None:
-        """`</think>` after the thinking, held to its budget (pieces counted apart can count
-        another token once joined)."""
+        """`</think>` after the thinking, as a word of its own (a thinking cut at its budget can
+        end inside a word, and `6</think>` is not how the model ever closed one), the thinking
+        with that space held to its budget (pieces counted apart can count another token once
+        joined)."""
         high = self.budget.max_think_tokens
-        if high is not None and self.thinking_tokens(s) > high:
-            head, thought = opening(s.text)
-            s.text = head + self.cut(thought, high)
-        s.text += END_THINK
+        head, thought = opening(s.text)
+        closed, keep = spaced(thought), high
+        while high is not None and self.count(closed) > high:  # ends by keep 0: ""
+            closed = spaced(self.cut(thought, keep))
+            keep -= 1
+        s.text = head + closed + END_THINK
         s.answering = True

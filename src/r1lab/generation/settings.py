@@ -128,10 +128,20 @@ class GenerateConfig:
     def generator(self, model: dict[str, Any], node: int = 0) -> Any:
         """The backend's generator for the recipe's `model:` section, held to the budget if
         there is one (r1lab.generation.budget): what the generate and evaluate kinds sample with."""
-        from r1lab.generation import budget, load_generator
+        return self.held(self.load(model, node))
+
+    def load(self, model: dict[str, Any], node: int = 0) -> Any:
+        """The backend's own generator for the recipe's `model:` section (no budget)."""
+        from r1lab.generation import load_generator
 
         name = str(model["model_name_or_path"])
-        loaded = load_generator(self.backend, name, **self.backend_options(model, node))
+        return load_generator(self.backend, name, **self.backend_options(model, node))
+
+    def held(self, loaded: Any) -> Any:
+        """`loaded` (from `load`) held to this config's budget: settings that differ in their
+        budget alone (an evaluation's budget sweep) share one engine."""
+        from r1lab.generation import budget
+
         return budget.wrap(loaded, self.budget)
 
     def provenance(self) -> str:

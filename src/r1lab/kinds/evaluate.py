@@ -14,10 +14,13 @@ In the output dir (runs/<recipe>, runs/<recipe>/<model> with --model):
 
     <benchmark>/samples/shard-*.parquet   the samples (resumable shards, as `generate` writes)
     <benchmark>/greedy/samples/...        one greedy sample per problem (`greedy: true`)
+    <benchmark>/budget-<n>/samples/...    k samples per problem, thinking capped at n tokens
+                                          (`budgets: [n, ...]` or --budgets: a budget sweep)
     <benchmark>/results.parquet           one row per sample: prompt_id, sample, correct, answer,
                                           completion_tokens, finish_reason, format
     <benchmark>.json                      metrics, how they were made, per-problem results
-    scaling.md scaling.png                accuracy against samples: pass@1, maj@k, pass@k, k = 1..k
+    scaling.md scaling.png                accuracy against samples: pass@1, maj@k, pass@k, k = 1..k;
+                                          with budgets, accuracy and mean tokens against the budget
     results.md                            the table, with the paper's figures beside (last)
 
 A rerun generates only missing shards and rescores from the saved samples, so the metrics can
@@ -41,7 +44,8 @@ from r1lab.checks.context import Context, longest_tokens
 from r1lab.checks.findings import Finding, Findings, error, ok
 from r1lab.checks.generation import check_generation
 from r1lab.errors import RecipeError, exit_on_error
-from r1lab.evaluation_report import GREEDY, results_table, write_report
+from r1lab.evaluation_report import GREEDY, budget_folder, results_table, write_report
+from r1lab.generation.budget import capped
 from r1lab.generation.settings import NOT_GENERATION, GenerateConfig, provenance
 from r1lab.generation.shards import (
     SampleSet,
@@ -96,6 +100,8 @@ def check_benchmarks(ctx: Context) -> Findings:
         )
     cfg = ctx.recipe.parsed["generate"]
     for bench in benches:
+        for n in bench.budgets:
+            budget_point(bench, cfg, n)
         if cfg.temperature == 0 and bench.k > 1:
             raise RecipeError(
                 f"benchmarks.{bench.name}.k={bench.k} at generate.temperature=0: greedy samples "
@@ -140,24 +146,35 @@ def settings(recipe: Recipe, bench: Benchmark, cfg: GenerateConfig) -> dict[str,
     """What the benchmark's samples depend on: a rerun with other values must not mix with them."""
     from r1lab import __version__
 
+    made = {k: v for k, v in dataclasses.asdict(bench).items() if k != "budgets"}
     return {
         "model": str(recipe.model["model_name_or_path"]),
         "revision": recipe.model.get("model_revision"),  # passed to vllm / transformers
         "model_settings": dict(recipe.model),
         "backend": cfg.backend,
         "sampling": json.loads(cfg.provenance()),
-        "benchmark": dataclasses.asdict(bench),
+        "benchmark": made,  # not its budget sweep: each budget is a sample set of its own
         "r1lab": __version__,
     }
 
 
+def budget_point(bench: Benchmark, cfg: GenerateConfig, n: int) -> GenerateConfig:
+    """The generate: settings of the benchmark's budget `n`: k samples, the thinking capped at n."""
+    try:
+        budget = capped(cfg.budget, n, cfg.backend)
+    except RecipeError as err:
+        raise RecipeError(f"benchmarks.{bench.name}.budgets: {n}: {err}") from None
+    return dataclasses.replace(cfg, num_samples=bench.k, budget=budget)
+
+
 def sample_sets(recipe: Recipe, bench: Benchmark, cfg: GenerateConfig) -> list[SampleSet]:
     """The benchmark's k samples per problem in its folder, then (`greedy: true`) its greedy one
-    in a folder of its own."""
+    and (`budgets:`) its k samples at each thinking budget, each in a folder of its own."""
     out = Path(recipe.output_dir) / bench.name
     runs = [(out, dataclasses.replace(cfg, num_samples=bench.k))]
     if bench.greedy:
         runs.append((out / GREEDY, dataclasses.replace(cfg, num_samples=1, temperature=0.0)))
+    runs += [(budget_folder(out, n), budget_point(bench, cfg, n)) for n in bench.budgets]
     return [
         SampleSet(o, c, settings(recipe, bench, c), ADMITTED, provenance(recipe, c))
         for o, c in runs
@@ -171,12 +188,12 @@ def evaluate(recipe: Recipe) -> dict[str, dict[str, Any]]:
     cfg, out = recipe.parsed["generate"], Path(recipe.output_dir)
     rank, _ = node_position()
     planned = [(bench, sample_sets(recipe, bench, cfg)) for bench in benchmarks(recipe)]
-    engine: list[Any] = []  # one engine for every benchmark, started when first needed
+    engine: list[Any] = []  # one engine for every benchmark and budget, started when first needed
 
-    def generator() -> Any:
+    def generator(samples: SampleSet) -> Any:
         if not engine:
-            engine.append(cfg.generator(recipe.model, rank))
-        return engine[0]
+            engine.append(cfg.load(recipe.model, rank))
+        return samples.cfg.held(engine[0])  # at the sample set's own budget
 
     plans = []
     for bench, sets in planned:
@@ -187,7 +204,7 @@ def evaluate(recipe: Recipe) -> dict[str, dict[str, Any]]:
         for samples in sets:
             samples.admit_settings(write=rank == 0)
         for samples in sets:
-            if not samples.generate(rows, schema, generator):
+            if not samples.generate(rows, schema, lambda s=samples: generator(s)):
                 return {}
         plans.append((bench, problems, asked, reward, sets))
     if rank != 0:
@@ -225,6 +242,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--num-problems", type=int, default=None, help="the first n problems")
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument(
+        "--budgets",
+        nargs="+",
+        default=None,
+        help="thinking budgets (max_think_tokens) to sample each benchmark at: the budget curve",
+    )
+    parser.add_argument(
         "--out", default=None, help="training recipes: the held-out metrics' file (DIR/NAME.json)"
     )
     parser.add_argument("--fresh", action="store_true", help="delete the output dir first")
@@ -232,6 +255,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.benchmark:  # `--benchmark aime24 k=v`: what follows the names is overrides
         args.overrides += [b for b in args.benchmark if "=" in b]
         args.benchmark = [b for b in args.benchmark if "=" not in b]
+    if args.budgets:  # likewise `--budgets 8 16 k=v`
+        args.overrides += [b for b in args.budgets if "=" in b]
+        try:
+            args.budgets = [int(b) for b in args.budgets if "=" not in b]
+        except ValueError:
+            parser.error(f"--budgets takes whole numbers (max_think_tokens), got {args.budgets}")
     return args
 
 
@@ -260,7 +289,12 @@ def recipe_of(args: argparse.Namespace) -> Recipe:
     base = (
         compose(DEFAULT_RECIPE if trained else target, args.overrides) if args.benchmark else first
     )
-    options = {"k": args.k, "num_problems": args.num_problems, "temperature": args.temperature}
+    options = {
+        "k": args.k,
+        "num_problems": args.num_problems,
+        "temperature": args.temperature,
+        "budgets": args.budgets,
+    }
     if not trained:
         data = with_arguments(base, model, args.benchmark, None, **options)
     elif args.benchmark:  # its model on evaluate/r1's benchmarks, prompted as trained
