@@ -360,8 +360,8 @@ def params_of(folder: Path) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def distill_plan(*overrides: str) -> mp.Plan:
-    """The distill_online recipe's plan as `check_memory_plan` assembles it, in bytes."""
+def distill_parts(*overrides: str) -> tuple[model_shape.ModelShape, mp.Parallel, mp.Workload]:
+    """The distill_online recipe's student, ranks and step, as `check_memory_plan` finds them."""
     from r1lab.checks.context import Context
     from r1lab.checks.memory import parallel_of
     from r1lab.kind import get_kind
@@ -370,7 +370,12 @@ def distill_plan(*overrides: str) -> mp.Plan:
     ctx = Context(recipe, get_kind(recipe.kind))
     par = parallel_of(ctx, ctx.model_shape)
     work = ctx.kind.workload(recipe, ctx.trl_config, par.compute_bytes, None)
-    return mp.plan_training(ctx.model_shape, par, work, mp.GPUS[mp.DEFAULT_GPU])
+    return ctx.model_shape, par, work
+
+
+def distill_plan(*overrides: str) -> mp.Plan:
+    """The distill_online recipe's plan as `check_memory_plan` adds it up, in bytes."""
+    return mp.plan_training(*distill_parts(*overrides), mp.GPUS[mp.DEFAULT_GPU])
 
 
 def test_distill_online_plans_the_teacher_as_a_term_of_its_own():
@@ -424,7 +429,9 @@ def test_a_distill_plan_that_does_not_fit_names_the_teachers_share_and_remedies_
     table = rows(rep)
     share = table["teacher model"][0] + table["teacher forward"][0]
     assert f"The teacher's share is {share:.1f} GiB" in message
-    assert "use_liger_kernel" not in message  # the loss is chunked already: Liger would not help
+    # TRL's distillation loss is chunked already and reads no use_liger_kernel: never offered
+    offered = [r.setting for r in mp.remedies(*distill_parts(), mp.GPUS["a10g"])]
+    assert "accelerate=zero3" in offered and not any("liger" in o for o in offered)
     advice = message.split("It fits with: ")[1].split("; or on a bigger GPU")[0]
     fixes = re.findall(r"(.*?) \(\d+\.\d GiB\)(?:; |$)", advice)  # a fix may hold "; " itself
     assert len(fixes) >= 2 and "accelerate=zero3" in fixes
