@@ -199,7 +199,14 @@ def check_lengths(ctx: Context) -> Findings:
     yield completion_fits(ctx, "trainer.max_completion_length", int(tokens), limit)
 
 
-# ---- the memory plan -------------------------------------------------------------------------
+# ---- the memory plan and lineage ---------------------------------------------------------------
+
+
+def teacher_models(recipe: Recipe) -> dict[str, tuple[str, str | None]]:
+    """The teacher as a model the run reads besides its own (lineage records it as an input)."""
+    ref = recipe.trainer.get("teacher_model_name_or_path")
+    revision = recipe.trainer.get("teacher_model_revision")
+    return {"teacher": (str(ref), str(revision) if revision else None)} if ref else {}
 
 
 def teacher_for_plan(recipe: Recipe, config: Any) -> Any:
@@ -297,6 +304,7 @@ KIND = Kind(
     checks=(check_teacher, check_lengths, check_memory_plan),
     vllm_server=uses_vllm_server,
     workload=workload,
+    input_models=teacher_models,
 )
 
 
