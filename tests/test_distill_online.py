@@ -82,6 +82,15 @@ def test_the_student_moves_toward_the_teacher(tiny_model, base_model, tmp_path):
     # measured: reverse KL 2.16 -> 1.47 nats/token, forward 3.24 -> 1.72
     assert after[0] < 0.8 * before[0], (before, after)
     assert after[1] < before[1], (before, after)
+    # lineage names what taught the student: the teacher, an r1lab output, with its own lineage
+    made = json.loads((out / "lineage.json").read_text())
+    teacher = made["inputs"]["teacher"]
+    assert teacher["ref"] == str(base_model) and teacher["path"] == str(base_model.resolve())
+    assert teacher["lineage"]["kind"] == "sft" and teacher["lineage"]["recipe"] == "base/tiny"
+    shown = run_r1lab("show", str(out))
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    assert f"  teacher: {base_model}, made by" in shown.stdout
+    assert "made by: sft base/tiny" in shown.stdout
 
 
 def renamed_token_teacher(source: Path, target: Path, old: str, new: str) -> Path:

@@ -85,6 +85,32 @@ def test_inputs_are_the_recipes_model_or_the_one_given_and_its_data():
     assert lineage.inputs(recipe(model={}, data={})) == {}
 
 
+def test_other_models_a_kind_names_are_inputs_with_their_revision_and_lineage(tmp_path):
+    """A distillation's teacher, as `Kind.input_models` names it: described like the model (its
+    lineage inside when r1lab made it), with the revision it was loaded at."""
+    teacher = output(tmp_path / "teacher", kind="grpo")
+    found = lineage.inputs(recipe(), models={"teacher": (str(teacher), None)})
+    assert list(found) == ["model", "teacher", "data"]
+    assert found["teacher"]["lineage"]["kind"] == "grpo"
+    hub = lineage.inputs(recipe(), models={"teacher": ("Qwen/Qwen2.5-Math-1.5B-Instruct", "v2")})
+    assert hub["teacher"] == {"ref": "Qwen/Qwen2.5-Math-1.5B-Instruct", "revision": "v2"}
+    entry = lineage.make(recipe(), tmp_path / "out", models={"teacher": ("acme/t", "abc123")})
+    assert "  teacher: acme/t @ abc123 (Hub id, task or file)" in lineage.text(entry).splitlines()
+
+
+def test_each_kind_names_the_models_it_reads_besides_its_own():
+    """distill_online's teacher (with its revision); the other kinds none. The kind says so, not
+    lineage: lineage imports no kind."""
+    from r1lab.kind import KINDS
+
+    teacher = {"teacher_model_name_or_path": "runs/r1_zero/tiny", "teacher_model_revision": "r1"}
+    distill = recipe(kind="distill_online", trainer=teacher)
+    assert KINDS["distill_online"].input_models(distill) == {"teacher": ("runs/r1_zero/tiny", "r1")}
+    assert KINDS["distill_online"].input_models(recipe(kind="distill_online")) == {}
+    for name in ("sft", "grpo", "generate", "evaluate"):
+        assert KINDS[name].input_models(distill) == {}
+
+
 # ---- make, record, load --------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,7 @@ def test_shipped_configs_give_the_published_sizes():
         "Qwen/Qwen2.5-Math-7B": 7.62,
         "open-r1/Qwen2.5-Math-7B-RoPE-300k": 7.62,
         "Qwen/Qwen2.5-Math-1.5B": 1.54,
+        "Qwen/Qwen2.5-Math-1.5B-Instruct": 1.54,
         "Qwen/Qwen2.5-0.5B": 0.49,
         "Qwen/Qwen2.5-1.5B": 1.54,
         "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B": 1.78,
@@ -331,3 +333,127 @@ def test_step_estimate_counts_six_p_per_trained_token_and_two_per_generated():
     two = mp.step_estimate(shape, mp.Parallel(processes=2), work, gpu)
     assert two.flops == pytest.approx(2 * one.flops) and two.seconds == pytest.approx(one.seconds)
     assert one.gpu_hours == pytest.approx(one.seconds * 100 / 3600)
+
+
+# ---- distill_online: the teacher, a second model of its own shape -------------------------------
+
+DISTILL = "distill_online/qwen2.5-math-1.5b"
+TEACHER = "Qwen/Qwen2.5-Math-1.5B-Instruct"  # the recipe's teacher; its config ships with r1lab
+
+
+def rows(rep) -> dict[str, tuple[float, str]]:
+    """The plan's table as {term: (GiB as printed, note)}."""
+    found = {}
+    for line in rep.details:
+        if match := re.fullmatch(r"(\S.*?)\s+(\d+\.\d) GiB\s*(.*)", line):
+            found[match.group(1)] = (float(match.group(2)), match.group(3))
+    return found
+
+
+def params_of(folder: Path) -> int:
+    """Every parameter once (tied embeddings once), counted by transformers itself on the meta
+    device: independent of r1lab.model_shape. Qwen2.5-Math-1.5B's shape: 1,543,714,304."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(str(folder)))
+    return sum(p.numel() for p in model.parameters())
+
+
+def distill_parts(*overrides: str) -> tuple[model_shape.ModelShape, mp.Parallel, mp.Workload]:
+    """The distill_online recipe's student, ranks and step, as `check_memory_plan` finds them."""
+    from r1lab.checks.context import Context
+    from r1lab.checks.memory import parallel_of
+    from r1lab.kind import get_kind
+
+    recipe = compose(DISTILL, list(overrides))
+    ctx = Context(recipe, get_kind(recipe.kind))
+    par = parallel_of(ctx, ctx.model_shape)
+    work = ctx.kind.workload(recipe, ctx.trl_config, par.compute_bytes, None)
+    return ctx.model_shape, par, work
+
+
+def distill_plan(*overrides: str) -> mp.Plan:
+    """The distill_online recipe's plan as `check_memory_plan` adds it up, in bytes."""
+    return mp.plan_training(*distill_parts(*overrides), mp.GPUS[mp.DEFAULT_GPU])
+
+
+def test_distill_online_plans_the_teacher_as_a_term_of_its_own():
+    """`r1lab check` offline: the teacher's weights are its parameter count x 2 B (bfloat16, the
+    student's model.dtype, as build_trainer loads it), whole on every rank under DDP."""
+    rep = report(DISTILL)
+    assert not rep.errors, rep.text()
+    assert any(m.startswith("memory plan per rank on h100-80gb") for m in rep.passed)
+    table = rows(rep)
+    params = params_of(model_shape.shipped_config(TEACHER).parent)
+    assert params == 1_543_714_304
+    assert table["teacher model"][0] == round(params * 2 / mp.GiB, 1)  # 2.9 GiB
+    assert f"{params / 1e9:.2f}B params x 2 B" in table["teacher model"][1]
+    assert "teacher forward" in table and f"teacher: {TEACHER}" in "\n".join(rep.details)
+    # in bytes, as the check adds it up: exactly params x 2
+    [term] = [t for t in distill_plan().terms if t.name == "teacher model"]
+    assert term.bytes == params * 2
+    # the teacher's dtype is its own when set: float32 doubles it
+    f32 = distill_plan("++trainer.teacher_model_init_kwargs={dtype: float32}")
+    assert [t.bytes for t in f32.terms if t.name == "teacher model"] == [params * 4]
+
+
+def test_a_larger_teacher_adds_exactly_its_extra_weights(tmp_path):
+    """A teacher twice as deep as the recipe's (56 layers, the same width): its forward holds one
+    layer at a time, so only its weights grow, and the plan's total by exactly that many bytes."""
+    config = json.loads(model_shape.shipped_config(TEACHER).read_text())
+    deep = tmp_path / "deep-teacher"
+    deep.mkdir()
+    (deep / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 56}))
+    delta = 2 * (params_of(deep) - params_of(model_shape.shipped_config(TEACHER).parent))
+    assert delta == 2 * 28 * 46_797_824  # 28 more layers of 46.8M parameters, x 2 B
+    base = distill_plan()
+    bigger = distill_plan(f"trainer.teacher_model_name_or_path={deep}")
+    assert bigger.total - base.total == delta
+    printed = rows(report(DISTILL, f"trainer.teacher_model_name_or_path={deep}"))["total"][0]
+    assert printed == pytest.approx(rows(report(DISTILL))["total"][0] + delta / mp.GiB, abs=0.1)
+
+
+def test_zero3_shards_the_teacher_and_fsdp_does_not():
+    """TRL prepares the teacher with DeepSpeed (ZeRO-3: sharded like the student) or with
+    accelerate's prepare_model(evaluation_mode=True), which leaves it whole under FSDP."""
+    whole = rows(report(DISTILL))["teacher model"][0]
+    assert rows(report(DISTILL, "accelerate=fsdp2"))["teacher model"][0] == whole
+    sharded = rows(report(DISTILL, "accelerate=zero3"))["teacher model"]
+    assert sharded[0] < whole / 2 and "/ 8 ranks (ZeRO-3)" in sharded[1]
+
+
+def test_a_distill_plan_that_does_not_fit_names_the_teachers_share_and_remedies_fit():
+    rep = report(DISTILL, gpu="a10g")
+    [message] = memory_errors(rep)
+    table = rows(rep)
+    share = table["teacher model"][0] + table["teacher forward"][0]
+    assert f"The teacher's share is {share:.1f} GiB" in message
+    # TRL's distillation loss is chunked already and reads no use_liger_kernel: never offered
+    offered = [r.setting for r in mp.remedies(*distill_parts(), mp.GPUS["a10g"])]
+    assert "accelerate=zero3" in offered and not any("liger" in o for o in offered)
+    advice = message.split("It fits with: ")[1].split("; or on a bigger GPU")[0]
+    fixes = re.findall(r"(.*?) \(\d+\.\d GiB\)(?:; |$)", advice)  # a fix may hold "; " itself
+    assert len(fixes) >= 2 and "accelerate=zero3" in fixes
+    for fix in fixes:  # the advice is true: applied, the plan fits
+        overrides = [w.rstrip(")") for w in fix.split() if re.fullmatch(r"[\w.]+=[\w.]+\)?", w)]
+        assert not memory_errors(report(DISTILL, *overrides, gpu="a10g")), fix
+
+
+def test_the_tiny_distill_recipe_plans_its_teacher_on_a_gpu(tiny_model):
+    from r1lab import tiny
+
+    wide = tiny.ensure(shape="tiny-wide")
+    rep = report(
+        "distill_online/tiny",
+        f"model.model_name_or_path={tiny_model}",
+        f"trainer.teacher_model_name_or_path={wide}",
+        "accelerate=ddp",
+        "trainer.use_cpu=false",
+    )
+    assert any(m.startswith("memory plan per rank") for m in rep.passed), rep.text()
+    table = rows(rep)
+    assert "teacher model" in table and "teacher forward" in table
+    assert "x 4 B, frozen, whole" in table["teacher model"][1]  # float32, the tiny model's dtype
+    assert f"teacher: {wide}, " in "\n".join(rep.details)
+    assert f"config {wide / 'config.json'}" in "\n".join(rep.details)

@@ -48,6 +48,10 @@ def _always(recipe: Recipe) -> bool:
     return True
 
 
+def _no_models(recipe: Recipe) -> dict[str, tuple[str, str | None]]:
+    return {}
+
+
 def _host_and_port(host: str, port: int | str) -> list[str]:
     return [f"trainer.vllm_server_host={host}", f"trainer.vllm_server_port={port}"]
 
@@ -97,6 +101,9 @@ class Kind:
     # config: (recipe, config, bytes per activation, measured prompt tokens or None); None: the
     # kind trains nothing, or has no plan
     workload: Callable[[Recipe, Any, int, int | None], Workload] | None = None
+    # The models the run reads besides model.model_name_or_path, by role: {"teacher": (ref,
+    # revision or None)}; lineage records each as an input, with its own lineage when r1lab made it
+    input_models: Callable[[Recipe], dict[str, tuple[str, str | None]]] = _no_models
 
     def build_config(self, kwargs: dict[str, Any], num_processes: int | None = None) -> Any:
         """TRL's own config object from `trainer:` kwargs, as the N-process run will see it."""

@@ -2,7 +2,7 @@
 
 Every kind writes `lineage.json` into its output dir when it finishes: the recipe (name,
 overrides, kind), the pipeline stage that ran it (if any), its inputs (the model it started from
-or sampled, the dataset it read), the r1lab version and git commit. An input that is itself an
+or sampled, any other model it read, such as a distillation's teacher, the dataset it read), the r1lab version and git commit. An input that is itself an
 r1lab output carries that output's lineage inside it, copied when this one was written, so the
 whole chain survives a moved or deleted parent. `r1lab show <output dir>` prints it.
 
@@ -193,21 +193,35 @@ def describe(ref: str) -> dict[str, Any]:
     return entry
 
 
-def inputs(recipe: Recipe, model: str | None = None) -> dict[str, dict[str, Any]]:
-    """The model the run started from (or sampled; `model` when not the recipe's) and the
+Models = dict[str, tuple[str, str | None]]  # role -> (ref, revision or None), e.g. the teacher
+
+
+def inputs(
+    recipe: Recipe, model: str | None = None, models: Models | None = None
+) -> dict[str, dict[str, Any]]:
+    """The model the run started from (or sampled; `model` when not the recipe's), the other
+    models it read by role (`models`: a distillation's teacher, as its kind names it), and the
     dataset it read, as given."""
     found: dict[str, dict[str, Any]] = {}
     model = model or recipe.model.get("model_name_or_path")
     if model:
         found["model"] = describe(str(model))
+    for role, (ref, revision) in (models or {}).items():
+        found[role] = describe(ref) | ({"revision": revision} if revision else {})
     if recipe.data.get("source"):
         found["data"] = describe(str(recipe.data["source"]))
     return found
 
 
-def make(recipe: Recipe, out: str | Path, model: str | None = None, **extra: Any) -> dict[str, Any]:
+def make(
+    recipe: Recipe,
+    out: str | Path,
+    model: str | None = None,
+    models: Models | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """The lineage of `recipe`'s output in `out` (`model`: the model it used when not the
-    recipe's; extra: e.g. what the output holds)."""
+    recipe's; `models`: the other models it read, by role; extra: e.g. what the output holds)."""
     from r1lab import __version__
 
     return {
@@ -217,7 +231,7 @@ def make(recipe: Recipe, out: str | Path, model: str | None = None, **extra: Any
         "overrides": list(recipe.overrides),
         "pipeline": os.environ.get(PIPELINE_ENV),
         "stage": os.environ.get(STAGE_ENV),
-        "inputs": inputs(recipe, model),
+        "inputs": inputs(recipe, model, models),
         "r1lab_version": __version__,
         "git_commit": git_commit(),
         "environment": environment(),
@@ -289,12 +303,13 @@ def text(lineage: dict[str, Any], indent: str = "") -> str:
     if env:
         lines.append(f"{indent}  {env}")
     for role, entry in (lineage.get("inputs") or {}).items():
+        ref = entry["ref"] + (f" @ {entry['revision']}" if entry.get("revision") else "")
         if "lineage" in entry:
-            lines.append(f"{indent}  {role}: {entry['ref']}, made by")
+            lines.append(f"{indent}  {role}: {ref}, made by")
             lines.append(text(entry["lineage"], indent + "    "))
         else:
             origin = "local, not an r1lab output" if entry.get("path") else "Hub id, task or file"
-            lines.append(f"{indent}  {role}: {entry['ref']} ({origin})")
+            lines.append(f"{indent}  {role}: {ref} ({origin})")
     return "\n".join(lines)
 
 

@@ -11,6 +11,8 @@ The terms are the ones every "CUDA out of memory" answer for GRPO and SFT adds u
 - logits: vocabulary x the tokens whose logits the loss needs, times the bytes per element of the
   kind's loss (the kind module says which); zero with Liger's fused kernels;
 - GRPO's reference model (beta > 0) and, in vLLM colocate mode, the engine's share of the GPU;
+- a teacher (on-policy distillation): a frozen model of its own shape and dtype, its weights and
+  its no-grad forward (`Teacher`, `teacher_terms`);
 - a fixed allowance for the CUDA context, NCCL and allocator slack.
 Everything else is an estimate with its assumptions printed next to it. What a kind trains on in a
 step (`Workload`) comes from the kind's module, which reads its TRL config.
@@ -91,6 +93,18 @@ class Parallel:
 
 
 @dataclass(frozen=True)
+class Teacher:
+    """A frozen second model whose forward the loss reads (on-policy distillation's teacher). Its
+    shape is its own (only the vocabulary must match the student's); `shape` None: its config.json
+    is not here, and the plan says it left the teacher out (`missing` says why)."""
+
+    ref: str
+    shape: ModelShape | None
+    weight_bytes: int  # bytes per weight as loaded (DeepSpeed casts it to 16-bit under bf16/fp16)
+    missing: str = ""
+
+
+@dataclass(frozen=True)
 class Workload:
     """One optimizer step of a trainer, as its kind's TRL config sets it."""
 
@@ -107,6 +121,9 @@ class Workload:
     vllm_colocate_share: float | None = None  # vllm_gpu_memory_utilization when colocated
     vllm_sleeps: bool = False  # vllm_enable_sleep_mode: the share is freed while training
     generation_sequences: int = 0  # sequences one rank's colocated engine generates at once
+    # a chunked loss (TRL's distillation): logits exist only as tiles of at most (tokens, vocab)
+    logit_tile: tuple[int, int] | None = None
+    teacher: Teacher | None = None
     max_steps: int | None = None
     assumptions: tuple[str, ...] = ()
 
@@ -220,9 +237,21 @@ def recompute(shape: ModelShape, work: Workload, compute_bytes: int) -> float:
     return activation_bytes_per_token(shape, compute_bytes) * tokens
 
 
+def tile(shape: ModelShape, work: Workload) -> tuple[int, int]:
+    """(tokens, vocab) of one logits tile of a chunked loss: one micro-batch's logit tokens and the
+    vocabulary, each capped at the loss's chunk size."""
+    rows, cols = work.logit_tile or (work.micro_batch * work.logit_tokens, shape.vocab)
+    return min(work.micro_batch * work.logit_tokens, rows), min(shape.vocab, cols)
+
+
 def logits(shape: ModelShape, work: Workload) -> Term:
     if work.fused_logits:
         return Term("logits", 0, "fused kernel: never materialized")
+    if work.logit_tile:  # backward also accumulates lm_head's and the hidden states' grads in fp32
+        rows, cols = tile(shape, work)
+        grads = 4 * shape.hidden * (shape.vocab + work.micro_batch * work.logit_tokens)
+        note = f"chunked: {rows} x {cols} tiles x {work.logit_bytes:g} B + fp32 head/hidden grads"
+        return Term("logits", rows * cols * work.logit_bytes + grads, note)
     elements = work.micro_batch * work.logit_tokens * shape.vocab
     note = f"{work.micro_batch} x {work.logit_tokens} tokens x {shape.vocab} vocab"
     return Term("logits", elements * work.logit_bytes, f"{note} x {work.logit_bytes:g} B")
@@ -261,10 +290,47 @@ def plan_training(shape: ModelShape, par: Parallel, work: Workload, gpu: GPU) ->
     if work.reference_model:
         n = par.processes if par.zero_stage == 3 else 1
         terms.append(Term("reference model", 2 * shape.params / n, "16-bit, beta > 0"))
+    if work.teacher is not None:
+        terms += teacher_terms(work.teacher, shape, par, work)
     engine, notes = vllm_colocated(shape, work, gpu)
     terms += engine
     terms.append(Term("CUDA context etc.", OVERHEAD_BYTES, "assumed"))
     return Plan(gpu, par, tuple(t for t in terms if t.bytes or t.note), tuple(notes))
+
+
+def teacher_terms(
+    teacher: Teacher, student: ModelShape, par: Parallel, work: Workload
+) -> list[Term]:
+    """The teacher's weights and its forward, per rank. TRL prepares it with `prepare_deepspeed`
+    under DeepSpeed (ZeRO-3 shards it like the student, ZeRO-2 runs it as stage 0: whole; both cast
+    it to 16-bit under bf16/fp16) and else with `prepare_model(evaluation_mode=True)`, which wraps
+    nothing: FSDP and DDP hold it whole, as loaded. No gradients, no optimizer states."""
+    s = teacher.shape
+    if s is None:
+        return [Term("teacher model", 0, f"not planned: {teacher.missing}")]
+    p, n = s.params, par.processes
+    deepspeed = bool(par.zero_stage) and not par.fsdp
+    b = par.compute_bytes if deepspeed and par.compute_bytes < 4 else teacher.weight_bytes
+    if deepspeed and par.zero_stage == 3:
+        shard = 0 if par.offload_params else b * p / n
+        note = f"{p / 1e9:.2f}B params x {b} B / {n} ranks (ZeRO-3) + largest layer gathered"
+        weights = Term("teacher model", shard + b * s.largest_layer_params, note)
+    else:
+        weights = Term("teacher model", b * p, f"{p / 1e9:.2f}B params x {b} B, frozen, whole")
+    # no grad: one layer's tensors at a time (freed as the next runs), then its last hidden states,
+    # kept for the loss's backward, and its fp32 logits tile in the chunked loss
+    tokens = work.micro_batch * work.sequence_tokens
+    layer = activation_bytes_per_token(s, par.compute_bytes) * tokens
+    hidden = work.micro_batch * work.logit_tokens * s.hidden * par.compute_bytes
+    rows, cols = tile(student, work)
+    head = rows * cols * 4 if work.logit_tile else rows * cols * par.compute_bytes
+    note = f"no grad: 1 layer {gib(layer)}, last hidden states {gib(hidden)}, logits {gib(head)}"
+    return [weights, Term("teacher forward", layer + hidden + head, note)]
+
+
+def teacher_share(plan: Plan) -> float:
+    """What the teacher's terms add to the plan (0 without a teacher)."""
+    return sum(t.bytes for t in plan.terms if t.name.startswith("teacher"))
 
 
 # ---- what would make it fit --------------------------------------------------------------------
@@ -296,7 +362,7 @@ def remedies(
                 lambda s, p, w: (s, p, replace(w, gradient_checkpointing=True)),
             )
         )
-    if not work.fused_logits:
+    if not work.fused_logits and work.logit_tile is None:  # a chunked loss is Liger's already
         steps.append(
             ("trainer.use_liger_kernel=true", lambda s, p, w: (s, p, replace(w, fused_logits=True)))
         )
@@ -381,6 +447,8 @@ def step_estimate(
     forwards = work.extra_forwards + (1 if work.gradient_checkpointing else 0)
     p = shape.params
     flops = 6.0 * p * trained + 2.0 * p * generated + 2.0 * p * trained * forwards
+    if work.teacher is not None and work.teacher.shape is not None:  # its forward on every token
+        flops += 2.0 * work.teacher.shape.params * trained
     assumed = [
         f"{mfu:.0%} model FLOPs utilization on every GPU, generation included "
         "(decoding is often slower); attention FLOPs left out",

@@ -19,7 +19,7 @@ from typing import Any
 from r1lab import lineage, lora, run_start
 from r1lab.checks.run import load_checked
 from r1lab.data import DataConfig, format_dataset
-from r1lab.kind import Kind
+from r1lab.kind import Kind, get_kind
 from r1lab.recipe import Recipe
 from r1lab.run_facts import RunFacts
 
@@ -175,7 +175,8 @@ def save_outputs(trainer, run: Run) -> None:
             "global_step": trainer.state.global_step,
             "resumed_from": run.resume_from,
         }
-        lineage.record(run.recipe, run.args.output_dir)
+        models = get_kind(run.recipe.kind).input_models(run.recipe)  # e.g. the teacher
+        lineage.record(run.recipe, run.args.output_dir, models=models)
         lineage.fill_model_card(run.args.output_dir)
         (Path(run.args.output_dir) / "run_info.json").write_text(json.dumps(info, indent=2))
         log(f"model saved to {run.args.output_dir}")

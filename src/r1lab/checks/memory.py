@@ -102,6 +102,9 @@ def check_memory_plan(ctx: Context) -> Findings:
         else "all trained"
     )
     yield detail(f"model: {shape.params / 1e9:.2f}B params, {trained}; config {shape.source}")
+    if work.teacher is not None and work.teacher.shape is not None:
+        t = work.teacher.shape
+        yield detail(f"teacher: {t.name}, {t.params / 1e9:.2f}B params; config {t.source}")
     for line in [*plan.table(), *estimate.lines(work.max_steps)]:
         yield detail(line)
     if plan.fits and plan.fraction <= memory_plan.WARN_FRACTION:
@@ -115,17 +118,19 @@ def check_memory_plan(ctx: Context) -> Findings:
     fixes = memory_plan.remedies(shape, par, work, gpu, lora)
     how = "; ".join(f"{r.setting} ({memory_plan.gib(r.plan.total)})" for r in fixes[:4])
     biggest = plan.biggest
+    teacher = memory_plan.teacher_share(plan)
+    share = f" The teacher's share is {memory_plan.gib(teacher)} of it." if teacher else ""
     bigger = [g.name for g in memory_plan.GPUS.values() if g.memory_gib * 2**30 > plan.total]
     if not plan.fits:
         yield error(
             f"{head}: does not fit. The biggest term is {biggest.name}, "
-            f"{memory_plan.gib(biggest.bytes)} ({biggest.note}). "
+            f"{memory_plan.gib(biggest.bytes)} ({biggest.note}).{share} "
             + (f"It fits with: {how}" if fixes else "No one or two settings make it fit")
             + (f"; or on a bigger GPU: --gpu {' / '.join(bigger)}" if bigger else "")
         )
     else:
         yield warning(
-            f"{head}: above {memory_plan.WARN_FRACTION:.0%}, little room for fragmentation"
+            f"{head}: above {memory_plan.WARN_FRACTION:.0%}, little room for fragmentation.{share}"
             + (f"; more room with: {how}" if fixes else "")
         )
 

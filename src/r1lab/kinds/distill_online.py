@@ -29,10 +29,12 @@ from r1lab import lora, model_shape, run_dir
 from r1lab.checks.context import Context, local_model_folder
 from r1lab.checks.findings import Findings, ok, skipped
 from r1lab.checks.lengths import completion_fits
+from r1lab.checks.memory import check_memory_plan
 from r1lab.checks.trainer import unknown_trainer_keys
 from r1lab.errors import RecipeError, exit_on_error
 from r1lab.kind import Kind
 from r1lab.kinds.grpo import uses_vllm_server
+from r1lab.recipe import Recipe
 from r1lab.train import Run, trainer_kwargs
 from r1lab.train import run as run_trainer
 
@@ -75,10 +77,17 @@ def main(argv: list[str]) -> int:
 # ---- checks ------------------------------------------------------------------------------------
 
 
-def _config(ref: str, folder: Path | None) -> dict[str, Any] | None:
-    """A model's config.json: its folder (local or the Hub cache), else the repo's shipped copy."""
+def _config_path(ref: str, folder: Path | None) -> Path | None:
+    """Where a model's config.json is: its folder (local or the Hub cache), else the repo's shipped
+    copy; None when neither has one."""
     path = folder / "config.json" if folder else model_shape.shipped_config(ref)
-    if path is None or not path.is_file():
+    return path if path is not None and path.is_file() else None
+
+
+def _config(ref: str, folder: Path | None) -> dict[str, Any] | None:
+    """A model's config.json (`_config_path`), its text side merged in."""
+    path = _config_path(ref, folder)
+    if path is None:
         return None
     raw = json.loads(path.read_text())
     return {**raw, **(raw.get("text_config") or {})}  # a multimodal model's text side
@@ -190,6 +199,99 @@ def check_lengths(ctx: Context) -> Findings:
     yield completion_fits(ctx, "trainer.max_completion_length", int(tokens), limit)
 
 
+# ---- the memory plan and lineage ---------------------------------------------------------------
+
+
+def teacher_models(recipe: Recipe) -> dict[str, tuple[str, str | None]]:
+    """The teacher as a model the run reads besides its own (lineage records it as an input)."""
+    ref = recipe.trainer.get("teacher_model_name_or_path")
+    revision = recipe.trainer.get("teacher_model_revision")
+    return {"teacher": (str(ref), str(revision) if revision else None)} if ref else {}
+
+
+def teacher_for_plan(recipe: Recipe, config: Any) -> Any:
+    """The teacher as the memory plan counts it: its shape from its config.json, found as
+    `check_teacher` finds it, and its dtype as `build_trainer` loads it
+    (trainer.teacher_model_init_kwargs, else the student's model.dtype; "auto": its config's)."""
+    from r1lab import memory_plan
+
+    ref = str(recipe.trainer.get("teacher_model_name_or_path") or "")
+    shape, missing = None, ""
+    try:
+        path = _config_path(ref, local_model_folder(ref, TEACHER))
+    except RecipeError:  # check_teacher says what is missing; an earlier stage's output, not yet
+        path, missing = None, f"no model at '{ref}' yet (an earlier stage's output?)"
+    if path is not None:
+        try:
+            shape = model_shape.load(path.parent, ref)
+        except (ValueError, KeyError, OSError, ImportError) as err:
+            missing = f"transformers cannot build '{ref}' from its config ({err})"
+    elif not missing:
+        missing = (
+            f"no config.json for '{ref}' here; copy the Hub's to "
+            f"{model_shape.configs_dir()}/{ref}/config.json to plan it offline"
+        )
+    kwargs = config.teacher_model_init_kwargs or {}
+    dtype = str(kwargs.get("dtype") or recipe.model.get("dtype") or "auto")
+    own = shape.dtype if shape else "bfloat16"
+    weight = model_shape.DTYPE_BYTES.get(own if dtype == "auto" else dtype, 4)
+    return memory_plan.Teacher(ref, shape, weight, missing)
+
+
+def workload(recipe: Recipe, config: Any, compute_bytes: int, prompt_tokens: int | None) -> Any:
+    """One DistillationTrainer step for the memory plan (r1lab.memory_plan), as TRL 1.16 runs it:
+    - each rank generates once per optimizer step, for per_device_train_batch_size x
+      gradient_accumulation_steps prompts (`_prepare_inputs`), on colocated vLLM (its share of the
+      GPU) or on transformers (before the forward; its KV cache is not counted);
+    - each micro-batch runs the student's backbone with grad and the teacher's without, both on
+      prompt + completion tokens, keeping the last hidden states of the completion tokens only
+      (`_get_last_hidden_state`, logits_to_keep);
+    - the loss is chunked (`ChunkedDivergenceFunction`): both lm_heads project tiles of at most
+      TOKEN_CHUNK_SIZE tokens x VOCAB_CHUNK_SIZE vocabulary into one float32 buffer each, reused
+      tile after tile, forward and backward. So the logits never exist as batch x tokens x vocab:
+      their memory is two float32 tiles (the student's here, the teacher's in its own term), the
+      student tile's gradient copy in its dtype, and backward's float32 accumulators for the
+      student's lm_head gradient and hidden states. Liger's kernels are not used by this trainer.
+    """
+    from trl.kernels.chunked_divergence import TOKEN_CHUNK_SIZE, VOCAB_CHUNK_SIZE
+
+    from r1lab import memory_plan
+
+    teacher = teacher_for_plan(recipe, config)
+    prompt = prompt_tokens or memory_plan.DEFAULT_PROMPT_TOKENS
+    assumed = []
+    if config.max_completion_length is None:  # TRL generates up to the model's own limit
+        context = (teacher.shape.context if teacher.shape else None) or 4096
+        completion = max(int(context) - prompt, 1)
+        assumed.append(f"max_completion_length unset: planned as {completion} (the context left)")
+    else:
+        completion = int(config.max_completion_length)
+    accumulation = int(config.gradient_accumulation_steps)
+    colocate = bool(config.use_vllm) and config.vllm_mode == "colocate"
+    measured = "the longest of the first 256 rows" if prompt_tokens else "assumed, data not here"
+    return memory_plan.Workload(
+        micro_batch=int(config.per_device_train_batch_size),
+        accumulation=accumulation,
+        sequence_tokens=prompt + completion,
+        logit_tokens=completion,
+        logit_bytes=4 + compute_bytes,  # the student's float32 tile and its gradient's copy
+        gradient_checkpointing=bool(config.gradient_checkpointing),
+        generated_tokens=completion,
+        vllm_colocate_share=float(config.vllm_gpu_memory_utilization) if colocate else None,
+        vllm_sleeps=bool(config.vllm_enable_sleep_mode),
+        generation_sequences=int(config.per_device_train_batch_size) * accumulation,
+        logit_tile=(TOKEN_CHUNK_SIZE, VOCAB_CHUNK_SIZE),
+        teacher=teacher,
+        max_steps=int(config.max_steps) if config.max_steps > 0 else None,
+        assumptions=(
+            f"every completion at max_completion_length {completion} (an upper bound)",
+            f"prompts of {prompt} tokens ({measured})",
+            "the teacher's forward counted beside the student's activations (an upper bound)",
+            *assumed,
+        ),
+    )
+
+
 KIND = Kind(
     name="distill_online",
     help="run an on-policy distillation recipe (the student samples, the teacher grades every "
@@ -199,8 +301,10 @@ KIND = Kind(
     config_class=_config_class,
     finished=run_dir.finished_training,
     sections={"lora": lora.parse_section},
-    checks=(check_teacher, check_lengths),
+    checks=(check_teacher, check_lengths, check_memory_plan),
     vllm_server=uses_vllm_server,
+    workload=workload,
+    input_models=teacher_models,
 )
 
 
