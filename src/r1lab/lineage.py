@@ -2,9 +2,10 @@
 
 Every kind writes `lineage.json` into its output dir when it finishes: the recipe (name,
 overrides, kind), the pipeline stage that ran it (if any), its inputs (the model it started from
-or sampled, any other model it read, such as a distillation's teacher, the dataset it read), the r1lab version and git commit. An input that is itself an
-r1lab output carries that output's lineage inside it, copied when this one was written, so the
-whole chain survives a moved or deleted parent. `r1lab show <output dir>` prints it.
+or sampled, any other model it read, such as a distillation's teacher, and the dataset it read),
+the r1lab version and git commit. An input that is itself an r1lab output carries that output's
+lineage inside it, copied when this one was written, so the whole chain survives a moved or
+deleted parent. `r1lab show <output dir>` prints it.
 
 It also records what decides the numbers besides the recipe: the installed versions of the
 libraries, torch's threads and CPU kernels, the GPUs, the environment variables that change results,
