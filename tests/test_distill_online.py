@@ -262,17 +262,19 @@ def test_distill_online_on_two_cpu_ranks(stage, deepspeed_installed, student, ba
 
 
 @pytest.mark.slow
-def test_lora_distill_online_saves_the_adapter_and_a_merged_student(student, base_model, tmp_path):
-    """model.use_peft=true: only the adapter trains; the output is the student with it merged
-    (lora.save=merged, the default) and the adapter beside it, and the merged model is exactly
-    the student plus that adapter."""
+@pytest.mark.parametrize("where", ["one-process", "zero3"])
+def test_lora_distill_online_saves_the_adapter_and_a_merged_student(
+    where, student, base_model, tmp_path, request
+):
+    """model.use_peft=true, in one process and under ZeRO-3 on 2 CPU ranks (TRL's PEFT + ZeRO-3
+    path; the adapter gathered across ranks): only the adapter trains; the output is the student
+    with it merged (lora.save=merged, the default) and the adapter beside it, and the merged
+    model is exactly the student plus that adapter."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
     out = tmp_path / "lora"
-    proc = run_r1lab(
-        "distill_online",
-        "distill_online/tiny",
+    overrides = (
         f"model.model_name_or_path={student}",
         f"trainer.teacher_model_name_or_path={base_model}",
         "model.use_peft=true",
@@ -280,12 +282,21 @@ def test_lora_distill_online_saves_the_adapter_and_a_merged_student(student, bas
         "model.lora_alpha=16",
         "model.lora_target_modules=[q_proj,v_proj]",
         "trainer.max_steps=3",
-        "trainer.save_strategy=no",
         *SHORT,
         f"trainer.output_dir={out}",
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert json.loads((out / "run_info.json").read_text())["global_step"] == 3
+    if where == "zero3":
+        request.getfixturevalue("deepspeed_installed")
+        launch_two_ranks("zero3", "distill_online", "distill_online/tiny", *overrides)
+    else:
+        proc = run_r1lab(
+            "distill_online", "distill_online/tiny", "trainer.save_strategy=no", *overrides
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    info = json.loads((out / "run_info.json").read_text())
+    assert info["global_step"] == 3 and info["world_size"] == (2 if where == "zero3" else 1)
+    weights = out / "adapter" / "adapter_model.safetensors"
+    assert weights.stat().st_size > 10_000  # LoRA A/B, not empty ZeRO-3 partitions
     adapter = json.loads((out / "adapter" / "adapter_config.json").read_text())
     assert adapter["r"] == 8 and set(adapter["target_modules"]) == {"q_proj", "v_proj"}
     assert adapter["base_model_name_or_path"] == str(student)
