@@ -111,11 +111,14 @@ def test_kind_help_and_usage():
     assert proc.returncode == 0 and "usage: r1lab grpo <recipe>" in proc.stdout
 
 
-def test_slurm_plan_names_the_kinds_entry_module():
+@pytest.mark.parametrize(
+    "recipe, kind", [("base/tiny", "sft"), ("distill_online/tiny", "distill_online")]
+)
+def test_slurm_plan_names_the_kinds_entry_module(recipe, kind):
     from r1lab.slurm import make_plan, shell_plan
 
-    plan = shell_plan(make_plan(compose("base/tiny")))
-    assert "R1LAB_MODULE=r1lab.kinds.sft" in plan and "R1LAB_LAUNCHER=accelerate" in plan
+    plan = shell_plan(make_plan(compose(recipe)))
+    assert f"R1LAB_MODULE=r1lab.kinds.{kind}\n" in plan and "R1LAB_LAUNCHER=accelerate" in plan
     node_script = (REPO / "slurm" / "train-node.sh").read_text()
     assert "r1lab.$R1LAB_KIND" not in node_script and '-m "$R1LAB_MODULE"' in node_script
 

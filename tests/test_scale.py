@@ -9,10 +9,8 @@ skip with the reason, except under CI=true, where they fail.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -22,7 +20,7 @@ from r1lab.checks.run import check
 from r1lab.errors import RecipeError
 from r1lab.recipe import compose
 
-from conftest import REPO, run_r1lab
+from conftest import REPO, assert_full_model, launch_two_ranks, run_r1lab
 
 
 def report(name: str, *overrides: str, **kw):
@@ -226,59 +224,6 @@ def test_lora_sft_then_lora_grpo_then_evaluate(tiny_model, tmp_path):
 
 
 # ---- DeepSpeed ZeRO-2 / ZeRO-3 for real: 2 CPU ranks over gloo --------------------------------
-
-
-@pytest.fixture(scope="module")
-def deepspeed_installed() -> None:
-    if installed("deepspeed"):
-        return
-    reason = "DeepSpeed is not installed here; `make install` brings it (the deepspeed extra)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: these tests must run)", pytrace=False)
-    pytest.skip(reason)
-
-
-def launch_two_ranks(stage: str, kind: str, recipe: str, *overrides: str) -> None:
-    """`accelerate launch` with the repository's zero2/zero3 file, 2 processes on the CPU (gloo);
-    `--mixed_precision no` as `r1lab launch` passes it for a CPU trainer (the files say bf16)."""
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "accelerate.commands.launch",
-            "--config_file",
-            f"recipes/accelerate/{stage}.yaml",
-            "--num_processes",
-            "2",
-            "--mixed_precision",
-            "no",
-            "-m",
-            f"r1lab.kinds.{kind}",
-            recipe,
-            f"accelerate={stage}",
-            "trainer.save_strategy=no",
-            *overrides,
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-
-
-def assert_full_model(out: Path, reference: Path, steps: int) -> tuple:
-    """The output loads, with every parameter at its full shape (not a ZeRO-3 partition)."""
-    from transformers import AutoModelForCausalLM
-
-    info = json.loads((out / "run_info.json").read_text())
-    assert info["world_size"] == 2 and info["global_step"] == steps
-    model = AutoModelForCausalLM.from_pretrained(out)
-    ref = AutoModelForCausalLM.from_pretrained(reference)
-    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    assert shapes == {k: tuple(v.shape) for k, v in ref.state_dict().items()}
-    assert sum(v.numel() for v in model.state_dict().values()) > 800_000
-    return model, ref
 
 
 @pytest.mark.slow

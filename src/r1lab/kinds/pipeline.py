@@ -86,16 +86,19 @@ def finished(stage: Stage, stages: list[Stage]) -> bool:
 
 def sources(stage: Stage, stages: list[Stage]) -> list[Stage]:
     """The earlier stages whose output this stage reads: the model it starts from, samples or
-    evaluates, and the data it trains on."""
+    evaluates, the data it trains on, and any other model it reads (a teacher)."""
     if stage.evaluate:
         return [s for s in stages if s.name == stage.evaluate]
     return [s for s, _ in reading(stage_recipe(stage, stages), stages[: stages.index(stage)])]
 
 
 def reading(recipe: Recipe, candidates: list[Stage]) -> list[tuple[Stage, str]]:
-    """Each of `candidates` whose output holds the recipe's model or data source, with that
-    reference."""
+    """Each of `candidates` whose output holds the recipe's model, data source or another model
+    its kind reads (`Kind.input_models`: distill_online's teacher), with that reference."""
+    from r1lab.kind import get_kind
+
     refs = [str(recipe.model.get("model_name_or_path") or ""), str(recipe.data.get("source") or "")]
+    refs += [ref for ref, _ in get_kind(recipe.kind).input_models(recipe).values()]
     found = []
     for stage in candidates:
         out = Path(stage.output).resolve()
