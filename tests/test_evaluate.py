@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -19,6 +20,7 @@ from r1lab.report import (
     format_note,
     logged_every,
     moving_average,
+    plot,
     smoothing_label,
     smoothing_window,
     verdict,
@@ -67,7 +69,7 @@ def test_summary_metrics():
 
 
 def test_eval_section_rejects_unknown_keys():
-    with pytest.raises(RecipeError, match="did you mean 'temperature'"):
+    with pytest.raises(RecipeError, match="evaluate.temprature.*did you mean 'temperature'"):
         EvalConfig.from_recipe({"temprature": 0.6})
     assert EvalConfig.from_recipe({"k": 4}, k=16).k == 16
     assert EvalConfig.from_recipe({"split": "validation"}).split == "validation"
@@ -239,6 +241,62 @@ def test_seeds_report_gives_each_seed_the_mean_and_how_often_it_held(tmp_path):
     assert "seed 2 620 s" in text and "make demo SEEDS=3" in text
 
 
+def tables(text: str) -> list[list[list[str]]]:
+    """The Markdown tables in `text`, each as its header and body rows of cells, checked to render
+    as tables: a blank line (or the start) before, a blank line (or the end) after, a `---` or
+    `---:` separator under the header and as many cells in every row."""
+    lines, found, i = text.split("\n"), [], 0
+    while i < len(lines):
+        if not lines[i].startswith("|"):
+            i += 1
+            continue
+        j = next((j for j in range(i, len(lines)) if not lines[j].startswith("|")), len(lines))
+        assert i == 0 or lines[i - 1] == "", f"no blank line before {lines[i]!r}"
+        assert j == len(lines) or lines[j] == "", f"no blank line after {lines[j - 1]!r}"
+        assert all(line.endswith("|") for line in lines[i:j]), lines[i:j]
+        rows = [[cell.strip() for cell in line[1:-1].split("|")] for line in lines[i:j]]
+        assert all(re.fullmatch("---:?", cell) for cell in rows[1]), lines[i + 1]
+        assert all(len(row) == len(rows[0]) for row in rows), lines[i:j]
+        found.append([rows[0], *rows[2:]])
+        i = j
+    return found
+
+
+def test_the_seeds_table_has_a_column_per_seed_and_a_row_per_finding(tmp_path):
+    def f(claim, delta, noise=0.123):
+        return Finding(claim, "", verdict(delta, noise), delta, noise)
+
+    per_seed = {  # seed 3 first: the columns go in seed order all the same
+        3: ([f("(a) a", 0.04, 0.0123), f("(b) b", 0.01)], 610.0),
+        0: ([f("(a) a", 0.10, 0.0123), f("(b) b", -0.02)], 600.0),
+    }
+    path = write_seeds(tmp_path / "demo" / "all", per_seed, "make demo SEEDS=2")
+    assert path == tmp_path / "demo" / "all" / "seeds.md"
+    text = path.read_text()
+    assert text.startswith("# r1lab demo over 2 training seeds\n")
+    ((header, *rows),) = tables(text)
+    assert header == ["finding", "seed 0", "seed 3", "mean ± s.d.", "held"]
+    # mean ± s.d. of (10, 4) and of (-2, 1) points; (a) held beyond 2 s.e. in both seeds
+    assert rows == [
+        ["(a) a", "+10.0 ± 1.2", "+4.0 ± 1.2", "+7.0 ± 4.2", "2 of 2"],
+        ["(b) b", "-2.0 ± 12.3", "+1.0 ± 12.3", "-0.5 ± 2.1", "0 of 2"],
+    ]
+    # what a cell holds, in words
+    assert "maj@k over pass@1 for (b); for (d) its smaller margin, over SFT alone or GRPO " in text
+    assert (
+        "alone) ± the s.e. of the paired difference. Seed 0 is the default `make demo` run" in text
+    )
+    assert text.endswith("skipped): seed 0 600 s, seed 3 610 s.\n")
+    assert write_seeds(tmp_path / "demo" / "all", per_seed, "again").read_text() != text
+
+
+def test_one_seed_has_no_spread(tmp_path):
+    per_seed = {5: ([Finding("(a) a", "", "held", 0.10, 0.01)], 1.0)}
+    ((header, row),) = tables(write_seeds(tmp_path, per_seed, "make demo").read_text())
+    assert header == ["finding", "seed 5", "mean ± s.d.", "held"]
+    assert row == ["(a) a", "+10.0 ± 1.0", "+10.0 ± 0.0", "1 of 1"]
+
+
 def test_plot_titles_wrap_and_the_smoothing_label_says_what_it_averages():
     title = "distilled: SFT of the base on the teacher's verified traces (step 1): loss"
     assert all(len(line) <= TITLE_WIDTH for line in wrap_title(title).split("\n"))
@@ -274,12 +332,156 @@ def test_report_has_models_findings_curves_and_lineage(tmp_path):
     assert "base: where a GRPO step's time went" not in text
 
 
+def drawn(monkeypatch) -> list:
+    """The figures `plot` draws, kept open (not closed) to be looked at."""
+    import matplotlib.pyplot as plt
+
+    figures: list = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    return figures
+
+
+def test_a_long_curve_shows_its_raw_points_faint_under_the_trailing_mean(tmp_path, monkeypatch):
+    figures = drawn(monkeypatch)
+    key = "rewards/accuracy/mean"
+    steps = [5 * s for s in range(1, 31)]  # 30 points logged every 5 steps: a 3-point mean
+    values = [(s % 3) / 3 for s in range(1, 31)]
+    history = [{"step": t, key: v, "loss": 0.1} for t, v in zip(steps, values, strict=True)]
+    history += [{"step": 155, "loss": 0.1}, {key: 1.0}]  # no value, no step: not points
+    out = tmp_path / "accuracy.png"
+    assert plot(history, key, "accuracy", out, "SFT step") is True
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (fig,) = figures
+    (ax,) = fig.axes
+    raw, smooth = ax.get_lines()
+    assert list(raw.get_xdata()) == steps and list(raw.get_ydata()) == values
+    assert list(smooth.get_xdata()) == steps
+    assert list(smooth.get_ydata()) == pytest.approx(moving_average(values, 3))
+    # the raw points faint and thin, the mean drawn over them in the same colour
+    assert raw.get_marker() == "." and raw.get_alpha() < 0.5
+    assert raw.get_linewidth() < smooth.get_linewidth() and raw.get_color() == smooth.get_color()
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels == ["logged", "trailing mean over 15 steps (3 logged points)"]
+    assert ax.get_ylim() == pytest.approx((-0.05, 1.05))  # a fraction: the whole 0..1
+    assert ax.get_xlabel() == "SFT step"
+
+
+def test_a_short_curve_is_drawn_once_under_a_title_that_fits_the_plot(tmp_path, monkeypatch):
+    figures = drawn(monkeypatch)
+    history = [{"step": s, "loss": 1 / s} for s in range(1, 6)]  # 5 points: no mean to draw
+    title = "distilled: SFT of the base on the teacher's verified traces (step 1): loss"
+    assert plot(history, "loss", title, tmp_path / "loss.png") is True
+    (fig,) = figures
+    (ax,) = fig.axes
+    (line,) = ax.get_lines()
+    assert list(line.get_ydata()) == [1 / s for s in range(1, 6)] and line.get_marker() == "."
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["logged"]
+    assert ax.get_xlabel() == "GRPO step"
+    # TITLE_WIDTH characters per line fit a 5-inch-wide plot at font size 9
+    assert ax.get_title() == wrap_title(title) and "\n" in ax.get_title()
+    assert ax.title.get_fontsize() == 9 and fig.get_size_inches()[0] == 5
+
+
+def test_a_curve_never_logged_is_not_plotted(tmp_path, monkeypatch):
+    figures = drawn(monkeypatch)
+    history = [{"step": s, "loss": 1 / s} for s in range(1, 6)]
+    assert plot(history, "reward", "reward", tmp_path / "reward.png") is False
+    assert not (tmp_path / "reward.png").exists() and figures == []
+
+
+def test_report_sections_and_tables_render_as_markdown(tmp_path):
+    models = four_models(tmp_path)
+    text = write(
+        tmp_path / "out", models, "make demo", "runs/x", "The teacher is R1-Zero."
+    ).read_text()
+    headings = [line for line in text.split("\n") if line.startswith("#")]
+    assert headings == [
+        "# r1lab demo: DeepSeek-R1's three recipes on the tiny world",
+        "## The paper's findings, as measured on this run",
+        "## Training curves, per stage",
+        "## Lineage of the last model (`r1lab show`)",
+    ]
+    assert "Reproduce: `make demo`\nThe teacher is R1-Zero.\n\n| model |" in text
+    results, scaling, found, *times = tables(text)
+    assert results[0] == [
+        "model",
+        "pass@1 (± s.e.)",
+        "maj@8",
+        "pass@8",
+        "greedy",
+        "format",
+        "mean tokens",
+    ]
+    assert [row[0] for row in results[1:]] == ["base", "r1 zero", "cold start", "grpo"]
+    assert scaling[0] == ["model", "k=1", "k=8"] and len(scaling) == 5
+    assert (
+        "\nInference-time scaling (the same samples, no new generation): maj@k / pass@k against "
+        "k samples per problem.\n" in text
+    )
+    assert found[0] == ["finding", "measured", "on this run"]
+    assert [row[0][:3] for row in found[1:]] == ["(a)", "(b)", "(c)", "(d)"]
+    assert len(times) == 2  # the two GRPO stages
+    assert text.endswith("```\nruns/x\n```\n")
+
+
+def test_a_report_without_lineage_or_setup_has_neither(tmp_path):
+    text = write(tmp_path / "out", four_models(tmp_path), "make demo").read_text()
+    assert "Reproduce: `make demo`\n\n| model |" in text
+    assert "Lineage" not in text and "```" not in text
+
+
+def test_a_report_leaves_out_what_an_older_evaluation_did_not_measure(tmp_path):
+    models = four_models(tmp_path)
+    older = dict(models["base"].metrics, **{"pass@1_stderr": 0.123, "greedy": None})
+    for key in ("format", "pass@k", "scaling"):
+        del older[key]
+    models["base"] = Model("base", older, models["base"].run_dir)
+    text = write(tmp_path / "out", models, "make demo").read_text()
+    results, found, *_ = tables(text)  # no scaling table: one model has no curve
+    assert results[1] == ["base", "20.0% ± 12.3", "30.0%", "-", "-", "-", "20.0"]
+    assert found[0] == ["finding", "measured", "on this run"]
+
+
+def test_a_scaling_row_without_a_vote_still_shows_pass_at_k(tmp_path):
+    """Code benchmarks have no majority vote: their scaling rows carry no maj@k."""
+    models = four_models(tmp_path)
+    grpo = models["grpo"]
+    rows = [{k: v for k, v in row.items() if k != "maj@k"} for row in grpo.metrics["scaling"]]
+    models["grpo"] = Model(grpo.label, dict(grpo.metrics, scaling=rows), grpo.run_dir)
+    _, scaling, *_ = tables(write(tmp_path / "out", models, "make demo").read_text())
+    assert scaling[-1] == ["grpo", "nan / 45.0", "nan / 90.0"]
+
+
+def test_the_report_can_be_rewritten_and_made_in_a_new_folder(tmp_path):
+    models = four_models(tmp_path)
+    first = write(tmp_path / "a" / "b", models, "make demo")
+    assert first == tmp_path / "a" / "b" / "report.md"
+    assert write(tmp_path / "a" / "b", models, "make demo again") == first
+    assert "make demo again" in first.read_text()
+
+
+def test_a_stage_without_a_training_log_has_no_curves(tmp_path):
+    models = four_models(tmp_path)
+    (models["base"].run_dir / "trainer_state.json").unlink()  # e.g. a downloaded base
+    text = write(tmp_path / "out", models, "make demo").read_text()
+    assert "](base-" not in text and "](cold_start-loss.png)" in text
+    assert not list((tmp_path / "out").glob("base-*"))
+
+
+def test_a_model_can_name_its_own_curves(tmp_path):
+    models = four_models(tmp_path)
+    base = models["base"]
+    models["base"] = Model(base.label, base.metrics, base.run_dir, (("falling", "loss"),))
+    write(tmp_path / "out", models, "make demo")
+    assert [p.name for p in (tmp_path / "out").glob("base-*")] == ["base-falling.png"]
+
+
 def test_moving_average_is_a_trailing_mean():
     assert moving_average([0, 0, 3, 3], 2) == [0, 0, 1.5, 3]
     assert moving_average([0, 0, 3, 3], 1) == [0, 0, 3, 3]
     assert moving_average([0, 0, 3, 3], 10) == [0, 0, 1, 1.5]  # fewer points at the start
     assert moving_average([], 3) == []
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="window must be >= 1, got 0"):
         moving_average([1.0], 0)
 
 

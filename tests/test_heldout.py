@@ -80,10 +80,10 @@ def test_a_synthetic_task_is_judged_by_its_own_verifier_before_the_recipes_first
 
 
 def test_a_file_is_judged_by_the_recipes_first_verifying_reward():
-    fmt = RewardSpec("format", 0.2, {})
+    fmt, length = RewardSpec("format", 0.2, {}), RewardSpec("length", 0.1, {})
     code = RewardSpec("code", 1.0, {"timeout": 3})
     choice = RewardSpec("choice", 1.0, {})
-    assert _verifier([fmt, code, choice], {"source": "my/file.jsonl"}) is code
+    assert _verifier([fmt, length, code, choice], {"source": "my/file.jsonl"}) is code
 
 
 def test_with_no_verifying_reward_accuracy_reads_the_datas_solution_column():
@@ -178,16 +178,23 @@ def test_results_go_beside_the_run_named_for_the_model_or_where_out_says(tmp_pat
 
 def test_a_recipe_whose_data_holds_its_own_prompts_cannot_be_evaluated(tmp_path):
     recipe = training_recipe(tmp_path, {"template": "none"})
-    with pytest.raises(RecipeError, match="recipe 'r1_zero/t': data.template=none"):
+    with pytest.raises(RecipeError, match="recipe 'r1_zero/t': data.template=none") as err:
         heldout_recipe(recipe, "m")
+    # what to do about it
+    assert str(err.value).endswith(
+        "cannot be evaluated as a held-out benchmark; give the recipe a template "
+        "(r1_zero, r1_zero_chat, chat)"
+    )
 
 
 def test_the_evaluate_recipe_is_validated_under_the_training_recipes_name(tmp_path):
-    made = evaluate_recipe(training_recipe(tmp_path), "m", k=3)
+    made = evaluate_recipe(training_recipe(tmp_path), "m", str(tmp_path / "e" / "before.json"), k=3)
     assert made.kind == "evaluate" and made.name == "r1_zero/t"
+    assert made.model["model_name_or_path"] == "m"
+    assert made.output_dir == str(tmp_path / "e")
     assert made.overrides == ["trainer.max_steps=3"]
     (bench,) = made.parsed["benchmarks"]
-    assert bench.name == "heldout" and bench.k == 3
+    assert bench.name == "before" and bench.k == 3
 
 
 def test_the_default_model_is_the_trained_one_once_the_run_saved_it(tmp_path):
@@ -213,7 +220,7 @@ def evaluate_r1(output_dir: str | None = None, benchmarks=None) -> Recipe:
         model={"model_name_or_path": "deepseek/r1", "dtype": "bfloat16"},
         data={},
         trainer={"output_dir": output_dir} if output_dir else {},
-        sections={"generate": {"temperature": 0.6}, "benchmarks": benchmarks},
+        sections={"generate": {"temperature": 0.6, "top_p": 0.95}, "benchmarks": benchmarks},
     )
 
 
@@ -253,10 +260,10 @@ def test_k_problems_budgets_and_temperature_apply_to_every_benchmark():
         "aime24": {"template": "chat", **expected},
         "math_500": expected,
     }
-    assert data["generate"] == {"temperature": 1.0}
+    assert data["generate"] == {"temperature": 1.0, "top_p": 0.95}
     only_k = with_arguments(evaluate_r1(), None, None, k=2)
     assert only_k["benchmarks"] == {"aime24": {"k": 2, "template": "chat"}, "math_500": {"k": 2}}
-    assert only_k["generate"] == {"temperature": 0.6}
+    assert only_k["generate"] == {"temperature": 0.6, "top_p": 0.95}
     bare = evaluate_r1()
     bare.sections.pop("generate")
     assert with_arguments(bare, None, None, temperature=0.3)["generate"] == {"temperature": 0.3}
