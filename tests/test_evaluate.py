@@ -154,7 +154,7 @@ def test_findings_compare_the_right_models(tmp_path):
     (a, b, c, d) = findings(models)
     assert a.verdict == "held" and "40.0% vs 20.0% (+20.0 pts" in a.measured
     assert "unpaired difference 1.4" in a.measured  # no per-problem scores saved: unpaired
-    assert b.verdict == "held" and "maj@8 50.0% vs pass@1 40.0%" in b.measured
+    assert b.verdict == "held" and "maj@8 50.0% vs pass@1 40.0% (+10.0 pts; s.e. 0.0)" in b.measured
     assert "for 4 of the 4 models" in b.measured
     assert c.verdict == "did not hold" and "30.0% vs 40.0% (-10.0 pts" in c.measured
     # d: against SFT alone (0.30) and GRPO alone (0.40); its margin is the smaller one
@@ -214,6 +214,61 @@ def test_majority_vote_finding_is_paired_with_its_standard_error(tmp_path):
         standard_error([1, 1] + [0] * 38)
     )
     assert b.verdict.startswith("held, within noise")
+    # on 10 problems, a vote that wins 5 by a whole problem: +50 pts, a larger s.e.
+    models["r1_zero"] = _paired_model(tmp_path, "z", [0.0] * 10, [1.0] * 5 + [0.0] * 5)
+    b = findings(models)[1]
+    se = standard_error([1] * 5 + [0] * 5)
+    assert f"(+50.0 pts; s.e. {100 * se:.1f})" in b.measured and f"{100 * se:.1f}" == "16.7"
+
+
+def test_the_four_findings_state_the_papers_claims(tmp_path):
+    claims = [f.claim for f in findings(four_models(tmp_path))]
+    assert claims == [
+        "(a) R1-Zero GRPO raises sampled pass@1 over the base",
+        "(b) majority vote over 8 samples beats pass@1 (R1-Zero model)",
+        "(c) distillation beats R1-Zero GRPO on the student (SFT of the base on the teacher's "
+        "verified traces vs R1-Zero GRPO from the same base)",
+        "(d) SFT -> GRPO beats the cold-start SFT alone and R1-Zero GRPO alone",
+    ]
+
+
+def test_a_vote_that_only_ties_pass_at_1_is_not_a_win(tmp_path):
+    models = four_models(tmp_path)
+    models["base"] = _models(tmp_path, base=(0.20, 0.20))["base"]
+    assert "maj@8 > pass@1 for 3 of the 4 models" in findings(models)[1].measured
+
+
+def test_unpaired_noise_adds_the_two_standard_errors_in_quadrature(tmp_path):
+    better = Model("b", _metrics(0.5, 0.5, se=0.06), tmp_path)
+    worse = Model("w", _metrics(0.3, 0.3, se=0.08), tmp_path)
+    f = compare("claim", better, worse)
+    assert f.delta == pytest.approx(0.2) and f.noise == pytest.approx(0.1)  # (6² + 8²)^½ = 10
+    assert "(+20.0 pts; s.e. of the unpaired difference 10.0)" in f.measured
+
+
+def test_d_takes_the_comparison_with_the_smaller_margin_beyond_two_standard_errors(tmp_path):
+    """(d) against SFT alone and against GRPO alone: the one whose gain is least beyond 2 s.e.
+    decides, so the noisier of two equal gains, or a small sure gain over a large noisy one."""
+    models = four_models(tmp_path)
+
+    def with_(pass1: float, se: float) -> dict:
+        return _metrics(pass1, pass1, se=se)
+
+    def d_of(sft: tuple[float, float], grpo_alone: tuple[float, float]) -> Finding:
+        models["grpo"] = Model("grpo", with_(0.5, 0.0), tmp_path)  # s.e. 0: the other's alone
+        models["cold_start"] = Model("cold start", with_(*sft), tmp_path)
+        models["r1_zero"] = Model("r1 zero", with_(*grpo_alone), tmp_path)
+        return findings(models)[3]
+
+    # equal gains of 10 points: s.e. 4 (margin 2) decides, not s.e. 1 (margin 8)
+    d = d_of(sft=(0.4, 0.04), grpo_alone=(0.4, 0.01))
+    assert d.delta == pytest.approx(0.1) and d.noise == pytest.approx(0.04)
+    assert d.verdict == "held"
+    d = d_of(sft=(0.4, 0.01), grpo_alone=(0.4, 0.04))
+    assert d.delta == pytest.approx(0.1) and d.noise == pytest.approx(0.04)
+    # +5 ± 1 (margin 3) against +12.5 ± 4 (margin 4.5): the smaller gain decides
+    d = d_of(sft=(0.45, 0.01), grpo_alone=(0.375, 0.04))
+    assert d.delta == pytest.approx(0.05) and d.noise == pytest.approx(0.01)
 
 
 def test_paired_difference_needs_the_same_problems():
@@ -436,9 +491,13 @@ def test_a_report_leaves_out_what_an_older_evaluation_did_not_measure(tmp_path):
     for key in ("format", "pass@k", "scaling"):
         del older[key]
     models["base"] = Model("base", older, models["base"].run_dir)
+    cold = models["cold_start"]
+    unknown = {key: value for key, value in cold.metrics.items() if key != "pass@1_stderr"}
+    models["cold_start"] = Model(cold.label, unknown, cold.run_dir)
     text = write(tmp_path / "out", models, "make demo").read_text()
     results, found, *_ = tables(text)  # no scaling table: one model has no curve
     assert results[1] == ["base", "20.0% ± 12.3", "30.0%", "-", "-", "-", "20.0"]
+    assert results[3][:2] == ["cold start", "30.0% ± 0.0"]  # no s.e. saved: none shown
     assert found[0] == ["finding", "measured", "on this run"]
 
 
@@ -496,8 +555,14 @@ def test_y_limits_show_fractions_whole_and_lengths_from_zero():
     # the total reward counts as a fraction only while it stays in [0, 1.2]
     assert y_limits("reward", [0.2, 1.15]) == pytest.approx((-0.0575, 1.2075))
     assert y_limits("reward", [0.5, 2.0]) is None
+    assert y_limits("reward", [0.0, 1.2]) == pytest.approx((-0.06, 1.26))  # both ends included
+    # a fraction that dips below zero: the margin is 5% of the whole range shown
+    assert y_limits("rewards/format/mean", [-0.5, 1.0]) == pytest.approx((-0.575, 1.075))
     # lengths start at zero, tops at the largest value plus 5%
     assert y_limits("completions/mean_length", [180.0, 200.0]) == pytest.approx((0.0, 210.0))
+    assert y_limits("completions/mean_length", [0.5]) == pytest.approx((0.0, 0.525))
+    # nothing generated: still a range to draw the zero line in
+    assert y_limits("completions/mean_length", [0.0, 0.0]) == pytest.approx((0.0, 1.05))
     assert y_limits("loss", [0.3, 0.2]) is None
     assert y_limits("rewards/accuracy/mean", []) is None
 
@@ -510,9 +575,13 @@ def _history(format_values):
 
 
 def test_format_note_only_for_a_constant_format_reward():
-    note = format_note(_history([1.0] * 6))
-    assert note is not None and "1 at every one of the 6 logged steps" in note
-    assert "the base already writes the tags" in note
+    assert format_note(_history([1.0] * 6)) == (
+        "The format reward was 1 at every one of the 6 logged steps: the base already writes "
+        "the tags, so GRPO had no format left to learn; its flat curve is not plotted."
+    )
+    assert "1 at every one of the 1 logged steps" in format_note(_history([1.0]))
+    # a difference of 1e-9 is float noise, not a change
+    assert format_note(_history([0.5, 0.5 + 1e-9])) is not None
     assert format_note(_history([0.5, 0.5])) is not None
     assert "already writes" not in format_note(_history([0.5, 0.5]))
     assert format_note(_history([0.5, 1.0, 1.0])) is None
