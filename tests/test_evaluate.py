@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 
@@ -29,6 +28,8 @@ from r1lab.report import (
     write_seeds,
     y_limits,
 )
+
+from conftest import markdown_tables as tables
 
 
 def test_majority_vote_uses_normalised_answers_and_ignores_missing():
@@ -294,27 +295,6 @@ def test_seeds_report_gives_each_seed_the_mean_and_how_often_it_held(tmp_path):
     text = write_seeds(tmp_path, per_seed, "make demo SEEDS=3").read_text()
     assert "| (a) claim | +10.0 ± 1.0 | +4.0 ± 1.0 | +1.0 ± 1.0 | +5.0 ± 4.6 | 2 of 3 |" in text
     assert "seed 2 620 s" in text and "make demo SEEDS=3" in text
-
-
-def tables(text: str) -> list[list[list[str]]]:
-    """The Markdown tables in `text`, each as its header and body rows of cells, checked to render
-    as tables: a blank line (or the start) before, a blank line (or the end) after, a `---` or
-    `---:` separator under the header and as many cells in every row."""
-    lines, found, i = text.split("\n"), [], 0
-    while i < len(lines):
-        if not lines[i].startswith("|"):
-            i += 1
-            continue
-        j = next((j for j in range(i, len(lines)) if not lines[j].startswith("|")), len(lines))
-        assert i == 0 or lines[i - 1] == "", f"no blank line before {lines[i]!r}"
-        assert j == len(lines) or lines[j] == "", f"no blank line after {lines[j - 1]!r}"
-        assert all(line.endswith("|") for line in lines[i:j]), lines[i:j]
-        rows = [[cell.strip() for cell in line[1:-1].split("|")] for line in lines[i:j]]
-        assert all(re.fullmatch("---:?", cell) for cell in rows[1]), lines[i + 1]
-        assert all(len(row) == len(rows[0]) for row in rows), lines[i:j]
-        found.append([rows[0], *rows[2:]])
-        i = j
-    return found
 
 
 def test_the_seeds_table_has_a_column_per_seed_and_a_row_per_finding(tmp_path):
