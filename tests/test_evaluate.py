@@ -424,7 +424,23 @@ def test_a_curve_never_logged_is_not_plotted(tmp_path, monkeypatch):
     assert not (tmp_path / "reward.png").exists() and figures == []
 
 
-def test_report_sections_and_tables_render_as_markdown(tmp_path):
+@pytest.fixture
+def no_pictures(monkeypatch):
+    """`write` with `plot` cut to what the report's text needs of it (a file and True for a logged
+    key, else False): the tests of the text run in milliseconds, not seconds (mutmut runs them per
+    mutant); the real pictures are tested above."""
+    import r1lab.report
+
+    def plot(history, key, title, out, xlabel="GRPO step"):
+        if not r1lab.report.points(history, key):
+            return False
+        out.write_bytes(b"")
+        return True
+
+    monkeypatch.setattr(r1lab.report, "plot", plot)
+
+
+def test_report_sections_and_tables_render_as_markdown(tmp_path, no_pictures):
     models = four_models(tmp_path)
     text = write(
         tmp_path / "out", models, "make demo", "runs/x", "The teacher is R1-Zero."
@@ -459,13 +475,13 @@ def test_report_sections_and_tables_render_as_markdown(tmp_path):
     assert text.endswith("```\nruns/x\n```\n")
 
 
-def test_a_report_without_lineage_or_setup_has_neither(tmp_path):
+def test_a_report_without_lineage_or_setup_has_neither(tmp_path, no_pictures):
     text = write(tmp_path / "out", four_models(tmp_path), "make demo").read_text()
     assert "Reproduce: `make demo`\n\n| model |" in text
     assert "Lineage" not in text and "```" not in text
 
 
-def test_a_report_leaves_out_what_an_older_evaluation_did_not_measure(tmp_path):
+def test_a_report_leaves_out_what_an_older_evaluation_did_not_measure(tmp_path, no_pictures):
     models = four_models(tmp_path)
     older = dict(models["base"].metrics, **{"pass@1_stderr": 0.123, "greedy": None})
     for key in ("format", "pass@k", "scaling"):
@@ -481,7 +497,7 @@ def test_a_report_leaves_out_what_an_older_evaluation_did_not_measure(tmp_path):
     assert found[0] == ["finding", "measured", "on this run"]
 
 
-def test_a_scaling_row_without_a_vote_still_shows_pass_at_k(tmp_path):
+def test_a_scaling_row_without_a_vote_still_shows_pass_at_k(tmp_path, no_pictures):
     """Code benchmarks have no majority vote: their scaling rows carry no maj@k."""
     models = four_models(tmp_path)
     grpo = models["grpo"]
@@ -491,7 +507,7 @@ def test_a_scaling_row_without_a_vote_still_shows_pass_at_k(tmp_path):
     assert scaling[-1] == ["grpo", "nan / 45.0", "nan / 90.0"]
 
 
-def test_the_report_can_be_rewritten_and_made_in_a_new_folder(tmp_path):
+def test_the_report_can_be_rewritten_and_made_in_a_new_folder(tmp_path, no_pictures):
     models = four_models(tmp_path)
     first = write(tmp_path / "a" / "b", models, "make demo")
     assert first == tmp_path / "a" / "b" / "report.md"
@@ -499,7 +515,7 @@ def test_the_report_can_be_rewritten_and_made_in_a_new_folder(tmp_path):
     assert "make demo again" in first.read_text()
 
 
-def test_a_stage_without_a_training_log_has_no_curves(tmp_path):
+def test_a_stage_without_a_training_log_has_no_curves(tmp_path, no_pictures):
     models = four_models(tmp_path)
     (models["base"].run_dir / "trainer_state.json").unlink()  # e.g. a downloaded base
     text = write(tmp_path / "out", models, "make demo").read_text()
@@ -507,7 +523,7 @@ def test_a_stage_without_a_training_log_has_no_curves(tmp_path):
     assert not list((tmp_path / "out").glob("base-*"))
 
 
-def test_a_model_can_name_its_own_curves(tmp_path):
+def test_a_model_can_name_its_own_curves(tmp_path, no_pictures):
     models = four_models(tmp_path)
     base = models["base"]
     models["base"] = Model(base.label, base.metrics, base.run_dir, (("falling", "loss"),))
