@@ -11,6 +11,7 @@ from r1lab.errors import RecipeError
 from r1lab.heldout import EvalConfig
 from r1lab.metrics import maj_at_k, paired_difference, standard_error, summarize
 from r1lab.report import (
+    FORMAT_KEY,
     TITLE_WIDTH,
     Finding,
     Model,
@@ -308,7 +309,7 @@ def test_the_seeds_table_has_a_column_per_seed_and_a_row_per_finding(tmp_path):
     path = write_seeds(tmp_path / "demo" / "all", per_seed, "make demo SEEDS=2")
     assert path == tmp_path / "demo" / "all" / "seeds.md"
     text = path.read_text()
-    assert text.startswith("# r1lab demo over 2 training seeds\n")
+    assert text.startswith("# r1lab demo over 2 training seeds\n\nReproduce: `make demo SEEDS=2`.")
     ((header, *rows),) = tables(text)
     assert header == ["finding", "seed 0", "seed 3", "mean ± s.d.", "held"]
     # mean ± s.d. of (10, 4) and of (-2, 1) points; (a) held beyond 2 s.e. in both seeds
@@ -431,13 +432,17 @@ def no_pictures(monkeypatch):
     mutant); the real pictures are tested above."""
     import r1lab.report
 
+    drawn: dict[str, tuple[str, str]] = {}  # file name: (title, x label)
+
     def plot(history, key, title, out, xlabel="GRPO step"):
         if not r1lab.report.points(history, key):
             return False
         out.write_bytes(b"")
+        drawn[out.name] = (title, xlabel)
         return True
 
     monkeypatch.setattr(r1lab.report, "plot", plot)
+    return drawn
 
 
 def test_report_sections_and_tables_render_as_markdown(tmp_path, no_pictures):
@@ -452,7 +457,10 @@ def test_report_sections_and_tables_render_as_markdown(tmp_path, no_pictures):
         "## Training curves, per stage",
         "## Lineage of the last model (`r1lab show`)",
     ]
+    assert text.startswith("# r1lab demo: DeepSeek-R1's three recipes on the tiny world\n\nHeld-")
     assert "Reproduce: `make demo`\nThe teacher is R1-Zero.\n\n| model |" in text
+    assert "\n\n## Training curves, per stage\n\n![base loss](base-loss.png)\n" in text
+    assert "\n\nr1 zero: where a GRPO step's time went\n\n| part of the step |" in text
     results, scaling, found, *times = tables(text)
     assert results[0] == [
         "model",
@@ -472,7 +480,7 @@ def test_report_sections_and_tables_render_as_markdown(tmp_path, no_pictures):
     assert found[0] == ["finding", "measured", "on this run"]
     assert [row[0][:3] for row in found[1:]] == ["(a)", "(b)", "(c)", "(d)"]
     assert len(times) == 2  # the two GRPO stages
-    assert text.endswith("```\nruns/x\n```\n")
+    assert text.endswith("\n\n## Lineage of the last model (`r1lab show`)\n\n```\nruns/x\n```\n")
 
 
 def test_a_report_without_lineage_or_setup_has_neither(tmp_path, no_pictures):
@@ -521,6 +529,27 @@ def test_a_stage_without_a_training_log_has_no_curves(tmp_path, no_pictures):
     text = write(tmp_path / "out", models, "make demo").read_text()
     assert "](base-" not in text and "](cold_start-loss.png)" in text
     assert not list((tmp_path / "out").glob("base-*"))
+
+
+def test_each_curve_is_titled_by_its_model_and_drawn_against_its_stages_steps(
+    tmp_path, no_pictures
+):
+    write(tmp_path / "out", four_models(tmp_path), "make demo")
+    assert no_pictures["base-loss.png"] == ("base: loss", "SFT step")
+    assert no_pictures["r1_zero-reward.png"] == ("r1 zero: reward", "GRPO step")
+    assert no_pictures["grpo-length.png"] == ("grpo: completions/mean_length", "GRPO step")
+
+
+def test_a_stage_whose_format_reward_never_moved_says_so_instead_of_a_flat_curve(
+    tmp_path, no_pictures
+):
+    models = four_models(tmp_path)
+    state = models["grpo"].run_dir / "trainer_state.json"
+    history = json.loads(state.read_text())["log_history"]
+    state.write_text(json.dumps({"log_history": [h | {FORMAT_KEY: 1.0} for h in history]}))
+    text = write(tmp_path / "out", models, "make demo").read_text()
+    assert f"\n\ngrpo: {format_note(_history([1.0] * 5))}\n\n" in text
+    assert text.count("The format reward was") == 1  # the other stages logged none
 
 
 def test_a_model_can_name_its_own_curves(tmp_path, no_pictures):
@@ -577,7 +606,7 @@ def test_format_note_only_for_a_constant_format_reward():
     )
     assert "1 at every one of the 1 logged steps" in format_note(_history([1.0]))
     # a difference of 1e-9 is float noise, not a change
-    assert format_note(_history([0.5, 0.5 + 1e-9])) is not None
+    assert format_note(_history([0.0, 1e-9])) is not None
     assert format_note(_history([0.5, 0.5])) is not None
     assert "already writes" not in format_note(_history([0.5, 0.5]))
     assert format_note(_history([0.5, 1.0, 1.0])) is None

@@ -97,7 +97,15 @@ def drawn(monkeypatch) -> list:
 
 
 def curves(ax) -> dict[str, list[float]]:
+    """Each line's label: its y values."""
     return {line.get_label(): list(line.get_ydata()) for line in ax.get_lines()}
+
+
+def drawn_at(ax) -> dict[str, tuple[list, str]]:
+    """Each line's label: its x values and its marker."""
+    return {
+        line.get_label(): (list(line.get_xdata()), line.get_marker()) for line in ax.get_lines()
+    }
 
 
 def test_the_picture_has_a_panel_per_benchmark_of_accuracy_against_k(tmp_path, monkeypatch):
@@ -113,9 +121,15 @@ def test_the_picture_has_a_panel_per_benchmark_of_accuracy_against_k(tmp_path, m
         "pass@1": [25.0, 25.0, 25.0],
     }
     assert curves(lcb) == {"pass@k": [50.0, 62.5], "pass@1": [50.0, 50.0]}  # no vote to draw
+    # every curve at the k it was measured at, its points marked (pass@1: a flat line)
+    assert drawn_at(aime) == {
+        "pass@k": ([1, 2, 4], "o"),
+        "maj@k": ([1, 2, 4], "s"),
+        "pass@1": ([1, 2, 4], "None"),
+    }
     assert [text.get_text() for text in aime.get_legend().get_texts()] == list(curves(aime))
     (pass1,) = [line for line in aime.get_lines() if line.get_label() == "pass@1"]
-    assert pass1.get_linestyle() == "--"  # flat: the reference, dashed
+    assert pass1.get_linestyle() == "--" and pass1.get_color() == "grey"  # the reference
     for ax, ks, title in ((aime, [1, 2, 4], "aime24 (30 problems)"), (lcb, [1, 2], "lcb (12")):
         assert ax.get_xscale() == "log" and ax.xaxis.get_transform().base == 2
         assert list(ax.get_xticks()) == ks
@@ -137,8 +151,10 @@ def test_a_budget_sweep_adds_a_row_of_budget_panels_in_increasing_order(tmp_path
     assert labels == ["16", "64", "none"]  # increasing, unbounded last
     assert list(sweep.get_xticks()) == [0, 1, 2]  # evenly spaced
     assert curves(sweep)["maj@k"] == [20.0, 35.0, 50.0]
+    assert drawn_at(sweep)["maj@k"] == ([0, 1, 2], "s")
     (bars,) = sweep.containers  # pass@1 ± its s.e.
     assert list(bars.lines[0].get_ydata()) == [10.0, 30.0, 40.0]
+    assert list(bars.lines[0].get_xdata()) == [0, 1, 2] and bars.lines[0].get_marker() == "o"
     (low, high), *_ = bars.lines[2][0].get_segments()
     assert (low[1], high[1]) == pytest.approx((5.0, 15.0))
     assert (
