@@ -402,6 +402,15 @@ def test_a_long_curve_shows_its_raw_points_faint_under_the_trailing_mean(tmp_pat
     assert ax.get_xlabel() == "SFT step"
 
 
+def test_twenty_points_get_a_two_point_mean(tmp_path, monkeypatch):
+    figures = drawn(monkeypatch)
+    history = [{"step": s, "loss": float(s % 2)} for s in range(1, 21)]
+    plot(history, "loss", "loss", tmp_path / "loss.png")
+    (fig,) = figures
+    raw, smooth = fig.axes[0].get_lines()
+    assert list(smooth.get_ydata()) == [1.0] + [0.5] * 19
+
+
 def test_a_short_curve_is_drawn_once_under_a_title_that_fits_the_plot(tmp_path, monkeypatch):
     figures = drawn(monkeypatch)
     history = [{"step": s, "loss": 1 / s} for s in range(1, 6)]  # 5 points: no mean to draw
@@ -411,6 +420,7 @@ def test_a_short_curve_is_drawn_once_under_a_title_that_fits_the_plot(tmp_path, 
     (ax,) = fig.axes
     (line,) = ax.get_lines()
     assert list(line.get_ydata()) == [1 / s for s in range(1, 6)] and line.get_marker() == "."
+    assert list(line.get_xdata()) == [1, 2, 3, 4, 5]  # at the steps logged
     assert [text.get_text() for text in ax.get_legend().get_texts()] == ["logged"]
     assert ax.get_xlabel() == "GRPO step"
     # TITLE_WIDTH characters per line fit a 5-inch-wide plot at font size 9
