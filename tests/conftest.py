@@ -1,4 +1,5 @@
-"""Shared fixtures: a private r1lab cache with the tiny model, and a tiny base model trained once."""
+"""Shared fixtures: a private r1lab cache with the tiny model, and a tiny base model trained once;
+and a reader of the Markdown tables that reports write."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import fcntl
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -209,3 +211,24 @@ def assert_full_model(out: Path, reference: Path, steps: int) -> tuple:
     assert shapes == {k: tuple(v.shape) for k, v in ref.state_dict().items()}
     assert sum(v.numel() for v in model.state_dict().values()) > 800_000
     return model, ref
+
+
+def markdown_tables(text: str) -> list[list[list[str]]]:
+    """The Markdown tables in `text`, each as its header and body rows of cells, checked to render
+    as tables: a blank line (or the start) before, a blank line (or the end) after, a `---` or
+    `---:` separator under the header and as many cells in every row."""
+    lines, found, i = text.split("\n"), [], 0
+    while i < len(lines):
+        if not lines[i].startswith("|"):
+            i += 1
+            continue
+        j = next((j for j in range(i, len(lines)) if not lines[j].startswith("|")), len(lines))
+        assert i == 0 or lines[i - 1] == "", f"no blank line before {lines[i]!r}"
+        assert j == len(lines) or lines[j] == "", f"no blank line after {lines[j - 1]!r}"
+        assert all(line.endswith("|") for line in lines[i:j]), lines[i:j]
+        rows = [[cell.strip() for cell in line[1:-1].split("|")] for line in lines[i:j]]
+        assert all(re.fullmatch("---:?", cell) for cell in rows[1]), lines[i + 1]
+        assert all(len(row) == len(rows[0]) for row in rows), lines[i:j]
+        found.append([rows[0], *rows[2:]])
+        i = j
+    return found
