@@ -148,6 +148,27 @@ def test_verdict_needs_a_gain_beyond_twice_its_standard_error():
     assert verdict(0.04, 0.02).startswith("held, within noise")  # exactly 2 s.e. is not beyond
     assert verdict(0.0, 0.02) == "did not hold"
     assert verdict(-0.05, 0.0) == "did not hold"
+    assert verdict(0.05, float("nan")) == "not judged: no standard error saved"
+    assert verdict(-0.05, float("nan")) == "did not hold"
+
+
+def test_d_is_not_judged_held_when_one_of_its_two_comparisons_has_no_standard_error(tmp_path):
+    """(d) holds only against both: an unknown noise on either side is not taken as none."""
+    models = four_models(tmp_path)  # unpaired: (d) is +15 over SFT alone, +5 over GRPO alone
+    assert findings(models)[3].verdict == "held"
+    for name in ("cold_start", "r1_zero"):
+        changed = dict(models)
+        m = models[name]
+        unknown = {key: value for key, value in m.metrics.items() if key != "pass@1_stderr"}
+        changed[name] = Model(m.label, unknown, m.run_dir)
+        assert findings(changed)[3].verdict == "not judged: no standard error saved", name
+    changed = dict(models)  # a loss decides before an unknown noise does
+    grpo = models["grpo"]
+    changed["grpo"] = Model(grpo.label, dict(grpo.metrics, **{"pass@1": 0.35}), grpo.run_dir)
+    cold = models["cold_start"]
+    unknown = {key: value for key, value in cold.metrics.items() if key != "pass@1_stderr"}
+    changed["cold_start"] = Model(cold.label, unknown, cold.run_dir)
+    assert findings(changed)[3].verdict == "did not hold"
 
 
 def test_findings_compare_the_right_models(tmp_path):
@@ -511,7 +532,10 @@ def test_a_report_leaves_out_what_an_older_evaluation_did_not_measure(tmp_path, 
     text = write(tmp_path / "out", models, "make demo").read_text()
     results, found, *_ = tables(text)  # no scaling table: one model has no curve
     assert results[1] == ["base", "20.0% ± 12.3", "30.0%", "-", "-", "-", "20.0"]
-    assert results[3][:2] == ["cold start", "30.0% ± 0.0"]  # no s.e. saved: none shown
+    assert results[3][:2] == ["cold start", "30.0% ± –"]  # no s.e. saved: none shown
+    # ... and none assumed: a gain over it is not judged (an s.e. of 0 would make it "held")
+    d = findings(models)[3]
+    assert d.verdict == "not judged: no standard error saved", d
     assert found[0] == ["finding", "measured", "on this run"]
 
 
@@ -522,7 +546,7 @@ def test_a_scaling_row_without_a_vote_still_shows_pass_at_k(tmp_path, no_picture
     rows = [{k: v for k, v in row.items() if k != "maj@k"} for row in grpo.metrics["scaling"]]
     models["grpo"] = Model(grpo.label, dict(grpo.metrics, scaling=rows), grpo.run_dir)
     _, scaling, *_ = tables(write(tmp_path / "out", models, "make demo").read_text())
-    assert scaling[-1] == ["grpo", "nan / 45.0", "nan / 90.0"]
+    assert scaling[-1] == ["grpo", "– / 45.0", "– / 90.0"]
 
 
 def test_the_report_can_be_rewritten_and_made_in_a_new_folder(tmp_path, no_pictures):

@@ -8,6 +8,7 @@ so any run can be plotted the same way.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,7 +173,10 @@ class Finding:
 
 
 def _se(metrics: dict[str, Any]) -> float:
-    return float(metrics.get("pass@1_stderr") or 0.0)
+    """pass@1's standard error; NaN for an evaluation that saved none: unknown, never taken as 0
+    (a model without noise would turn any gain over it into "held")."""
+    value = metrics.get("pass@1_stderr")
+    return float("nan") if value is None else float(value)
 
 
 def per_problem(metrics: dict[str, Any], key: str = "pass@1") -> dict[str, float] | None:
@@ -198,7 +202,19 @@ def verdict(delta: float, noise: float) -> str:
     positive but smaller, `did not hold` otherwise: a small positive gain is not called a win."""
     if delta <= 0:
         return "did not hold"
+    if math.isnan(noise):
+        return "not judged: no standard error saved"
     return "held" if delta > 2 * noise else "held, within noise (< 2 s.e.)"
+
+
+def margin(finding: Finding) -> tuple[int, float]:
+    """How far a finding holds, for taking the weaker of two: a loss first, then a gain whose
+    noise is unknown, then by how far the gain is beyond 2 s.e."""
+    if finding.delta <= 0:
+        return 0, finding.delta
+    if math.isnan(finding.noise):
+        return 1, 0.0
+    return 2, finding.delta - 2 * finding.noise
 
 
 def compare(claim: str, better: Model, worse: Model) -> Finding:
@@ -242,7 +258,7 @@ def findings(models: dict[str, Model]) -> list[Finding]:
     # (d) must beat both, so it is judged against each and holds only if it holds against both
     over_sft = compare("", both, cold)
     over_rl = compare("", both, zero)
-    weaker = min((over_sft, over_rl), key=lambda f: f.delta - 2 * f.noise)
+    weaker = min((over_sft, over_rl), key=margin)
     alone = Finding(
         "(d) SFT -> GRPO beats the cold-start SFT alone and R1-Zero GRPO alone",
         f"vs SFT alone: {over_sft.measured}; vs GRPO alone: {over_rl.measured}",
@@ -271,6 +287,11 @@ GRPO_CURVES = (
 SFT_CURVES = (("loss", "loss"),)
 
 
+def percent(value: float | None) -> str:
+    """A fraction in points, or "–" where an evaluation did not measure it (code has no vote)."""
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
 def scaling_lines(models: dict[str, Model]) -> list[str]:
     """Inference-time scaling of every model, from its saved samples: maj@k / pass@k at each k."""
     curves = {m.label: m.metrics.get("scaling") for m in models.values()}
@@ -286,9 +307,7 @@ def scaling_lines(models: dict[str, Model]) -> list[str]:
         "| --- |" + " ---: |" * len(ks),
     ]
     for label, rows in curves.items():
-        cells = [
-            f"{100 * r.get('maj@k', float('nan')):.1f} / {100 * r['pass@k']:.1f}" for r in rows
-        ]
+        cells = [f"{percent(r.get('maj@k'))} / {100 * r['pass@k']:.1f}" for r in rows]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
@@ -319,7 +338,7 @@ def write(
     for model in models.values():
         m = model.metrics
         cells = [
-            f"{100 * m['pass@1']:.1f}% ± {100 * _se(m):.1f}",
+            f"{100 * m['pass@1']:.1f}% ± {percent(m.get('pass@1_stderr'))}",
             *(
                 f"{100 * value:.1f}%" if value is not None else "-"
                 for value in (
