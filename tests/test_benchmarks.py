@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 
 from r1lab.benchmark_files import synthetic_rows, write_synthetic
-from r1lab.benchmarks import BENCHMARKS, MATH_PROMPT, parse_benchmarks, private_tests, prompts_of
+from r1lab.benchmarks import (
+    BENCHMARKS,
+    MATH_PROMPT,
+    Benchmark,
+    paper_figures,
+    parse_benchmarks,
+    private_tests,
+    prompts_of,
+)
 from r1lab.errors import RecipeError
 from r1lab.evaluation_report import write_report
 from r1lab.generation.shards import write_shard
@@ -365,3 +373,188 @@ def test_a_prompt_longer_than_the_models_context_fails_in_check(base_model):
     assert proc.returncode == 2
     assert "benchmarks.gpqa_diamond: its longest prompt" in proc.stdout
     assert "benchmarks.aime24: prompts fit the context" in proc.stdout
+
+
+# ---- loading, checked directly ------------------------------------------------------------------
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_num_problems_keeps_the_first_ones_and_none_keeps_all(tmp_path):
+    path = write_synthetic("math_500", tmp_path / "m.jsonl", 6)
+    first = parse_benchmarks({"m": {"source": str(path), "num_problems": 2}})[0].problems()
+    every = parse_benchmarks({"m": {"source": str(path)}})[0].problems()
+    assert len(every) == 6 and first == every[:2]
+
+
+def test_a_source_without_problems_is_refused_by_name(tmp_path):
+    b = bench("lcb", tmp_path, n=4, start_date="2031-01-01")  # no contest that late
+    with pytest.raises(RecipeError, match=r"^benchmarks\.lcb: .*lcb\.jsonl has no problems$"):
+        b.problems()
+
+
+def test_a_missing_column_of_a_one_row_file_names_its_columns(tmp_path):
+    path = write_jsonl(tmp_path / "one.jsonl", [{"q": "Compute 1 + 1", "a": "2"}])
+    b = parse_benchmarks({"one": {"source": str(path), "question_column": "q"}})[0]
+    with pytest.raises(RecipeError, match=r"no column\(s\) \['answer'\] \(columns: \['a', 'q'\]\)"):
+        b.problems()
+
+
+def test_each_styles_verifier_reads_a_column_its_problems_have(tmp_path):
+    for name in BENCHMARKS:
+        b = bench(name, tmp_path, n=2)
+        reward, params = b.reward()
+        [column] = params.values()
+        assert column in b.problems()[0], (name, reward, params)
+    params = {"solution_column": "target"}
+    mine = parse_benchmarks({"aime24": {"verifier": "countdown", "verifier_params": params}})[0]
+    assert mine.reward() == ("countdown", params)
+    mine.reward()[1]["solution_column"] = "other"  # a copy: the benchmark keeps its own
+    assert mine.verifier_params == {"solution_column": "target"}
+
+
+def test_a_task_keeps_every_column_and_renames_its_question_from_the_test_source(tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl", [{"q": "Compute 9 + 9", "sol": "18", "n": 0}])
+    test = write_jsonl(
+        tmp_path / "test.jsonl",
+        [{"q": "Compute 1 + 2", "sol": "3", "n": 1}, {"q": "Compute 2 + 2", "sol": "4", "n": 2}],
+    )
+    data = {"source": str(train), "test_source": str(test)}
+    b = Benchmark("heldout", "task", data=data, split="test", question_column="q")
+    assert b.problems() == [
+        {"prompt_id": 0, "sol": "3", "n": 1, "question": "Compute 1 + 2"},
+        {"prompt_id": 1, "sol": "4", "n": 2, "question": "Compute 2 + 2"},
+    ]
+
+
+def test_a_saved_dataset_dict_is_read_at_the_benchmarks_split_and_ones_own_at_train(tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    folder = tmp_path / "saved"
+    DatasetDict(
+        {
+            split: Dataset.from_list([{"problem": f"Compute {n} + 1", "answer": str(n + 1)}])
+            for split, n in (("train", 4), ("test", 7))
+        }
+    ).save_to_disk(str(folder))
+    assert bench_at(folder, "math_500")[0]["answer"] == "8"  # MATH-500 is its test split
+    assert bench_at(folder, "mine")[0]["answer"] == "5"  # a dataset of one's own: train
+
+
+def bench_at(folder: Path, name: str) -> list[dict]:
+    return parse_benchmarks({name: {"source": str(folder)}})[0].problems()
+
+
+def test_synthetic_is_a_cached_file_in_the_benchmarks_hub_shape(tmp_path, monkeypatch):
+    monkeypatch.setenv("R1LAB_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "cache" / "benchmarks"
+    aime = parse_benchmarks({"aime24": {"source": "synthetic", "num_problems": 4, "seed": 3}})[0]
+    path = aime.local_source()
+    assert path == str(folder / "aime24-4-seed3.jsonl")
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines()]
+    assert rows == synthetic_rows("aime24", 4, seed=3)
+    Path(path).write_text(json.dumps(rows[0]) + "\n")  # kept, not written again
+    assert aime.local_source() == path and len(aime.rows()) == 1
+    # a benchmark of one's own in a style: that style's shape, 30 problems unless told
+    mine = parse_benchmarks({"mine": {"source": "synthetic", "style": "choice"}})[0]
+    assert mine.local_source() == str(folder / "gpqa_diamond-30-seed0.jsonl")
+    assert mine.rows() == synthetic_rows("gpqa_diamond", 30)
+    assert parse_benchmarks({"x": {"source": "x.jsonl"}})[0].local_source() == "x.jsonl"
+
+
+def test_a_choice_question_is_shown_stripped_above_its_options(tmp_path):
+    row = synthetic_rows("gpqa_diamond", 1)[0] | {"Question": "  Compute 3 + 4  \n"}
+    path = write_jsonl(tmp_path / "g.jsonl", [row])
+    [problem] = parse_benchmarks({"gpqa_diamond": {"source": str(path)}})[0].problems()
+    assert (
+        "where LETTER is one of ABCD. Think step by step before answering.\n\n"
+        in (problem["question"])
+    )
+    assert "before answering.\n\nCompute 3 + 4\n\nA) " in problem["question"]
+
+
+def test_a_code_question_opens_with_the_header_and_tolerates_missing_cells(tmp_path):
+    rows = synthetic_rows("lcb", 2)
+    rows[0] |= {"contest_date": None, "public_test_cases": "", "metadata": None}
+    path = write_jsonl(tmp_path / "l.jsonl", rows)
+    problems = parse_benchmarks({"lcb": {"source": str(path)}})[0].problems()
+    assert problems[0]["question"].startswith(
+        "You will be given a question (problem specification) and will generate a correct "
+        f"Python program that matches the specification and passes all tests.\n\nQuestion: "
+        f"{rows[0]['question_content']}\n\nRead the inputs from stdin"
+    )
+    cases = json.loads(problems[0]["test_cases"])  # no public tests: the private ones alone
+    private = private_tests(rows[0]["private_test_cases"])
+    assert len(private) == 2
+    assert cases == [{"input": t["input"], "output": t["output"], "fn_name": None} for t in private]
+    # a contest without a date is in no window that starts somewhere
+    windowed = parse_benchmarks({"lcb": {"source": str(path), "start_date": "2024-01-01"}})[0]
+    assert [p["question"] for p in windowed.problems()] == [problems[1]["question"]]
+
+
+def test_the_papers_figures_are_its_tables_by_the_models_last_name():
+    # DeepSeek-R1 (arXiv 2501.12948): Table 4 (R1), Table 2 (R1-Zero), Table 5 (distilled)
+    assert paper_figures("deepseek-ai/DeepSeek-R1", "math_500") == {"pass@1": 97.3}
+    assert paper_figures("deepseek-ai/DeepSeek-R1-Zero/", "aime24") == {
+        "pass@1": 71.0,
+        "cons@64": 86.7,
+    }
+    assert paper_figures("/models/deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", "lcb") == {
+        "pass@1": 37.6
+    }
+    assert paper_figures("DeepSeek-R1-Distill-Llama-70B", "gpqa_diamond") == {"pass@1": 65.2}
+    assert paper_figures("Qwen/Qwen2.5-7B", "aime24") == {}
+    assert paper_figures("deepseek-ai/DeepSeek-R1", "aime25") == {}
+
+
+@pytest.mark.parametrize(
+    "section,message",
+    [
+        ("aime24", "benchmarks: a list of names or a mapping name -> options, got 'aime24'"),
+        (
+            {"aime2024": {}},
+            "own needs source:, question_column: and answer_column:$",
+        ),
+        ({"aime24": {"kk": 4}}, r"^benchmarks\.aime24\.kk: unknown key 'kk'"),
+        ({"aime24": {"template": "zero"}}, r"is not chat \(instruct and R1 models\), r1_zero or"),
+        ({"aime24": {"style": "maths"}}, "is not one of math, choice, code, task$"),
+        ({"aime24": {"k": True}}, r"k=True must be an integer >= 1"),
+        ({"aime24": {"k": 2.5}}, r"k=2.5 must be an integer >= 1"),
+    ],
+)
+def test_bad_settings_name_the_section_and_what_is_valid(section, message):
+    with pytest.raises(RecipeError, match=message):
+        parse_benchmarks(section)
+
+
+def test_an_unknown_name_or_a_bad_section_lists_the_known_benchmarks():
+    for section in (5, {"aime2024": {}}):
+        with pytest.raises(RecipeError) as err:
+            parse_benchmarks(section)
+        assert "known: aime24, aime25, math_500, gpqa_diamond, lcb" in str(err.value)
+
+
+def test_every_chat_and_base_model_template_is_accepted():
+    for template in ("chat", "r1_zero", "r1_zero_chat"):
+        assert parse_benchmarks({"aime24": {"template": template}})[0].template == template
+
+
+@pytest.mark.parametrize(
+    "budgets,parsed",
+    [(512, [512]), ([4096, 1, 1024], [1, 1024, 4096]), ([], []), ((8, 2), [2, 8])],
+)
+def test_budgets_are_sorted_and_one_number_is_a_sweep_of_one(budgets, parsed):
+    assert parse_benchmarks({"aime24": {"budgets": budgets}})[0].budgets == parsed
+
+
+@pytest.mark.parametrize("budgets", [[0], [-8], [True], [8, 8], [2.5], ["8"], "1024", True])
+def test_budgets_that_are_not_distinct_whole_numbers_are_refused(budgets):
+    with pytest.raises(RecipeError) as err:
+        parse_benchmarks({"aime24": {"budgets": budgets}})
+    assert str(err.value) == (
+        f"benchmarks.aime24.budgets={budgets!r} must be distinct whole numbers >= 1, the thinking "
+        "budgets (max_think_tokens) to sample at, e.g. [1024, 2048, 4096]"
+    )
