@@ -377,9 +377,9 @@ def parse_benchmarks(section: Any, recipe: dict[str, Any] | None = None) -> list
             )
         if isinstance(bench.k, bool) or not isinstance(bench.k, int) or bench.k < 1:
             raise RecipeError(f"benchmarks.{name}.k={bench.k!r} must be an integer >= 1")
-        budgets = bench.budgets
+        budgets = bench.budgets  # one number: a sweep of one
         if isinstance(budgets, int) and not isinstance(budgets, bool):
-            budgets = bench.budgets = [budgets]
+            budgets = [budgets]
         if (
             not isinstance(budgets, (list, tuple))
             or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in budgets)

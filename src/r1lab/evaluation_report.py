@@ -38,11 +38,12 @@ def write_report(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    def grade(folder: Path) -> list[dict[str, Any]]:
+        return score(bench, problems, asked, reward, load_samples(folder))
+
     generation = shard_totals(out)
     folders = [out, out / GREEDY] if bench.greedy else [out]  # graded alike, greedy last
-    results, *greedy = [
-        score(bench, problems, asked, reward, load_samples(folder)) for folder in folders
-    ]
+    results, *greedy = [grade(folder) for folder in folders]
     metrics = summarize(results, bench.k, len(problems), STYLES[bench.style].same)
     questions = {p["prompt_id"]: p["question"] for p in problems}
     for row in metrics["per_problem"]:  # what pairs two models' problems (r1lab.report)
@@ -50,7 +51,7 @@ def write_report(
     if greedy:
         metrics["greedy"] = summarize(greedy[0], 1, len(problems), None)["pass@1"]
     if bench.budgets:  # accuracy and length against the thinking budget
-        metrics["budgets"] = budget_curve(bench, problems, asked, reward, out, made, metrics)
+        metrics["budgets"] = budget_curve(bench, len(problems), grade, out, made, metrics)
     report = {
         **made,
         "benchmark": bench.name,
@@ -69,19 +70,20 @@ def write_report(
 
 def budget_curve(
     bench: Benchmark,
-    problems: list[dict[str, Any]],
-    asked: dict[int, Any],
-    reward: Callable[..., list[float | None]],
+    num_problems: int,
+    grade: Callable[[Path], list[dict[str, Any]]],
     out: Path,
     made: dict[str, Any],
     metrics: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    """A row per thinking budget, scored as the benchmark's own samples (`metrics`) are, those
-    last: the samples at `generate.budget`'s cap (None: unbounded), the reference of the curve."""
+    """A row per thinking budget, its samples graded (`grade`: a folder's result rows) and
+    summarised as the benchmark's own (`metrics`) are, those last: the samples at
+    `generate.budget`'s cap (None: unbounded), the reference of the curve."""
     rows = []
     for n in bench.budgets:
-        graded = score(bench, problems, asked, reward, load_samples(budget_folder(out, n)))
-        summary = summarize(graded, bench.k, len(problems), STYLES[bench.style].same)
+        summary = summarize(
+            grade(budget_folder(out, n)), bench.k, num_problems, STYLES[bench.style].same
+        )
         rows.append(budget_row(n, summary, bench.k))
     cap = ((made.get("sampling") or {}).get("budget") or {}).get("max_think_tokens")
     return [*rows, budget_row(cap, metrics, bench.k)]

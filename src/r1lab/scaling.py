@@ -26,9 +26,8 @@ def table(reports: dict[str, dict[str, Any]]) -> str:
     ]
     for name, report in reports.items():
         for row in report["scaling"]:
-            vote = f"{100 * row['maj@k']:.1f}" if "maj@k" in row else "–"
             lines.append(
-                f"| {name} | {row['k']} | {100 * row['pass@1']:.1f} | {vote} | "
+                f"| {name} | {row['k']} | {100 * row['pass@1']:.1f} | {vote(row)} | "
                 f"{100 * row['pass@k']:.1f} |"
             )
     swept = {name: r["budgets"] for name, r in reports.items() if r.get("budgets")}
@@ -44,13 +43,17 @@ def table(reports: dict[str, dict[str, Any]]) -> str:
         ]
         for name, rows in swept.items():
             for row in rows:
-                vote = f"{100 * row['maj@k']:.1f}" if "maj@k" in row else "–"
                 lines.append(
                     f"| {name} | {budget_label(row)} | {100 * row['pass@1']:.1f} ± "
-                    f"{100 * row['pass@1_stderr']:.1f} | {vote} | "
+                    f"{100 * row['pass@1_stderr']:.1f} | {vote(row)} | "
                     f"{row['mean_completion_tokens']:.1f} | {100 * row['truncated']:.1f}% |"
                 )
     return "\n".join(lines) + "\n"
+
+
+def vote(row: dict[str, Any]) -> str:
+    """A row's maj@k in points; "–" where there is no vote (code)."""
+    return f"{100 * row['maj@k']:.1f}" if "maj@k" in row else "–"
 
 
 def budget_label(row: dict[str, Any]) -> str:

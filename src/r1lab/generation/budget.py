@@ -103,8 +103,7 @@ class Budget:
 def capped(budget: Budget | None, max_think_tokens: int, backend: str) -> Budget:
     """One point of a budget sweep (`benchmarks.<name>.budgets`): `budget`'s other settings (the
     minimum, the wait text; none without one) with the thinking capped at `max_think_tokens`."""
-    others = asdict(budget) if budget is not None else {}
-    point = Budget.parse({**others, "max_think_tokens": max_think_tokens}, backend)
+    point = Budget.parse(replace(budget or Budget(), max_think_tokens=max_think_tokens), backend)
     assert point is not None  # a maximum always bounds something
     return point
 
