@@ -370,3 +370,69 @@ def test_a_round_asks_for_the_most_any_sample_has_left_and_cuts_the_others():
     )
     assert calls[1]["sampling"].max_new_tokens == 7
     assert [c.text for c in out[0]] == ["abcdefg </think> 1", "abcdefg </think> 2"]
+
+
+def test_an_unknown_budget_key_is_named_with_its_section():
+    with pytest.raises(RecipeError, match="generate.budget.max_tokens: unknown key"):
+        Budget.parse({"max_tokens": 9}, "hf")
+
+
+def test_cut_to_less_than_a_character_is_empty():
+    assert BudgetGenerator(Backend(), Budget(max_think_tokens=5)).cut("éa", 1) == ""
+
+
+@pytest.mark.parametrize(("max_new_tokens", "text"), [(5, "abc </think>"), (6, "abc </think> ")])
+def test_the_answer_gets_exactly_the_tokens_left(max_new_tokens, text):
+    # "abc </think>" is 5 tokens: none left for the answer, or one
+    replies = ["abc</think>"] + ([" 42"] if max_new_tokens == 6 else [])
+    out, calls = forced(Budget(max_think_tokens=50), *replies, max_new_tokens=max_new_tokens)
+    assert out == [[Completion(text, "length", 3, tokens(text))]]
+    assert len(calls) == len(replies)
+
+
+def test_a_thinking_sample_with_one_token_left_is_asked_for_it():
+    out, calls = forced(Budget(max_think_tokens=50), ("abcd", "length"), "efg", max_new_tokens=5)
+    assert out == [[Completion("abcde", "length", 3, 5)]]
+    assert calls[1]["sampling"].max_new_tokens == 1
+
+
+def test_a_sample_out_of_tokens_does_not_hold_up_the_others_in_its_round():
+    out, calls = forced(
+        Budget(max_think_tokens=50),
+        "abc</think>",  # sample 0: "abc </think>" spends its 5 tokens
+        ("ab", "length"),  # sample 1 thinks on
+        "c</think>",
+        n=2,
+        max_new_tokens=5,
+        seed=4,
+    )
+    assert [c.text for c in out[0]] == ["abc </think>", "abc </think>"]
+    assert [c["sampling"].seed for c in calls] == [4, request_seed(4, 1)]
+
+
+def test_an_empty_thought_without_a_minimum_stands():
+    out, _ = forced(Budget(max_think_tokens=20), "</think>", " 3")
+    assert out[0][0].text == "</think> 3"
+
+
+@pytest.mark.parametrize(
+    ("reply", "text"),
+    [
+        ("ghij</think>", "abcdefghij </think>"),  # its thought ends on its last token: closed
+        ("ghijkl", "abcdefghij"),  # cut at its last token: no room to close it
+    ],
+)
+def test_a_sample_with_fewer_tokens_left_than_its_round_is_cut_at_its_own(reply, text):
+    out, calls = forced(
+        Budget(max_think_tokens=100),
+        ("abcdef", "length"),  # sample 0: 4 tokens left
+        ("ab", "length"),  # sample 1: 8 left, what the round asks for
+        reply,
+        "cd</think>",
+        " 5",
+        n=2,
+        max_new_tokens=10,
+    )
+    assert calls[1]["sampling"].max_new_tokens == 8
+    assert out[0][0] == Completion(text, "length", 3, tokens(text))
+    assert out[0][1].text == "abcd </think> 5"
