@@ -92,6 +92,7 @@ def test_generate_makes_every_shard_writes_the_manifest_and_selects(tmp_path, te
     assert json.loads((out / "lineage.json").read_text())
 
 
+@pytest.mark.timeout(120)  # a node that waited for the others would wait forever
 def test_another_node_makes_its_shards_and_leaves_the_rest_to_node_0(tmp_path, teacher,
                                                                      monkeypatch):
     monkeypatch.setenv("R1LAB_NODE_RANK", "1")
