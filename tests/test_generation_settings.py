@@ -263,6 +263,16 @@ def test_openai_options_take_the_nodes_endpoint_in_turn():
     }
 
 
+def test_without_a_node_the_first_endpoint_is_taken(monkeypatch):
+    cfg = GenerateConfig(backend="openai", base_url=["http://a/v1", "http://b/v1"])
+    assert cfg.backend_options({})["base_url"] == "http://a/v1"
+    made = []
+    monkeypatch.setattr(r1lab.generation, "load_generator", lambda b, m, **o: made.append(o))
+    cfg.load({"model_name_or_path": "m"})
+    cfg.generator({"model_name_or_path": "m"})
+    assert [o["base_url"] for o in made] == ["http://a/v1", "http://a/v1"]
+
+
 def test_openai_options_with_one_endpoint_give_it_to_every_node():
     cfg = GenerateConfig(backend="openai", base_url="http://one/v1")
     assert cfg.backend_options({}, 3)["base_url"] == "http://one/v1"
