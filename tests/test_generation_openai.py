@@ -231,7 +231,8 @@ def test_chat_prompts_go_to_the_chat_endpoint_as_messages(serve):
     chat = [{"role": "user", "content": "2+2?"}]
     out = serve(server).generate([chat], 1, Sampling(max_new_tokens=9))
     assert out == [[Completion("4", "stop", 7, 11)]]
-    assert server.requests[0][1]["messages"] == chat and "prompt" not in server.requests[0][1]
+    assert server.requests[0][1] == {"messages": chat, "model": "teacher", "n": 1, "max_tokens": 9,
+                                     "temperature": 1.0, "top_p": 1.0, "seed": None}
 
 
 @pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
@@ -257,9 +258,13 @@ def test_at_most_concurrency_requests_are_in_flight(serve):
 
 
 def refusing(status: int, message: str, prompts=("bad",)):
+    """Refuses the `prompts` with `message` (and, from the second refusal on, its number)."""
+    refused = []
+
     def answer(kind, request):
         if request["prompt"] in prompts:
-            raise APIStatusError(status, message)
+            refused.append(request)
+            raise APIStatusError(status, message + (f" #{len(refused)}" if len(refused) > 1 else ""))
         return text_answer(kind, request)
 
     return answer
@@ -270,11 +275,21 @@ def test_a_refused_request_is_an_empty_error_sample_and_counted(serve, capsys, s
     server = Server(refusing(status, "prompt too long"))
     out = serve(server, base_url="http://h/v1").generate(["ok", "bad"], 2, Sampling())
     assert [c.text[:3] for c in out[0]] == ["re:", "re:"]
-    assert out[1] == [Completion("", "error", 0, 0)] * 2
+    assert out[1] == [Completion("", "error", 0, 0)] * 2  # not the server's message
     assert capsys.readouterr().out == (
         "[r1lab] 2 of 4 requests refused by http://h/v1, kept as empty samples "
         f"(finish_reason=error); first: HTTP {status}: prompt too long\n"
     )
+
+
+def test_the_default_key_variable_retries_and_concurrency(serve, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-default")
+    server = Server(text_answer)
+    serve(server).generate([f"p{i}" for i in range(70)], 1, Sampling())
+    assert server.clients[1] == ("async", {"base_url": "http://localhost:8000/v1",
+                                           "api_key": "sk-default", "timeout": 600.0,
+                                           "max_retries": 5})
+    assert server.most_in_flight == 64
 
 
 def test_all_answered_prints_nothing(serve, capsys):
