@@ -171,16 +171,25 @@ def test_a_selection_that_keeps_nothing_says_how_to_rerun_only_it(tmp_path, teac
 
 def test_a_generate_recipe_refuses_trainer_settings(tmp_path):
     ctx = SimpleNamespace(recipe=tiny(tmp_path, "+trainer.learning_rate=0.1"))
-    with pytest.raises(RecipeError, match="trainer.learning_rate has no effect"):
+    with pytest.raises(RecipeError) as err:
         list(kind.check_generate(ctx))
+    assert str(err.value) == (
+        "trainer: a generate recipe trains nothing, so trainer.learning_rate has no effect; only "
+        "trainer.output_dir (where the samples go) is read. Generation settings go in generate: "
+        "(e.g. generate.temperature)"
+    )
 
 
 def test_check_generate_runs_the_generation_checks_then_says_what_it_will_do(tmp_path,
                                                                            monkeypatch):
-    monkeypatch.setattr(kind, "check_generation", lambda ctx, cfg: iter([Finding("ok", "gen")]))
-    findings = list(kind.check_generate(SimpleNamespace(recipe=tiny(tmp_path))))
+    ctx = SimpleNamespace(recipe=tiny(tmp_path))
+    monkeypatch.setattr(
+        kind, "check_generation",
+        lambda c, cfg: iter([Finding("ok", f"{c is ctx} {cfg.backend} {cfg.shard_size}")]),
+    )
+    findings = list(kind.check_generate(ctx))
     assert findings == [
-        Finding("ok", "gen"),
+        Finding("ok", f"True hf {SHARD}"),
         Finding("ok", f"generate: {N} samples per prompt on hf, shards of {SHARD} prompts"),
     ]
 

@@ -353,7 +353,9 @@ def test_a_sample_set_generates_its_shards_and_waits_for_them(tmp_path, node, mo
     gen = Recorder()
     made_by = {**MADE_BY, "recipe": "evaluate/x"}
     s = SampleSet(tmp_path, GenerateConfig(num_samples=2, shard_size=2), {}, (), made_by)
-    assert s.generate(rows(3), samples_schema(SOURCE), lambda: gen) is True
+    unlevelled = [{**r, "level": None} for r in rows(3)]
+    assert s.generate(unlevelled, samples_schema(SOURCE), lambda: gen) is True
+    assert pq.read_schema(shard_path(tmp_path, 0)).field("level").type == pa.int64()  # the source's
     assert [ids for *_, ids in gen.calls] == [[0, 1], [2]]
     assert load_samples(tmp_path)[0]["recipe"] == "evaluate/x"
     assert s.wait(3) is True
