@@ -84,12 +84,13 @@ def test_generate_makes_every_shard_writes_the_manifest_and_selects(tmp_path, te
     assert (manifest["shards"], manifest["samples"]) == (3, PROMPTS * N)
     selected = json.loads((out / "selection.json").read_text())
     assert selected["generation"]["samples"] == PROMPTS * N
-    assert "SFT data: " in capsys.readouterr().out
+    assert f"[r1lab generate] SFT data: {out / 'selected.parquet'}\n" in capsys.readouterr().out
     import pyarrow.parquet as pq
 
     kept = pq.read_table(out / "selected.parquet").to_pylist()
     assert sorted(r["prompt_id"] for r in kept) == list(range(PROMPTS))  # the right samples
-    assert json.loads((out / "lineage.json").read_text())
+    assert pq.read_table(out / "prompts.parquet").num_rows == PROMPTS
+    assert json.loads((out / "lineage.json").read_text())["kept"] == PROMPTS
 
 
 @pytest.mark.timeout(120)  # a node that waited for the others would wait forever
@@ -150,6 +151,20 @@ def test_select_saved_reports_the_generations_totals(tmp_path, teacher):
     )
 
 
+def test_the_selection_reads_the_recipes_question_column(tmp_path, teacher, monkeypatch):
+    import r1lab.selection
+
+    asked, select = [], r1lab.selection.select
+
+    def spy(rows, cfg, *column):
+        asked.append(column)
+        return select(rows, cfg, *column)
+
+    monkeypatch.setattr(r1lab.selection, "select", spy)
+    kind.generate(tiny(tmp_path))
+    assert asked == [("question",)]
+
+
 def test_select_saved_without_a_manifest_reports_no_generation(tmp_path, teacher):
     recipe = tiny(tmp_path)
     kind.generate(recipe)
@@ -158,7 +173,7 @@ def test_select_saved_without_a_manifest_reports_no_generation(tmp_path, teacher
 
 
 def test_a_selection_that_keeps_nothing_says_how_to_rerun_only_it(tmp_path, teacher):
-    recipe = tiny(tmp_path, "select.pass_rate_above=0.6")
+    recipe = tiny(tmp_path, "++select.pass_rate_above=0.6")
     kind.generate(tiny(tmp_path))
     with pytest.raises(RecipeError) as err:
         kind.select_saved(recipe)
