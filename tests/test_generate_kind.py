@@ -84,7 +84,9 @@ def test_generate_makes_every_shard_writes_the_manifest_and_selects(tmp_path, te
     assert (manifest["shards"], manifest["samples"]) == (3, PROMPTS * N)
     selected = json.loads((out / "selection.json").read_text())
     assert selected["generation"]["samples"] == PROMPTS * N
-    assert f"[r1lab generate] SFT data: {out / 'selected.parquet'}\n" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"[r1lab generate] SFT data: {out / 'selected.parquet'}\n" in printed
+    assert f"selected {PROMPTS}/{PROMPTS * N} samples (50.0%) from {PROMPTS}/{PROMPTS} prompts" in printed
     import pyarrow.parquet as pq
 
     kept = pq.read_table(out / "selected.parquet").to_pylist()
@@ -125,7 +127,8 @@ def test_the_manifest_holds_totals_settings_and_provenance(tmp_path):
                  "completion_tokens": c}
         (out / "stats" / f"shard-{k:05d}.json").write_text(json.dumps(stats))
     manifest = kind.write_manifest(recipe, out, 2)
-    assert json.loads((out / "generation.json").read_text()) == manifest
+    text = (out / "generation.json").read_text()
+    assert json.loads(text) == manifest and text.startswith('{\n  "recipe": "distill/tiny",\n')
     assert manifest["recipe"] == "distill/tiny" and manifest["teacher"] == "teachers/t1"
     assert manifest["backend"] == "hf" and manifest["shards"] == 2
     assert manifest["settings"]["shard_size"] == SHARD and manifest["settings"]["seed"] == 0
@@ -178,7 +181,11 @@ def test_a_selection_that_keeps_nothing_says_how_to_rerun_only_it(tmp_path, teac
     with pytest.raises(RecipeError) as err:
         kind.select_saved(recipe)
     message = str(err.value)
-    assert message.startswith(f"the selection kept no sample of {PROMPTS * N} (report: ")
+    assert message.startswith(
+        f"the selection kept no sample of {PROMPTS * N} (report: {tmp_path / 'out' / 'selection.json'}); "
+        "loosen the select: filters that dropped them, or check the teacher's samples in samples/. "
+        "Rerun only the selection with `r1lab select distill/tiny "
+    )
     assert "r1lab select distill/tiny trainer.output_dir=" in message
     assert "model.model_name_or_path=teachers/t1 select.<key>=<value>`" in message
     assert "pass_rate" not in message.split("`r1lab select")[1]

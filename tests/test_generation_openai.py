@@ -148,8 +148,12 @@ def test_a_server_refusing_the_model_list_names_the_status(serve):
 
 
 def test_a_server_serving_other_models_names_them(serve):
-    with pytest.raises(RecipeError, match=r"serves \['a', 'b'\], not 'teacher'"):
-        serve(Server(served=["a", "b"]))
+    with pytest.raises(RecipeError) as err:
+        serve(Server(served=["a", "b"]), base_url="http://h/v1")
+    assert str(err.value) == (
+        "the server at http://h/v1 serves ['a', 'b'], not 'teacher'; set "
+        "model.model_name_or_path to the served name"
+    )
 
 
 def test_a_server_listing_no_model_is_taken_at_its_word(serve):

@@ -303,10 +303,22 @@ def test_node_0_waits_until_every_shard_is_there(tmp_path, node, monkeypatch, ca
     ]
 
 
+def test_node_0_polls_every_5_seconds_by_default(tmp_path, node, monkeypatch):
+    (tmp_path / "samples").mkdir()
+    slept = []
+    monkeypatch.setattr(
+        "r1lab.generation.shards.time.sleep",
+        lambda s: slept.append(s) or shard_path(tmp_path, 0).touch(),
+    )
+    assert wait_for_shards(tmp_path, 1) is True and slept == [5.0]
+
+
 def test_waiting_stops_at_a_preemption(tmp_path, node, monkeypatch, capsys):
     monkeypatch.setattr("r1lab.preempt.requested", lambda: True)
     assert wait_for_shards(tmp_path, 2, poll=0) is False
-    assert "preemption requested while waiting" in capsys.readouterr().out
+    assert capsys.readouterr().out == (
+        "[r1lab generate] preemption requested while waiting for the other nodes; a rerun resumes\n"
+    )
 
 
 def test_nothing_to_wait_for_returns_at_once(tmp_path, node, monkeypatch):
