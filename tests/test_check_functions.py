@@ -314,3 +314,224 @@ def test_the_working_sizes_reach_four_times_the_larger_of_batch_and_group():
     msg = refusal(fn, ctx)
     assert "trainer.per_device_train_batch_size in [7, 14, 21, 28]," in msg
     assert msg.endswith("or trainer.num_generations in [3]")
+
+
+# ---- data.py ------------------------------------------------------------------------------------
+
+
+def drawn_splits(monkeypatch, ctx) -> list[tuple]:
+    """(task, split, size, seed, task parameters) of each split check_task_splits draws."""
+    import r1lab.tasks
+    from r1lab.checks.data import check_task_splits
+
+    calls = []
+    monkeypatch.setattr(
+        r1lab.tasks, "generate_rows", lambda *a, **kw: calls.append((*a, kw)) or []
+    )
+    assert findings(check_task_splits, ctx) == []
+    return calls
+
+
+def test_a_tasks_train_and_test_splits_are_drawn_at_the_runs_sizes(monkeypatch):
+    ctx = context(
+        "base/tiny", "data.train_size=70", "data.test_size=30", "data.seed=5", "data.task.max_value=7"
+    )
+    task = dict(ctx.recipe.data["task"])
+    assert drawn_splits(monkeypatch, ctx) == [
+        ("arithmetic", "train", 70, 5, task),
+        ("arithmetic", "test", 30, 5, task),
+    ]
+
+
+def test_evaluates_problem_count_wins_over_the_test_size_and_train_defaults_to_1000(monkeypatch):
+    ctx = context("r1_zero/tiny", "data.train_size=null", "data.test_size=30")  # num_problems: 500
+    assert [c[1:3] for c in drawn_splits(monkeypatch, ctx)] == [("train", 1000), ("test", 500)]
+
+
+def test_no_test_split_is_drawn_without_a_test_size(monkeypatch):
+    ctx = context("base/tiny", "data.test_size=null")
+    assert [c[1] for c in drawn_splits(monkeypatch, ctx)] == ["train"]
+
+
+def test_a_dataset_that_is_not_a_task_draws_no_split(monkeypatch):
+    ctx = context("base/tiny", "data.source=AI-MO/NuminaMath-TIR")
+    assert drawn_splits(monkeypatch, ctx) == []
+
+
+def test_columns_of_data_an_earlier_recipe_makes_are_checked_when_it_is_there():
+    from r1lab.checks.data import check_data_columns
+
+    found = findings(check_data_columns, context("r1_zero/tiny", "data.source=runs/nowhere/data"))
+    assert len(found) == 1 and found[0][0] == "skipped"
+    assert found[0][1].startswith("dataset columns: 'runs/nowhere/data' does not exist yet")
+    assert "run that recipe first" in found[0][1]  # how_to_make's advice, appended
+
+
+def test_columns_of_a_hub_dataset_are_checked_once_it_loads():
+    from r1lab.checks.data import check_data_columns
+
+    found = findings(check_data_columns, context("r1_zero/tiny", "data.source=AI-MO/NuminaMath-TIR"))
+    assert found == [
+        (
+            "skipped",
+            "dataset columns: 'AI-MO/NuminaMath-TIR' is a Hub dataset; its columns are checked "
+            "right after it loads, before the model loads",
+        )
+    ]
+
+
+def test_a_column_the_template_reads_must_be_in_the_data():
+    from r1lab.checks.data import check_data_columns
+
+    # SFT reads the completion column too; GRPO only the question
+    sft = context("base/tiny", "data.completion_column=trace", columns=["question", "solution"])
+    msg = refusal(check_data_columns, sft)
+    assert msg.startswith("data: column 'trace' not in tasks/arithmetic (columns: ['question', 'solution'])")
+    assert "data.question_column / data.completion_column" in msg
+    grpo = context("r1_zero/tiny", "data.completion_column=trace", columns=["question", "solution"])
+    assert findings(check_data_columns, grpo) == [("ok", "dataset columns: ['question', 'solution']")]
+    asked = context("r1_zero/tiny", "data.question_column=problem", columns=["question"])
+    assert "column 'problem' not in" in refusal(check_data_columns, asked)
+
+
+@pytest.mark.parametrize("column", ["prompt", "messages"])
+def test_data_without_a_template_needs_a_prompt_or_messages_column(column):
+    from r1lab.checks.data import check_data_columns
+
+    bare = context("base/tiny", "data.template=none", columns=["question", "solution"])
+    assert refusal(check_data_columns, bare) == (
+        "data.template is none, so the dataset needs a 'prompt' or 'messages' column; "
+        "tasks/arithmetic has ['question', 'solution']"
+    )
+    ready = context("base/tiny", "data.template=none", columns=[column, "solution"])
+    assert findings(check_data_columns, ready) == [("ok", f"dataset columns: ['{column}', 'solution']")]
+
+
+# ---- rewards.py ---------------------------------------------------------------------------------
+
+
+def with_rewards(ctx: Context, section: dict) -> Context:
+    """`ctx` with its `rewards:` section replaced by `section`, parsed as compose parses it."""
+    from r1lab.recipe import parse_rewards
+
+    ctx.recipe.parsed["rewards"] = parse_rewards(section, {"data": ctx.recipe.data})
+    return ctx
+
+
+def test_a_grpo_recipe_without_rewards_is_refused_with_an_example():
+    from r1lab.checks.rewards import check_rewards
+
+    msg = refusal(check_rewards, with_rewards(context("r1_zero/tiny"), {}))
+    assert msg.startswith("rewards: a GRPO recipe needs at least one") and "{accuracy: 1.0" in msg
+
+
+def test_each_reward_that_does_not_build_is_an_error_and_the_rest_pass_silently():
+    from r1lab.checks.rewards import check_rewards
+
+    ctx = with_rewards(
+        context("r1_zero/tiny"), {"acuracy": 1.0, "format": 0.2, "lenght": {"weight": 0.5}}
+    )
+    found = findings(check_rewards, ctx)
+    assert [s for s, _ in found] == ["error", "error"]
+    assert found[0][1].startswith("rewards.acuracy: unknown reward 'acuracy'")
+    assert found[1][1].startswith("rewards.lenght: unknown reward 'lenght'")
+    bad_param = with_rewards(context("r1_zero/tiny"), {"length": {"weight": 0.5, "nope": 3}})
+    assert findings(check_rewards, bad_param)[0][1].startswith("rewards.length: ")
+
+
+def test_rewards_that_build_are_listed_in_order():
+    from r1lab.checks.rewards import check_rewards
+
+    ctx = with_rewards(context("r1_zero/tiny"), {"format": 0.2, "accuracy": 1.0, "length": 0.1})
+    assert findings(check_rewards, ctx) == [("ok", "rewards: format, accuracy, length")]
+
+
+def test_a_task_whose_verifier_is_not_rewarded_is_warned_of():
+    from r1lab.checks.rewards import check_answers_are_verified
+
+    ctx = with_rewards(context("r1_zero/countdown_tiny"), {"accuracy": 1.0, "format": 0.2})
+    found = findings(check_answers_are_verified, ctx)
+    assert len(found) == 1 and found[0][0] == "warning"
+    assert found[0][1].startswith(
+        "data tasks/countdown is verified by the 'countdown' reward, which rewards: "
+        "(accuracy, format) does not include"
+    )
+    assert "+rewards.countdown=1.0" in found[0][1]
+    rewarded = with_rewards(context("r1_zero/countdown_tiny"), {"countdown": 1.0, "format": 0.2})
+    assert findings(check_answers_are_verified, rewarded) == []
+
+
+def test_rewards_that_judge_no_answer_are_warned_of_and_the_verifiers_listed():
+    from r1lab.checks.rewards import check_answers_are_verified
+    from r1lab.rewards import verifier_names
+
+    hub = context("r1_zero/tiny", "data.source=AI-MO/NuminaMath-TIR")
+    found = findings(check_answers_are_verified, with_rewards(hub, {"format": 1.0, "length": 0.5}))
+    assert found == [
+        (
+            "warning",
+            "no reward in rewards: (format, length) checks the answer (verifiers: "
+            f"{', '.join(verifier_names())}); GRPO will optimise only the shape of completions",
+        )
+    ]
+    judged = with_rewards(context("r1_zero/tiny", "data.source=AI-MO/NuminaMath-TIR"), {"format": 1.0, "choice": 1.0})
+    assert findings(check_answers_are_verified, judged) == []
+
+
+def test_an_unknown_reward_stops_the_verifier_check_with_its_name():
+    from r1lab.checks.rewards import check_answers_are_verified
+
+    ctx = with_rewards(context("r1_zero/tiny"), {"accuracy": 1.0, "acuracy": 1.0})
+    assert refusal(check_answers_are_verified, ctx).startswith("rewards.acuracy: unknown reward")
+
+
+def test_a_reward_that_reads_a_column_the_data_lacks_says_which():
+    from r1lab.checks.rewards import check_reward_columns
+
+    ctx = with_rewards(context("r1_zero/tiny"), {"format": 0.2, "countdown": 1.0})
+    assert findings(check_reward_columns, ctx) == [
+        (
+            "error",
+            "rewards.countdown needs dataset column(s) ['nums', 'target'], which tasks/arithmetic "
+            "does not have (columns: ['question', 'solution', 'reasoning']); pick a reward that "
+            "fits the data, or point the reward at the right column with its parameters",
+        )
+    ]
+
+
+def test_a_missing_solution_column_names_a_likely_answer_column():
+    from r1lab.checks.rewards import check_reward_columns
+
+    ctx = context("r1_zero/tiny", "data.solution_column=gold", columns=["question", "answer", "target"])
+    found = findings(check_reward_columns, ctx)
+    assert found[0][0] == "error"
+    assert found[0][1].startswith("rewards.accuracy needs dataset column(s) ['gold']")
+    assert found[0][1].endswith(
+        "set data.solution_column to the column holding the reference answer: "
+        "data.solution_column=answer"
+    )
+    none_likely = context("r1_zero/tiny", "data.solution_column=gold", columns=["question", "sol"])
+    assert findings(check_reward_columns, none_likely)[0][1].endswith(
+        "set data.solution_column to the column holding the reference answer"
+    )
+
+
+def test_reward_columns_wait_for_a_hub_dataset_and_cover_shaped_columns():
+    from r1lab.checks.rewards import check_reward_columns
+
+    hub = context("r1_zero/tiny", "data.source=AI-MO/NuminaMath-TIR")
+    assert findings(check_reward_columns, hub) == []
+    ctx = with_rewards(context("r1_zero/tiny", columns=["question", "solution"]), {"accuracy": 1.0})
+    assert findings(check_reward_columns, ctx) == [
+        ("ok", "dataset columns ['question', 'solution'] cover every reward's needs")
+    ]
+
+
+def test_every_reward_with_unknown_name_or_missing_columns_is_reported():
+    from r1lab.checks.rewards import check_reward_columns
+
+    ctx = with_rewards(context("r1_zero/tiny"), {"acuracy": 1.0, "countdown": 1.0, "format": 0.2})
+    found = findings(check_reward_columns, ctx)
+    assert [s for s, _ in found] == ["error", "error"]
+    assert found[0][1].startswith("rewards.acuracy: unknown reward")
+    assert found[1][1].startswith("rewards.countdown needs")
