@@ -535,3 +535,188 @@ def test_every_reward_with_unknown_name_or_missing_columns_is_reported():
     assert [s for s, _ in found] == ["error", "error"]
     assert found[0][1].startswith("rewards.acuracy: unknown reward")
     assert found[1][1].startswith("rewards.countdown needs")
+
+
+# ---- lengths.py ---------------------------------------------------------------------------------
+
+
+def measured(ctx: Context, context_tokens: int | None, longest_prompt: int = 90) -> Context:
+    """`ctx` as if its model (a local folder) had `context_tokens` of context and the data's
+    longest prompt were `longest_prompt` tokens: the facts the length checks read."""
+    from pathlib import Path
+
+    ctx.__dict__.update(
+        model_folder=Path("/models/m"), model_context=context_tokens, longest_prompt=longest_prompt
+    )
+    return ctx
+
+
+def test_sft_max_length_within_the_context_passes_and_names_both():
+    from r1lab.checks.lengths import check_max_length_fits_context
+
+    ctx = measured(context("base/tiny", "trainer.max_length=300"), 300, longest_prompt=77)
+    assert findings(check_max_length_fits_context, ctx) == [
+        ("ok", "lengths fit the model's context (300 tokens; longest prompt 77)")
+    ]
+    unset = measured(context("base/tiny", "trainer.max_length=null"), 300)
+    assert findings(check_max_length_fits_context, unset)[0][0] == "ok"
+
+
+def test_sft_max_length_beyond_the_context_is_refused_with_the_limit():
+    from r1lab.checks.lengths import check_max_length_fits_context
+
+    ctx = measured(context("base/tiny", "trainer.max_length=301"), 300)
+    assert refusal(check_max_length_fits_context, ctx) == (
+        "trainer.max_length=301 exceeds the model's context of 300 tokens; set trainer.max_length<=300"
+    )
+
+
+def test_sft_max_length_defaults_to_trls_1024():
+    from r1lab.checks.lengths import check_max_length_fits_context
+
+    short = measured(context("base/tiny", drop=("max_length",)), 1023)
+    assert "trainer.max_length=1024 exceeds" in refusal(check_max_length_fits_context, short)
+    assert findings(check_max_length_fits_context, measured(context("base/tiny", drop=("max_length",)), 1024))
+
+
+def test_lengths_are_not_checked_without_a_local_model_or_local_data():
+    from r1lab.checks.lengths import check_completion_fits_context, check_max_length_fits_context
+
+    no_model = context("base/tiny", "trainer.max_length=5000")
+    no_model.__dict__.update(model_folder=None, model_context=256)
+    assert findings(check_max_length_fits_context, no_model) == []
+    no_context = measured(context("base/tiny", "trainer.max_length=5000"), None)
+    assert findings(check_max_length_fits_context, no_context) == []
+    hub = measured(
+        context("r1_zero/tiny", "data.source=AI-MO/NuminaMath-TIR", "trainer.max_completion_length=5000"),
+        256,
+    )
+    assert findings(check_completion_fits_context, hub) == []
+    pending = measured(
+        context("r1_zero/tiny", "data.source=runs/nowhere/data", "trainer.max_completion_length=5000"),
+        256,
+    )
+    assert findings(check_completion_fits_context, pending) == []
+
+
+def test_grpo_prompt_plus_completion_beyond_the_context_is_refused_with_the_room_left():
+    from r1lab.checks.lengths import check_completion_fits_context
+
+    ctx = measured(context("r1_zero/tiny", "trainer.max_completion_length=170"), 256, longest_prompt=90)
+    assert refusal(check_completion_fits_context, ctx) == (
+        "prompt (90 tokens, longest in the data) + trainer.max_completion_length (170) = 260 "
+        "exceeds the model's context of 256 tokens; set trainer.max_completion_length<=166"
+    )
+    fits = measured(context("r1_zero/tiny", "trainer.max_completion_length=166"), 256, longest_prompt=90)
+    assert findings(check_completion_fits_context, fits) == [
+        ("ok", "lengths fit the model's context (256 tokens; longest prompt 90)")
+    ]
+
+
+def test_grpo_completion_length_defaults_to_trls_256():
+    from r1lab.checks.lengths import check_completion_fits_context
+
+    ctx = measured(context("r1_zero/tiny", drop=("max_completion_length",)), 300, longest_prompt=45)
+    assert "max_completion_length (256) = 301" in refusal(check_completion_fits_context, ctx)
+    ok_ctx = measured(context("r1_zero/tiny", drop=("max_completion_length",)), 300, longest_prompt=44)
+    assert findings(check_completion_fits_context, ok_ctx)[0][0] == "ok"
+
+
+def test_a_smaller_limit_than_the_context_is_the_one_checked():
+    from r1lab.checks.lengths import completion_fits
+
+    ctx = measured(context("r1_zero/tiny"), 256, longest_prompt=90)
+    msg = refusal(lambda c: [completion_fits(c, "generate.max_new_tokens", 120, 200)], ctx)
+    assert msg.endswith("= 210 exceeds the model's context of 200 tokens; set generate.max_new_tokens<=110")
+    # a limit above the context does not raise it
+    msg = refusal(lambda c: [completion_fits(c, "generate.max_new_tokens", 170, 400)], ctx)
+    assert "context of 256 tokens" in msg
+    assert completion_fits(ctx, "generate.max_new_tokens", 166).status == "ok"
+
+
+# ---- generation.py ------------------------------------------------------------------------------
+
+
+def generate_config(**changes):
+    from r1lab.generation.settings import GenerateConfig
+
+    return GenerateConfig.from_recipe({"max_new_tokens": 48, "num_samples": 2, **changes})
+
+
+def test_the_openai_backend_without_a_url_is_refused_with_an_example():
+    from r1lab.checks.generation import check_generation
+
+    ctx = context("evaluate/tiny")
+    msg = refusal(lambda c: check_generation(c, generate_config(backend="openai")), ctx)
+    assert msg.startswith("generate.base_url: the openai backend needs the server's URL")
+    assert "generate.base_url=http://localhost:8000/v1" in msg
+    served = generate_config(backend="openai", base_url="http://localhost:8000/v1")
+    assert findings(lambda c: check_generation(c, served), ctx) == []
+
+
+def test_vllm_not_installed_is_a_warning_when_checking_and_an_error_when_running(monkeypatch):
+    import sys
+
+    from r1lab.checks.generation import check_generation
+    from r1lab.generation.vllm_engine import vllm_missing_message
+
+    monkeypatch.setitem(sys.modules, "vllm", None)  # `import vllm` raises ImportError
+    cfg = generate_config(backend="vllm")
+    found = findings(lambda c: check_generation(c, cfg), context("evaluate/tiny"))
+    assert found == [("warning", f"generate.backend=vllm: {vllm_missing_message()}")]
+    msg = refusal(lambda c: check_generation(c, cfg), context("evaluate/tiny", running=True))
+    assert msg == f"generate.backend=vllm: {vllm_missing_message()}"
+    hf = generate_config(backend="hf")
+    assert findings(lambda c: check_generation(c, hf), context("evaluate/tiny", running=True)) == []
+
+
+def test_a_vllm_engine_is_planned_on_the_gpu_named(monkeypatch):
+    from r1lab.checks import generation
+
+    planned = []
+    monkeypatch.setattr(
+        generation, "engine_plan", lambda ctx, *a: planned.append(a) or [generation.ok("planned")]
+    )
+    cfg = generate_config(backend="vllm", tensor_parallel_size=2, gpu_memory_utilization=0.7, max_model_len=900)
+    assert findings(lambda c: generation.check_generation(c, cfg), context("evaluate/tiny")) == [
+        ("ok", "planned")
+    ]
+    assert planned == [(2, 0.7, 900)]
+    hf = generate_config(backend="hf")
+    assert findings(lambda c: generation.check_generation(c, hf), context("evaluate/tiny")) == []
+    assert len(planned) == 1
+
+
+def test_generated_tokens_must_fit_the_context_except_on_a_served_model():
+    from r1lab.checks.generation import check_generation
+
+    ctx = measured(context("distill/tiny"), 256, longest_prompt=90)
+    too_long = generate_config(backend="hf", max_new_tokens=200)
+    assert "generate.max_new_tokens (200) = 290" in refusal(lambda c: check_generation(c, too_long), ctx)
+    capped = generate_config(backend="hf", max_new_tokens=200, max_model_len=300)
+    assert "context of 256 tokens" in refusal(lambda c: check_generation(c, capped), ctx)
+    fits = generate_config(backend="hf", max_new_tokens=166)
+    assert findings(lambda c: check_generation(c, fits), ctx)[0][0] == "ok"
+    served = generate_config(backend="openai", base_url="http://h:1/v1", max_new_tokens=200)
+    assert findings(lambda c: check_generation(c, served), ctx) == []
+
+
+def test_a_thinking_budget_is_described():
+    from r1lab.checks.generation import check_generation
+
+    ctx = context("evaluate/tiny")
+    both = generate_config(
+        backend="hf",
+        budget={"min_think_tokens": 16, "max_think_tokens": 40, "wait_text": "Hmm", "max_waits": 3},
+    )
+    assert findings(lambda c: check_generation(c, both), ctx) == [
+        ("ok", "generate.budget: thinking of 16..40 tokens (up to 3 x 'Hmm' to extend it)")
+    ]
+    floor_only = generate_config(backend="hf", budget={"min_think_tokens": 16})
+    assert findings(lambda c: check_generation(c, floor_only), ctx)[0][1].startswith(
+        "generate.budget: thinking of 16..any tokens"
+    )
+    cap_only = generate_config(backend="hf", budget={"max_think_tokens": 40})
+    assert findings(lambda c: check_generation(c, cap_only), ctx)[0][1].startswith(
+        "generate.budget: thinking of 0..40 tokens (up to 1 x 'Wait'"
+    )
