@@ -720,3 +720,267 @@ def test_a_thinking_budget_is_described():
     assert findings(lambda c: check_generation(c, cap_only), ctx)[0][1].startswith(
         "generate.budget: thinking of 0..40 tokens (up to 1 x 'Wait'"
     )
+
+
+# ---- model.py -----------------------------------------------------------------------------------
+
+
+def test_an_unknown_model_key_is_refused_with_the_closest():
+    from r1lab.checks.model import check_model_keys
+
+    msg = refusal(check_model_keys, context("base/tiny", "model.lora_rr=8"))
+    assert "model.lora_rr" in msg and "'lora_r'" in msg and "TRL's ModelConfig" in msg
+
+
+def test_a_model_section_without_a_model_is_refused():
+    from r1lab.checks.model import check_model_keys
+
+    assert findings(check_model_keys, context("base/tiny", "model.use_peft=true")) == []
+    assert refusal(check_model_keys, context("base/tiny", "model.model_name_or_path=null")) == (
+        "model.model_name_or_path is required (a Hub id or a local folder)"
+    )
+
+
+def test_model_files_are_not_looked_for_where_the_run_loads_none_or_not_yet():
+    from r1lab.checks.model import check_model_files
+
+    served = context("evaluate/tiny", "generate.backend=openai", "generate.base_url=http://h:1/v1")
+    assert findings(check_model_files, served) == [
+        ("skipped", "model files: 'runs/r1_zero/tiny' is a served model's name; this run loads no model")
+    ]
+    pending = context("r1_zero/tiny", made_earlier=("runs/base",))
+    assert findings(check_model_files, pending) == [
+        ("skipped", "model files: 'runs/base/tiny' is made by an earlier stage; checked when it has run")
+    ]
+    hub = context("r1_zero/qwen2.5-math-7b")
+    found = findings(check_model_files, hub)
+    assert found[0][0] == "skipped"
+    assert found[0][1].startswith("model files: 'Qwen/Qwen2.5-Math-7B' is a Hub id not in the local cache")
+
+
+def with_tokenizer(ctx: Context, chat_template) -> Context:
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    ctx.__dict__.update(model_folder=Path("/models/m"), tokenizer=SimpleNamespace(chat_template=chat_template))
+    return ctx
+
+
+@pytest.mark.parametrize("template", ["chat", "r1_zero_chat"])
+def test_a_chat_template_needs_a_tokenizer_with_one(template):
+    from r1lab.checks.model import check_model_files
+
+    bare = with_tokenizer(context("r1_zero/tiny", f"data.template={template}"), None)
+    assert refusal(check_model_files, bare) == (
+        f"data.template={template} needs a chat template, and the tokenizer in /models/m has none; "
+        "use data.template=r1_zero (plain text) for base models"
+    )
+    chat = with_tokenizer(context("r1_zero/tiny", f"data.template={template}"), "{{ messages }}")
+    assert findings(check_model_files, chat) == [("ok", "model files found in /models/m")]
+
+
+def test_a_plain_template_or_a_kind_without_data_needs_no_chat_template():
+    from r1lab.checks.model import check_model_files
+
+    plain = with_tokenizer(context("r1_zero/tiny"), None)
+    assert findings(check_model_files, plain) == [("ok", "model files found in /models/m")]
+    bench = with_tokenizer(context("evaluate/tiny", "+data.template=chat", "+data.source=x"), None)
+    assert findings(check_model_files, bench) == [("ok", "model files found in /models/m")]
+
+
+# ---- findings.py --------------------------------------------------------------------------------
+
+
+def test_a_report_sorts_findings_by_status_and_lists_a_shared_failure_once():
+    from r1lab.checks.findings import Report, detail, error, ok, skipped, warning
+
+    report = Report("r1_zero/tiny")
+    for finding in (
+        ok("a passed"),
+        error("model: no model"),
+        detail("row 1"),
+        warning("w"),
+        error("data: bad"),
+        error("model: no model"),
+        skipped("s"),
+        detail("row 1"),
+        ok("a passed"),
+    ):
+        report.add(finding)
+    assert report.errors == ["model: no model", "data: bad"]
+    assert (report.warnings, report.passed, report.skipped) == (["w"], ["a passed"], ["s"])
+    assert report.details == ["row 1", "row 1"]  # a table's rows may repeat
+
+
+def test_a_report_text_puts_errors_first_and_says_failed():
+    from r1lab.checks.findings import Report, detail, error, ok, skipped, warning
+
+    report = Report("base/tiny")
+    for finding in (detail("| a | b |"), skipped("s1"), ok("o1"), warning("w1"), error("e1"), error("e2")):
+        report.add(finding)
+    assert report.text() == "\n".join(
+        [
+            "r1lab check base/tiny: FAILED",
+            "  error    e1",
+            "  error    e2",
+            "  warning  w1",
+            "  ok       o1",
+            "  skipped  s1",
+            "    | a | b |",
+        ]
+    )
+    with pytest.raises(RecipeError) as err:
+        report.raise_if_failed()
+    assert str(err.value) == report.text()
+
+
+def test_a_report_without_errors_says_ok_and_does_not_raise():
+    from r1lab.checks.findings import Report, ok, warning
+
+    report = Report("base/tiny")
+    report.add(warning("w1"))
+    report.add(ok("o1"))
+    assert report.text() == "r1lab check base/tiny: ok\n  warning  w1\n  ok       o1"
+    report.raise_if_failed()
+
+
+# ---- run.py -------------------------------------------------------------------------------------
+
+
+def recorder(seen: list, name: str, finding=None, fails: str | None = None):
+    def check_fn(ctx):
+        seen.append(name)
+        if fails:
+            raise RecipeError(fails)
+        return [finding] if finding else None
+
+    return check_fn
+
+
+@pytest.fixture
+def stub_checks(monkeypatch):
+    """run.py's lists replaced: common (c_any, c_trainer, c_data), kind-specific (k1, k2)."""
+    import dataclasses
+
+    from r1lab.checks import run
+    from r1lab.checks.findings import ok
+
+    seen: list[str] = []
+    c_any = recorder(seen, "c_any", ok("common ok"))
+    c_trainer = recorder(seen, "c_trainer", fails="trainer: broken")
+    c_data = recorder(seen, "c_data")
+    k1 = recorder(seen, "k1", fails="kind: broken")
+    k2 = recorder(seen, "k2", ok("kind ok"))
+    monkeypatch.setattr(run, "COMMON_CHECKS", (c_any, c_trainer, c_data))
+    monkeypatch.setattr(run, "TRAINER_CHECKS", frozenset({c_trainer}))
+    monkeypatch.setattr(run, "DATA_CHECKS", frozenset({c_data}))
+
+    def ctx_with(**kind_changes) -> Context:
+        ctx = context("r1_zero/tiny")
+        ctx.kind = dataclasses.replace(ctx.kind, checks=(k1, k2), **kind_changes)
+        return ctx
+
+    return seen, ctx_with, (c_any, c_trainer, c_data, k1, k2)
+
+
+def test_run_checks_runs_common_then_kind_checks_and_reports_every_failure(stub_checks):
+    from r1lab.checks.run import run_checks
+
+    seen, ctx_with, _ = stub_checks
+    report = run_checks(ctx_with())
+    assert seen == ["c_any", "c_trainer", "c_data", "k1", "k2"]
+    assert report.recipe == "r1_zero/tiny"
+    assert report.errors == ["trainer: broken", "kind: broken"]
+    assert report.passed == ["common ok", "kind ok"]
+
+
+def test_run_checks_leaves_out_trainer_checks_without_a_trl_config_and_data_checks_without_data(
+    stub_checks,
+):
+    from r1lab.checks.run import run_checks
+
+    seen, ctx_with, _ = stub_checks
+    run_checks(ctx_with(config_class=None))
+    assert seen == ["c_any", "c_data", "k1", "k2"]
+    seen.clear()
+    run_checks(ctx_with(reads_data=False))
+    assert seen == ["c_any", "c_trainer", "k1", "k2"]
+    seen.clear()
+    run_checks(ctx_with(common_sections=False))
+    assert seen == ["k1", "k2"]
+
+
+def test_run_checks_runs_only_the_checks_asked_for(stub_checks):
+    from r1lab.checks.run import run_checks
+
+    seen, ctx_with, (c_any, _, c_data, _, k2) = stub_checks
+    report = run_checks(ctx_with(), only=frozenset({c_data, k2}))
+    assert seen == ["c_data", "k2"]
+    assert report.passed == ["kind ok"] and report.errors == []
+
+
+def test_check_passes_its_arguments_to_the_checks_context(monkeypatch):
+    from r1lab.checks import run
+
+    contexts = []
+    monkeypatch.setattr(run, "COMMON_CHECKS", (lambda ctx: contexts.append(ctx),))
+    recipe = compose("r1_zero/tiny")
+    report = run.check(recipe, num_processes=3, running=True, made_earlier=("runs/x",), gpu="h100")
+    ctx = contexts[0]
+    assert ctx.recipe is recipe and ctx.kind.name == "grpo"
+    assert (ctx.num_processes, ctx.running, ctx.made_earlier, ctx.gpu) == (3, True, ("runs/x",), "h100")
+    assert ctx.facts is not None and ctx.facts.recipe is recipe
+    assert report.recipe == "r1_zero/tiny"
+    contexts.clear()
+    run.check(recipe)
+    ctx = contexts[0]
+    assert (ctx.processes, ctx.running, ctx.made_earlier, ctx.gpu) == (None, False, (), None)
+
+
+def test_check_columns_runs_only_the_column_checks_as_the_run(monkeypatch):
+    from r1lab.checks.run import check_columns
+
+    report = check_columns(compose("r1_zero/tiny"), ["question", "reasoning"])
+    assert report.errors == [
+        "rewards.accuracy needs dataset column(s) ['solution'], which tasks/arithmetic does not "
+        "have (columns: ['question', 'reasoning']); set data.solution_column to the column "
+        "holding the reference answer"
+    ]
+    assert report.passed == ["dataset columns: ['question', 'reasoning']"]
+    assert report.skipped == [] and report.warnings == []
+
+
+def test_a_hub_dataset_is_column_checked_the_moment_it_loads(monkeypatch):
+    from types import SimpleNamespace
+
+    import r1lab.data
+    from r1lab.checks import run
+    from r1lab.data import DataConfig
+
+    raw = SimpleNamespace(column_names=["problem", "solution"])
+    loads = []
+    monkeypatch.setattr(r1lab.data, "load_raw", lambda data, split: loads.append(split) or raw)
+    monkeypatch.setattr(run, "peek_columns", lambda data: None)
+    recipe = compose("r1_zero/tiny", ["data.source=AI-MO/NuminaMath-TIR"])
+    data = DataConfig.from_recipe(recipe.data)
+    with pytest.raises(RecipeError) as err:
+        run.load_checked(recipe, data)
+    assert "column 'question' not in AI-MO/NuminaMath-TIR" in str(err.value)
+    assert loads == ["train"]
+    good = SimpleNamespace(column_names=["question", "solution"])
+    monkeypatch.setattr(r1lab.data, "load_raw", lambda data, split: good)
+    assert run.load_checked(recipe, data) is good
+
+
+def test_local_data_is_not_column_checked_again_when_it_loads(monkeypatch):
+    from types import SimpleNamespace
+
+    import r1lab.data
+    from r1lab.checks import run
+    from r1lab.data import DataConfig
+
+    raw = SimpleNamespace(column_names=["problem"])  # the checks have seen the real columns
+    monkeypatch.setattr(r1lab.data, "load_raw", lambda data, split: raw)
+    monkeypatch.setattr(run, "peek_columns", lambda data: ["question", "solution"])
+    recipe = compose("r1_zero/tiny")
+    assert run.load_checked(recipe, DataConfig.from_recipe(recipe.data)) is raw
