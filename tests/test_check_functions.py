@@ -3,20 +3,34 @@ so that a check that stops refusing what it should is caught (mutmut sees these 
 
 from __future__ import annotations
 
+import copy
+import functools
+
 import pytest
 
 from r1lab.checks.context import Context
 from r1lab.errors import RecipeError
 from r1lab.kind import get_kind
-from r1lab.recipe import compose
+from r1lab.recipe import Recipe, compose
+
+
+@functools.cache
+def composed(name: str, overrides: tuple[str, ...]) -> Recipe:
+    """compose() once per recipe and overrides (half a second each; mutmut reruns these tests
+    for every mutant that they reach): callers get a copy to change."""
+    return compose(name, list(overrides))
+
+
+def recipe(name: str, *overrides: str) -> Recipe:
+    return copy.deepcopy(composed(name, overrides))
 
 
 def context(name: str, *overrides: str, drop: tuple[str, ...] = (), **kw) -> Context:
     """The check context of recipe `name` with `overrides`, less the trainer keys in `drop`."""
-    recipe = compose(name, list(overrides))
+    made = recipe(name, *overrides)
     for key in drop:
-        del recipe.trainer[key]
-    return Context(recipe, get_kind(recipe.kind), **kw)
+        del made.trainer[key]
+    return Context(made, get_kind(made.kind), **kw)
 
 
 def findings(check_fn, ctx) -> list[tuple[str, str]]:
@@ -39,7 +53,10 @@ def test_accelerate_finding_names_the_config_its_type_and_the_processes():
     assert findings(check_accelerate, context("r1_zero/qwen2.5-math-7b")) == [
         ("ok", "accelerate config 'zero3' (DEEPSPEED, 8 process(es))")
     ]
-    assert "(NO, 3 process(es))" in findings(check_accelerate, context("r1_zero/tiny", processes=3))[0][1]
+    assert (
+        "(NO, 3 process(es))"
+        in findings(check_accelerate, context("r1_zero/tiny", processes=3))[0][1]
+    )
 
 
 def test_every_unknown_trainer_key_is_an_error_of_its_own():
@@ -116,7 +133,9 @@ def test_a_vllm_server_on_a_cpu_is_refused_and_colocate_allowed():
 def test_trl_config_and_optimizer_build_and_are_named():
     from r1lab.checks.trainer import check_trl_config
 
-    assert findings(check_trl_config, context("r1_zero/tiny", "trainer.lr_scheduler_type=cosine")) == [
+    assert findings(
+        check_trl_config, context("r1_zero/tiny", "trainer.lr_scheduler_type=cosine")
+    ) == [
         ("ok", "trainer: TRL accepts the configuration"),
         ("ok", "optimizer adamw_torch_fused and cosine LR schedule build"),
     ]
@@ -144,10 +163,14 @@ def test_a_gpu_recipe_checked_without_a_gpu_skips_only_bf16_support():
         ("trainer.lr_scheduler_kwargs={num_cycles_x: 3}", "num_cycles_x"),
     ],
 )
-def test_an_optimizer_or_schedule_torch_rejects_is_refused_with_the_settings_to_check(override, why):
+def test_an_optimizer_or_schedule_torch_rejects_is_refused_with_the_settings_to_check(
+    override, why
+):
     from r1lab.checks.trainer import check_trl_config
 
-    msg = refusal(check_trl_config, context("r1_zero/tiny", "trainer.lr_scheduler_type=cosine", override))
+    msg = refusal(
+        check_trl_config, context("r1_zero/tiny", "trainer.lr_scheduler_type=cosine", override)
+    )
     assert msg.startswith(
         "trainer: the optimizer (adamw_torch_fused) or LR schedule (cosine) cannot be built:"
     )
@@ -194,7 +217,9 @@ def test_a_first_checkpoint_at_or_after_the_last_step_is_warned_of(overrides, wa
 def test_checkpoints_default_to_the_steps_strategy():
     from r1lab.checks.trainer import check_checkpoints
 
-    ctx = context("r1_zero/tiny", "trainer.max_steps=40", "trainer.save_steps=40", drop=("save_strategy",))
+    ctx = context(
+        "r1_zero/tiny", "trainer.max_steps=40", "trainer.save_steps=40", drop=("save_strategy",)
+    )
     assert [s for s, _ in findings(check_checkpoints, ctx)] == ["warning"]
 
 
@@ -230,7 +255,10 @@ def test_a_group_batch_that_splits_says_prompts_and_generations():
         processes=2,
     )
     assert findings(fn, ctx) == [
-        ("ok", "GRPO batch: 72 completions per generation = 18 prompts x 4 generations on 2 process(es)")
+        (
+            "ok",
+            "GRPO batch: 72 completions per generation = 18 prompts x 4 generations on 2 process(es)",
+        )
     ]
 
 
@@ -241,13 +269,17 @@ def test_steps_per_generation_sets_the_generation_batch_over_accumulation():
         "trainer.gradient_accumulation_steps=3",
         "trainer.steps_per_generation=5",
     )
-    assert findings(fn, ctx)[0][1].startswith("GRPO batch: 30 completions per generation = 6 prompts")
+    assert findings(fn, ctx)[0][1].startswith(
+        "GRPO batch: 30 completions per generation = 6 prompts"
+    )
 
 
 def test_group_batch_defaults_are_trls():
     # TRL's defaults: 8 completions per device, groups of 8, one accumulation step
     fn, ctx = group_batch(drop=("per_device_train_batch_size", "num_generations"))
-    assert findings(fn, ctx)[0][1].startswith("GRPO batch: 8 completions per generation = 1 prompts x 8")
+    assert findings(fn, ctx)[0][1].startswith(
+        "GRPO batch: 8 completions per generation = 1 prompts x 8"
+    )
 
 
 def test_a_generation_batch_size_not_a_multiple_of_the_devices_batch_is_refused():
@@ -270,7 +302,9 @@ def test_a_generation_batch_size_sets_the_batch_that_splits_into_groups():
         "trainer.num_generations=4",
         processes=2,
     )
-    assert findings(fn, ctx)[0][1].startswith("GRPO batch: 24 completions per generation = 6 prompts")
+    assert findings(fn, ctx)[0][1].startswith(
+        "GRPO batch: 24 completions per generation = 6 prompts"
+    )
     fn, ctx = group_batch(
         "trainer.per_device_train_batch_size=6",
         "trainer.generation_batch_size=36",
@@ -325,16 +359,18 @@ def drawn_splits(monkeypatch, ctx) -> list[tuple]:
     from r1lab.checks.data import check_task_splits
 
     calls = []
-    monkeypatch.setattr(
-        r1lab.tasks, "generate_rows", lambda *a, **kw: calls.append((*a, kw)) or []
-    )
+    monkeypatch.setattr(r1lab.tasks, "generate_rows", lambda *a, **kw: calls.append((*a, kw)) or [])
     assert findings(check_task_splits, ctx) == []
     return calls
 
 
 def test_a_tasks_train_and_test_splits_are_drawn_at_the_runs_sizes(monkeypatch):
     ctx = context(
-        "base/tiny", "data.train_size=70", "data.test_size=30", "data.seed=5", "data.task.max_value=7"
+        "base/tiny",
+        "data.train_size=70",
+        "data.test_size=30",
+        "data.seed=5",
+        "data.task.max_value=7",
     )
     task = dict(ctx.recipe.data["task"])
     assert drawn_splits(monkeypatch, ctx) == [
@@ -370,7 +406,9 @@ def test_columns_of_data_an_earlier_recipe_makes_are_checked_when_it_is_there():
 def test_columns_of_a_hub_dataset_are_checked_once_it_loads():
     from r1lab.checks.data import check_data_columns
 
-    found = findings(check_data_columns, context("r1_zero/tiny", "data.source=AI-MO/NuminaMath-TIR"))
+    found = findings(
+        check_data_columns, context("r1_zero/tiny", "data.source=AI-MO/NuminaMath-TIR")
+    )
     assert found == [
         (
             "skipped",
@@ -386,10 +424,14 @@ def test_a_column_the_template_reads_must_be_in_the_data():
     # SFT reads the completion column too; GRPO only the question
     sft = context("base/tiny", "data.completion_column=trace", columns=["question", "solution"])
     msg = refusal(check_data_columns, sft)
-    assert msg.startswith("data: column 'trace' not in tasks/arithmetic (columns: ['question', 'solution'])")
+    assert msg.startswith(
+        "data: column 'trace' not in tasks/arithmetic (columns: ['question', 'solution'])"
+    )
     assert "data.question_column / data.completion_column" in msg
     grpo = context("r1_zero/tiny", "data.completion_column=trace", columns=["question", "solution"])
-    assert findings(check_data_columns, grpo) == [("ok", "dataset columns: ['question', 'solution']")]
+    assert findings(check_data_columns, grpo) == [
+        ("ok", "dataset columns: ['question', 'solution']")
+    ]
     asked = context("r1_zero/tiny", "data.question_column=problem", columns=["question"])
     assert "column 'problem' not in" in refusal(check_data_columns, asked)
 
@@ -404,7 +446,9 @@ def test_data_without_a_template_needs_a_prompt_or_messages_column(column):
         "tasks/arithmetic has ['question', 'solution']"
     )
     ready = context("base/tiny", "data.template=none", columns=[column, "solution"])
-    assert findings(check_data_columns, ready) == [("ok", f"dataset columns: ['{column}', 'solution']")]
+    assert findings(check_data_columns, ready) == [
+        ("ok", f"dataset columns: ['{column}', 'solution']")
+    ]
 
 
 # ---- rewards.py ---------------------------------------------------------------------------------
@@ -474,7 +518,9 @@ def test_rewards_that_judge_no_answer_are_warned_of_and_the_verifiers_listed():
             f"{', '.join(verifier_names())}); GRPO will optimise only the shape of completions",
         )
     ]
-    judged = with_rewards(context("r1_zero/tiny", "data.source=AI-MO/NuminaMath-TIR"), {"format": 1.0, "choice": 1.0})
+    judged = with_rewards(
+        context("r1_zero/tiny", "data.source=AI-MO/NuminaMath-TIR"), {"format": 1.0, "choice": 1.0}
+    )
     assert findings(check_answers_are_verified, judged) == []
 
 
@@ -502,7 +548,9 @@ def test_a_reward_that_reads_a_column_the_data_lacks_says_which():
 def test_a_missing_solution_column_names_a_likely_answer_column():
     from r1lab.checks.rewards import check_reward_columns
 
-    ctx = context("r1_zero/tiny", "data.solution_column=gold", columns=["question", "answer", "target"])
+    ctx = context(
+        "r1_zero/tiny", "data.solution_column=gold", columns=["question", "answer", "target"]
+    )
     found = findings(check_reward_columns, ctx)
     assert found[0][0] == "error"
     assert found[0][1].startswith("rewards.accuracy needs dataset column(s) ['gold']")
@@ -576,7 +624,9 @@ def test_sft_max_length_defaults_to_trls_1024():
 
     short = measured(context("base/tiny", drop=("max_length",)), 1023)
     assert "trainer.max_length=1024 exceeds" in refusal(check_max_length_fits_context, short)
-    assert findings(check_max_length_fits_context, measured(context("base/tiny", drop=("max_length",)), 1024))
+    assert findings(
+        check_max_length_fits_context, measured(context("base/tiny", drop=("max_length",)), 1024)
+    )
 
 
 def test_lengths_are_not_checked_without_a_local_model_or_local_data():
@@ -588,12 +638,16 @@ def test_lengths_are_not_checked_without_a_local_model_or_local_data():
     no_context = measured(context("base/tiny", "trainer.max_length=5000"), None)
     assert findings(check_max_length_fits_context, no_context) == []
     hub = measured(
-        context("r1_zero/tiny", "data.source=AI-MO/NuminaMath-TIR", "trainer.max_completion_length=5000"),
+        context(
+            "r1_zero/tiny", "data.source=AI-MO/NuminaMath-TIR", "trainer.max_completion_length=5000"
+        ),
         256,
     )
     assert findings(check_completion_fits_context, hub) == []
     pending = measured(
-        context("r1_zero/tiny", "data.source=runs/nowhere/data", "trainer.max_completion_length=5000"),
+        context(
+            "r1_zero/tiny", "data.source=runs/nowhere/data", "trainer.max_completion_length=5000"
+        ),
         256,
     )
     assert findings(check_completion_fits_context, pending) == []
@@ -602,12 +656,16 @@ def test_lengths_are_not_checked_without_a_local_model_or_local_data():
 def test_grpo_prompt_plus_completion_beyond_the_context_is_refused_with_the_room_left():
     from r1lab.checks.lengths import check_completion_fits_context
 
-    ctx = measured(context("r1_zero/tiny", "trainer.max_completion_length=170"), 256, longest_prompt=90)
+    ctx = measured(
+        context("r1_zero/tiny", "trainer.max_completion_length=170"), 256, longest_prompt=90
+    )
     assert refusal(check_completion_fits_context, ctx) == (
         "prompt (90 tokens, longest in the data) + trainer.max_completion_length (170) = 260 "
         "exceeds the model's context of 256 tokens; set trainer.max_completion_length<=166"
     )
-    fits = measured(context("r1_zero/tiny", "trainer.max_completion_length=166"), 256, longest_prompt=90)
+    fits = measured(
+        context("r1_zero/tiny", "trainer.max_completion_length=166"), 256, longest_prompt=90
+    )
     assert findings(check_completion_fits_context, fits) == [
         ("ok", "lengths fit the model's context (256 tokens; longest prompt 90)")
     ]
@@ -618,7 +676,9 @@ def test_grpo_completion_length_defaults_to_trls_256():
 
     ctx = measured(context("r1_zero/tiny", drop=("max_completion_length",)), 300, longest_prompt=45)
     assert "max_completion_length (256) = 301" in refusal(check_completion_fits_context, ctx)
-    ok_ctx = measured(context("r1_zero/tiny", drop=("max_completion_length",)), 300, longest_prompt=44)
+    ok_ctx = measured(
+        context("r1_zero/tiny", drop=("max_completion_length",)), 300, longest_prompt=44
+    )
     assert findings(check_completion_fits_context, ok_ctx)[0][0] == "ok"
 
 
@@ -627,7 +687,9 @@ def test_a_smaller_limit_than_the_context_is_the_one_checked():
 
     ctx = measured(context("r1_zero/tiny"), 256, longest_prompt=90)
     msg = refusal(lambda c: [completion_fits(c, "generate.max_new_tokens", 120, 200)], ctx)
-    assert msg.endswith("= 210 exceeds the model's context of 200 tokens; set generate.max_new_tokens<=110")
+    assert msg.endswith(
+        "= 210 exceeds the model's context of 200 tokens; set generate.max_new_tokens<=110"
+    )
     # a limit above the context does not raise it
     msg = refusal(lambda c: [completion_fits(c, "generate.max_new_tokens", 170, 400)], ctx)
     assert "context of 256 tokens" in msg
@@ -677,7 +739,9 @@ def test_a_vllm_engine_is_planned_on_the_gpu_named(monkeypatch):
     monkeypatch.setattr(
         generation, "engine_plan", lambda ctx, *a: planned.append(a) or [generation.ok("planned")]
     )
-    cfg = generate_config(backend="vllm", tensor_parallel_size=2, gpu_memory_utilization=0.7, max_model_len=900)
+    cfg = generate_config(
+        backend="vllm", tensor_parallel_size=2, gpu_memory_utilization=0.7, max_model_len=900
+    )
     assert findings(lambda c: generation.check_generation(c, cfg), context("evaluate/tiny")) == [
         ("ok", "planned")
     ]
@@ -692,7 +756,9 @@ def test_generated_tokens_must_fit_the_context_except_on_a_served_model():
 
     ctx = measured(context("distill/tiny"), 256, longest_prompt=90)
     too_long = generate_config(backend="hf", max_new_tokens=200)
-    assert "generate.max_new_tokens (200) = 290" in refusal(lambda c: check_generation(c, too_long), ctx)
+    assert "generate.max_new_tokens (200) = 290" in refusal(
+        lambda c: check_generation(c, too_long), ctx
+    )
     capped = generate_config(backend="hf", max_new_tokens=200, max_model_len=300)
     assert "context of 256 tokens" in refusal(lambda c: check_generation(c, capped), ctx)
     fits = generate_config(backend="hf", max_new_tokens=166)
@@ -746,23 +812,33 @@ def test_model_files_are_not_looked_for_where_the_run_loads_none_or_not_yet():
 
     served = context("evaluate/tiny", "generate.backend=openai", "generate.base_url=http://h:1/v1")
     assert findings(check_model_files, served) == [
-        ("skipped", "model files: 'runs/r1_zero/tiny' is a served model's name; this run loads no model")
+        (
+            "skipped",
+            "model files: 'runs/r1_zero/tiny' is a served model's name; this run loads no model",
+        )
     ]
     pending = context("r1_zero/tiny", made_earlier=("runs/base",))
     assert findings(check_model_files, pending) == [
-        ("skipped", "model files: 'runs/base/tiny' is made by an earlier stage; checked when it has run")
+        (
+            "skipped",
+            "model files: 'runs/base/tiny' is made by an earlier stage; checked when it has run",
+        )
     ]
     hub = context("r1_zero/qwen2.5-math-7b")
     found = findings(check_model_files, hub)
     assert found[0][0] == "skipped"
-    assert found[0][1].startswith("model files: 'Qwen/Qwen2.5-Math-7B' is a Hub id not in the local cache")
+    assert found[0][1].startswith(
+        "model files: 'Qwen/Qwen2.5-Math-7B' is a Hub id not in the local cache"
+    )
 
 
 def with_tokenizer(ctx: Context, chat_template) -> Context:
     from pathlib import Path
     from types import SimpleNamespace
 
-    ctx.__dict__.update(model_folder=Path("/models/m"), tokenizer=SimpleNamespace(chat_template=chat_template))
+    ctx.__dict__.update(
+        model_folder=Path("/models/m"), tokenizer=SimpleNamespace(chat_template=chat_template)
+    )
     return ctx
 
 
@@ -816,7 +892,14 @@ def test_a_report_text_puts_errors_first_and_says_failed():
     from r1lab.checks.findings import Report, detail, error, ok, skipped, warning
 
     report = Report("base/tiny")
-    for finding in (detail("| a | b |"), skipped("s1"), ok("o1"), warning("w1"), error("e1"), error("e2")):
+    for finding in (
+        detail("| a | b |"),
+        skipped("s1"),
+        ok("o1"),
+        warning("w1"),
+        error("e1"),
+        error("e2"),
+    ):
         report.add(finding)
     assert report.text() == "\n".join(
         [
@@ -924,15 +1007,20 @@ def test_check_passes_its_arguments_to_the_checks_context(monkeypatch):
 
     contexts = []
     monkeypatch.setattr(run, "COMMON_CHECKS", (lambda ctx: contexts.append(ctx),))
-    recipe = compose("r1_zero/tiny")
-    report = run.check(recipe, num_processes=3, running=True, made_earlier=("runs/x",), gpu="h100")
+    made = recipe("r1_zero/tiny")
+    report = run.check(made, num_processes=3, running=True, made_earlier=("runs/x",), gpu="h100")
     ctx = contexts[0]
-    assert ctx.recipe is recipe and ctx.kind.name == "grpo"
-    assert (ctx.num_processes, ctx.running, ctx.made_earlier, ctx.gpu) == (3, True, ("runs/x",), "h100")
-    assert ctx.facts is not None and ctx.facts.recipe is recipe
+    assert ctx.recipe is made and ctx.kind.name == "grpo"
+    assert (ctx.num_processes, ctx.running, ctx.made_earlier, ctx.gpu) == (
+        3,
+        True,
+        ("runs/x",),
+        "h100",
+    )
+    assert ctx.facts is not None and ctx.facts.recipe is made
     assert report.recipe == "r1_zero/tiny"
     contexts.clear()
-    run.check(recipe)
+    run.check(made)
     ctx = contexts[0]
     assert (ctx.processes, ctx.running, ctx.made_earlier, ctx.gpu) == (None, False, (), None)
 
@@ -940,7 +1028,7 @@ def test_check_passes_its_arguments_to_the_checks_context(monkeypatch):
 def test_check_columns_runs_only_the_column_checks_as_the_run(monkeypatch):
     from r1lab.checks.run import check_columns
 
-    report = check_columns(compose("r1_zero/tiny"), ["question", "reasoning"])
+    report = check_columns(recipe("r1_zero/tiny"), ["question", "reasoning"])
     assert report.errors == [
         "rewards.accuracy needs dataset column(s) ['solution'], which tasks/arithmetic does not "
         "have (columns: ['question', 'reasoning']); set data.solution_column to the column "
@@ -961,15 +1049,15 @@ def test_a_hub_dataset_is_column_checked_the_moment_it_loads(monkeypatch):
     loads = []
     monkeypatch.setattr(r1lab.data, "load_raw", lambda data, split: loads.append(split) or raw)
     monkeypatch.setattr(run, "peek_columns", lambda data: None)
-    recipe = compose("r1_zero/tiny", ["data.source=AI-MO/NuminaMath-TIR"])
-    data = DataConfig.from_recipe(recipe.data)
+    hub = recipe("r1_zero/tiny", "data.source=AI-MO/NuminaMath-TIR")
+    data = DataConfig.from_recipe(hub.data)
     with pytest.raises(RecipeError) as err:
-        run.load_checked(recipe, data)
+        run.load_checked(hub, data)
     assert "column 'question' not in AI-MO/NuminaMath-TIR" in str(err.value)
     assert loads == ["train"]
     good = SimpleNamespace(column_names=["question", "solution"])
     monkeypatch.setattr(r1lab.data, "load_raw", lambda data, split: good)
-    assert run.load_checked(recipe, data) is good
+    assert run.load_checked(hub, data) is good
 
 
 def test_local_data_is_not_column_checked_again_when_it_loads(monkeypatch):
@@ -982,5 +1070,5 @@ def test_local_data_is_not_column_checked_again_when_it_loads(monkeypatch):
     raw = SimpleNamespace(column_names=["problem"])  # the checks have seen the real columns
     monkeypatch.setattr(r1lab.data, "load_raw", lambda data, split: raw)
     monkeypatch.setattr(run, "peek_columns", lambda data: ["question", "solution"])
-    recipe = compose("r1_zero/tiny")
-    assert run.load_checked(recipe, DataConfig.from_recipe(recipe.data)) is raw
+    local = recipe("r1_zero/tiny")
+    assert run.load_checked(local, DataConfig.from_recipe(local.data)) is raw
