@@ -1072,3 +1072,180 @@ def test_local_data_is_not_column_checked_again_when_it_loads(monkeypatch):
     monkeypatch.setattr(run, "peek_columns", lambda data: ["question", "solution"])
     local = recipe("r1_zero/tiny")
     assert run.load_checked(local, DataConfig.from_recipe(local.data)) is raw
+
+
+# ---- packages.py --------------------------------------------------------------------------------
+
+
+def test_installed_finds_a_module_without_importing_it_and_never_raises():
+    from r1lab.checks.packages import installed
+
+    assert installed("json") and installed("email.mime")
+    assert not installed("r1lab_no_such_module")
+    assert not installed("r1lab_no_such_package.sub")  # find_spec raises ImportError
+    assert not installed("")  # ... and ValueError
+
+
+def missing(monkeypatch, *names: str) -> None:
+    """`installed` says no for `names` (and yes for everything else)."""
+    from r1lab.checks import packages
+
+    monkeypatch.setattr(packages, "installed", lambda module: module not in names)
+
+
+def test_vllm_is_needed_only_when_the_trainer_generates_with_it(monkeypatch):
+    from r1lab.checks.packages import check_vllm
+
+    missing(monkeypatch, "vllm")
+    assert findings(check_vllm, context("r1_zero/tiny")) == []
+    msg = refusal(check_vllm, context("r1_zero/tiny", "trainer.use_vllm=true"))
+    assert msg.startswith("trainer.use_vllm=true: vLLM is not installed here.")
+    assert "`make install`" in msg and "trainer.use_vllm=false" in msg
+    missing(monkeypatch)
+    assert findings(check_vllm, context("r1_zero/tiny", "trainer.use_vllm=true")) == [
+        ("ok", "vLLM installed (trainer.use_vllm)")
+    ]
+
+
+def test_lora_settings_without_use_peft_are_warned_of(monkeypatch):
+    from r1lab.checks.packages import check_peft
+
+    assert findings(check_peft, context("base/tiny")) == []
+    for overrides in (["model.lora_r=8"], ["+lora.save=adapter"]):
+        found = findings(check_peft, context("base/tiny", *overrides))
+        assert [s for s, _ in found] == ["warning"]
+        assert found[0][1].startswith("LoRA settings are given (model.lora_* or lora:)")
+        assert found[0][1].endswith("set model.use_peft=true for LoRA")
+
+
+def test_lora_without_peft_installed_is_refused(monkeypatch):
+    from r1lab.checks.packages import check_peft
+
+    missing(monkeypatch, "peft")
+    msg = refusal(check_peft, context("base/tiny", "model.use_peft=true"))
+    assert msg.startswith("model.use_peft=true: LoRA needs the peft package")
+    assert "pip install 'peft" in msg and "model.use_peft=false" in msg
+
+
+def test_lora_settings_are_summarised_with_their_defaults(monkeypatch):
+    from r1lab.checks.packages import check_peft
+
+    missing(monkeypatch)
+    assert findings(check_peft, context("base/tiny", "model.use_peft=true")) == [
+        (
+            "ok",
+            "LoRA: r=16, alpha=32, target modules the model type's default; saves the merged model",
+        )
+    ]
+    set_ = context(
+        "base/tiny",
+        "model.use_peft=true",
+        "model.lora_r=4",
+        "model.lora_alpha=12",
+        "model.lora_target_modules=[q_proj,v_proj]",
+        "+lora.save=adapter",
+    )
+    assert findings(check_peft, set_) == [
+        ("ok", "LoRA: r=4, alpha=12, target modules ['q_proj', 'v_proj']; saves the adapter model")
+    ]
+
+
+def test_deepspeed_is_needed_by_a_deepspeed_config_or_trainer_deepspeed(monkeypatch):
+    from r1lab.checks.packages import check_deepspeed
+
+    missing(monkeypatch, "deepspeed")
+    assert findings(check_deepspeed, context("r1_zero/qwen2.5-math-7b", "accelerate=ddp")) == []
+    msg = refusal(check_deepspeed, context("r1_zero/qwen2.5-math-7b"))
+    assert msg.startswith("accelerate=zero3 runs DeepSpeed, which is not installed here:")
+    assert "pip install -e '.[deepspeed]'" in msg and "accelerate=ddp" in msg
+    by_trainer = context("r1_zero/qwen2.5-math-7b", "accelerate=ddp", "trainer.deepspeed=ds.json")
+    assert refusal(check_deepspeed, by_trainer).startswith(
+        "trainer.deepspeed runs DeepSpeed, which is not installed here"
+    )
+    missing(monkeypatch)
+    assert findings(check_deepspeed, by_trainer) == [
+        ("ok", "DeepSpeed installed (trainer.deepspeed)")
+    ]
+
+
+def test_deepspeed_and_trainer_precision_must_agree(monkeypatch):
+    from r1lab.checks.packages import check_deepspeed
+
+    missing(monkeypatch)
+    monkeypatch.delenv("ACCELERATE_MIXED_PRECISION", raising=False)
+    # zero3's accelerate file says bf16, as the trainer does
+    assert findings(check_deepspeed, context("r1_zero/qwen2.5-math-7b")) == [
+        ("ok", "DeepSpeed installed (accelerate=zero3)")
+    ]
+    fp16 = context("r1_zero/qwen2.5-math-7b", "trainer.bf16=false", "trainer.fp16=true")
+    found = findings(check_deepspeed, fp16)
+    assert [s for s, _ in found] == ["warning", "ok"]
+    assert found[0][1].startswith(
+        "accelerate=zero3 runs DeepSpeed with mixed_precision bf16, but the trainer's precision "
+        "is fp16 (trainer.bf16/fp16)"
+    )
+    assert found[0][1].endswith("under accelerate launch add --mixed_precision fp16")
+    running = context(
+        "r1_zero/qwen2.5-math-7b", "trainer.bf16=false", "trainer.fp16=true", running=True
+    )
+    assert "--mixed_precision fp16" in refusal(check_deepspeed, running)
+    # what accelerate launch was given wins over the file, and is an error: the run is starting
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "fp16")
+    launched = findings(check_deepspeed, fp16)
+    assert launched == [("ok", "DeepSpeed installed (accelerate=zero3)")]
+    msg = refusal(check_deepspeed, context("r1_zero/qwen2.5-math-7b"))
+    assert msg.startswith(
+        "accelerate=zero3 runs DeepSpeed with mixed_precision fp16, but the trainer's precision "
+        "is bf16"
+    )
+    assert ". `r1lab launch` (make) passes --mixed_precision bf16;" in msg
+
+
+def test_a_deepspeed_file_without_mixed_precision_means_none(monkeypatch):
+    from r1lab.checks.packages import check_deepspeed
+
+    missing(monkeypatch)
+    monkeypatch.delenv("ACCELERATE_MIXED_PRECISION", raising=False)
+    ctx = context("r1_zero/qwen2.5-math-7b", "trainer.bf16=false")
+    ctx.accelerate.settings.pop("mixed_precision", None)
+    assert findings(check_deepspeed, ctx) == [("ok", "DeepSpeed installed (accelerate=zero3)")]
+
+
+def test_a_gpu_only_package_missing_is_an_error_only_where_it_runs(monkeypatch):
+    from r1lab.checks import context as check_context
+    from r1lab.checks.packages import gpu_package_missing
+
+    monkeypatch.setattr(check_context, "has_gpu", lambda: False)
+    finding = gpu_package_missing(context("r1_zero/tiny"), "pkg is missing")
+    assert (finding.status, finding.message) == (
+        "warning",
+        "pkg is missing (a GPU-only package; checked again where the run starts)",
+    )
+    with pytest.raises(RecipeError, match="^pkg is missing$"):
+        gpu_package_missing(context("r1_zero/tiny", running=True), "pkg is missing")
+    monkeypatch.setattr(check_context, "has_gpu", lambda: True)
+    with pytest.raises(RecipeError, match="^pkg is missing$"):
+        gpu_package_missing(context("r1_zero/tiny"), "pkg is missing")
+
+
+def test_liger_kernels_need_a_gpu_the_package_and_say_so(monkeypatch):
+    from r1lab.checks import context as check_context
+    from r1lab.checks.packages import check_liger
+
+    assert findings(check_liger, context("r1_zero/qwen2.5-math-7b")) == []
+    msg = refusal(check_liger, context("r1_zero/tiny", "trainer.use_liger_kernel=true"))
+    assert msg.startswith("trainer.use_liger_kernel=true: Liger's Triton kernels run only on a CUDA")
+    gpu = ("r1_zero/qwen2.5-math-7b", "trainer.use_liger_kernel=true")
+    monkeypatch.setattr(check_context, "has_gpu", lambda: False)
+    missing(monkeypatch, "liger_kernel")
+    found = findings(check_liger, context(*gpu))
+    assert [s for s, _ in found] == ["warning"]
+    assert found[0][1].startswith("trainer.use_liger_kernel=true needs the liger-kernel package")
+    missing(monkeypatch)
+    assert findings(check_liger, context(*gpu)) == [
+        ("skipped", "Liger kernels: no GPU on this machine (checked on the training nodes)")
+    ]
+    monkeypatch.setattr(check_context, "has_gpu", lambda: True)
+    assert findings(check_liger, context(*gpu)) == [
+        ("ok", "Liger kernels: liger-kernel installed, GPU present")
+    ]
