@@ -1234,7 +1234,9 @@ def test_liger_kernels_need_a_gpu_the_package_and_say_so(monkeypatch):
 
     assert findings(check_liger, context("r1_zero/qwen2.5-math-7b")) == []
     msg = refusal(check_liger, context("r1_zero/tiny", "trainer.use_liger_kernel=true"))
-    assert msg.startswith("trainer.use_liger_kernel=true: Liger's Triton kernels run only on a CUDA")
+    assert msg.startswith(
+        "trainer.use_liger_kernel=true: Liger's Triton kernels run only on a CUDA"
+    )
     gpu = ("r1_zero/qwen2.5-math-7b", "trainer.use_liger_kernel=true")
     monkeypatch.setattr(check_context, "has_gpu", lambda: False)
     missing(monkeypatch, "liger_kernel")
@@ -1249,3 +1251,219 @@ def test_liger_kernels_need_a_gpu_the_package_and_say_so(monkeypatch):
     assert findings(check_liger, context(*gpu)) == [
         ("ok", "Liger kernels: liger-kernel installed, GPU present")
     ]
+
+
+# ---- memory.py ----------------------------------------------------------------------------------
+
+BIG = "r1_zero/qwen2.5-math-7b"  # 7.62B parameters, ZeRO-3 on 8 GPUs (its shipped config)
+
+
+def test_the_planned_gpu_is_the_flag_then_the_environment_then_slurm_then_the_default(
+    monkeypatch,
+):
+    from r1lab.checks.memory import planned_gpu
+
+    monkeypatch.setenv("R1LAB_SLURM_GPU", "a100-40gb")
+    both = context(BIG, "++slurm.gpu=l40s", gpu="h200")
+    assert (planned_gpu(both)[0].name, planned_gpu(both)[1]) == ("h200", False)
+    assert planned_gpu(context(BIG, "++slurm.gpu=l40s"))[0].name == "a100-40gb"
+    monkeypatch.delenv("R1LAB_SLURM_GPU")
+    assert planned_gpu(context(BIG, "++slurm.gpu=l40s"))[0].name == "l40s"
+    default, assumed = planned_gpu(context(BIG))
+    assert (default.name, assumed) == ("h100-80gb", True)
+
+
+def accelerate_file(ctx: Context, **settings) -> Context:
+    """`ctx` as if its accelerate file held `settings`."""
+    from r1lab.accelerate_config import AccelerateConfig
+
+    ctx.__dict__["accelerate"] = AccelerateConfig("custom", None, settings)
+    return ctx
+
+
+def parallel(*overrides: str, **settings):
+    from r1lab.checks.memory import parallel_of
+
+    ctx = accelerate_file(context(BIG, *overrides, processes=4), **settings)
+    return parallel_of(ctx, ctx.model_shape)
+
+
+def test_deepspeed_files_give_their_zero_stage_and_offloads():
+    p = parallel(
+        distributed_type="DEEPSPEED",
+        deepspeed_config={"zero_stage": 2, "offload_optimizer_device": "cpu"},
+    )
+    assert (p.processes, p.zero_stage, p.fsdp) == (4, 2, None)
+    assert (p.offload_optimizer, p.offload_params) == (True, False)
+    p = parallel(
+        distributed_type="DEEPSPEED",
+        deepspeed_config={
+            "zero_stage": 3,
+            "offload_param_device": "NVMe",
+            "offload_optimizer_device": "None",
+        },
+    )
+    assert (p.zero_stage, p.offload_optimizer, p.offload_params) == (3, False, True)
+    assert (
+        parallel(distributed_type="DEEPSPEED", deepspeed_config={"zero_stage": None}).zero_stage
+        == 0
+    )
+    assert parallel(distributed_type="DEEPSPEED").zero_stage == 0
+    # a zero_stage outside DeepSpeed means nothing
+    assert (
+        parallel(distributed_type="MULTI_GPU", deepspeed_config={"zero_stage": 3}).zero_stage == 0
+    )
+
+
+def test_fsdp_is_planned_as_zero3_or_without_resharding_zero2():
+    p = parallel(distributed_type="FSDP", fsdp_config={"fsdp_version": 2})
+    assert (p.zero_stage, p.fsdp, p.offload_params) == (3, "FSDP2", False)
+    p = parallel(
+        distributed_type="FSDP",
+        fsdp_config={"fsdp_version": 1, "fsdp_reshard_after_forward": False},
+    )
+    assert (p.zero_stage, p.fsdp) == (2, "FSDP1")
+    p = parallel(
+        distributed_type="FSDP", fsdp_config={"fsdp_version": 2, "fsdp_offload_params": True}
+    )
+    assert (p.offload_optimizer, p.offload_params) == (True, True)
+    assert (
+        parallel(distributed_type="FSDP").zero_stage == 3
+    )  # no fsdp_config: accelerate's defaults
+    assert parallel(distributed_type="MULTI_GPU", fsdp_config={"fsdp_version": 2}).fsdp is None
+
+
+def test_weights_take_the_models_dtype_and_compute_the_trainers_precision():
+    # the shipped 7B config is bfloat16 (2 B); model.dtype overrides it
+    assert parallel(distributed_type="MULTI_GPU").weight_bytes == 2
+    p = parallel("model.dtype=float32", distributed_type="MULTI_GPU")
+    assert (p.weight_bytes, p.compute_bytes) == (4, 2)  # bf16 compute
+    p = parallel("model.dtype=float32", "trainer.bf16=false", distributed_type="MULTI_GPU")
+    assert (p.weight_bytes, p.compute_bytes) == (4, 4)  # no mixed precision: the weights' own
+    assert parallel("model.dtype=auto", distributed_type="MULTI_GPU").weight_bytes == 2
+
+
+def test_the_plan_is_skipped_for_a_model_not_made_yet_or_without_a_config(monkeypatch):
+    from r1lab.checks.memory import check_memory_plan
+
+    pending = context(BIG, "model.model_name_or_path=runs/base/model", made_earlier=("runs/base",))
+    assert findings(check_memory_plan, pending) == [
+        ("skipped", "memory plan: the model (runs/base/model) is an earlier stage's output")
+    ]
+    unknown = findings(check_memory_plan, context(BIG, "model.model_name_or_path=acme/nowhere-7b"))
+    assert len(unknown) == 1 and unknown[0][0] == "skipped"
+    assert unknown[0][1].startswith("memory plan: no config.json for 'acme/nowhere-7b' here")
+    assert unknown[0][1].endswith("/acme/nowhere-7b/config.json to plan offline")
+
+
+def test_a_model_config_transformers_cannot_build_skips_the_plan():
+    from r1lab.checks.memory import check_memory_plan
+
+    ctx = context(BIG)
+
+    def broken(self):  # the model's shape, as a config.json of an unknown architecture gives it
+        raise ValueError("unknown model_type 'acme'")
+
+    ctx.__class__ = type("BrokenShape", (Context,), {"model_shape": property(broken)})
+    assert findings(check_memory_plan, ctx) == [
+        (
+            "skipped",
+            "memory plan: transformers cannot build 'Qwen/Qwen2.5-Math-7B' from its config "
+            "(unknown model_type 'acme')",
+        )
+    ]
+
+
+def test_no_plan_for_a_cpu_run_a_kind_without_one_or_unknown_trainer_keys():
+    from r1lab.checks.memory import check_memory_plan
+
+    assert findings(check_memory_plan, context("r1_zero/tiny")) == [
+        ("skipped", "memory plan: a CPU run (no GPU to plan for)")
+    ]
+    assert findings(check_memory_plan, context(BIG, "trainer.learning_rat=1")) == []
+    assert findings(check_memory_plan, context("evaluate/tiny")) == []
+
+
+def test_a_plan_that_fits_is_ok_with_its_table_and_names_the_gpu():
+    from r1lab.checks.memory import check_memory_plan
+
+    found = findings(check_memory_plan, context(BIG))
+    details = [m for s, m in found if s == "detail"]
+    assert details[0].startswith("model: 7.62B params, all trained; config ")
+    assert details[0].endswith("Qwen2.5-Math-7B/config.json")
+    assert any(d.startswith("total ") for d in details)
+    assert found[-1][0] == "ok"
+    assert found[-1][1].startswith(
+        "memory plan per rank on h100-80gb (assumed: name yours with --gpu or slurm.gpu): "
+    )
+    assert found[-1][1].endswith("; Qwen/Qwen2.5-Math-7B, 7.62B params, ZeRO-3, 8 rank(s)")
+    named = findings(check_memory_plan, context(BIG, gpu="h200"))
+    assert named[-1][1].startswith("memory plan per rank on h200: ")
+    lora = findings(check_memory_plan, context(BIG, "model.use_peft=true", gpu="h200"))
+    assert "B trained (LoRA); config" in lora[0][1]
+
+
+def test_a_plan_that_does_not_fit_names_the_biggest_term_the_fixes_and_bigger_gpus():
+    from r1lab.checks.memory import check_memory_plan
+
+    found = findings(check_memory_plan, context(BIG, gpu="a100-40gb"))
+    assert found[-1][0] == "error"
+    msg = found[-1][1]
+    assert msg.startswith("memory plan per rank on a100-40gb: ")
+    assert ": does not fit. The biggest term is logits, " in msg
+    assert "It fits with: model.use_peft=true (LoRA) (" in msg
+    fixes = msg.split("It fits with: ")[1].split("; or on a bigger GPU")[0]
+    assert fixes.count(" GiB)") == 4  # four fixes at most (there are more), each with its total
+    assert "; or on a bigger GPU: --gpu h100-80gb / " in msg and "a100-40gb /" not in msg
+
+
+def test_a_plan_near_the_gpus_memory_is_a_warning_with_more_room_offered():
+    from r1lab.checks.memory import check_memory_plan
+
+    found = findings(check_memory_plan, context(BIG, gpu="48gb"))  # about 45 of 48 GiB
+    assert found[-1][0] == "warning"
+    assert found[-1][1].startswith("memory plan per rank on 48gb: ")
+    assert ": above 90%, little room for fragmentation." in found[-1][1]
+    assert "; more room with: model.use_peft=true (LoRA) (" in found[-1][1]
+
+
+def test_an_engine_is_planned_only_on_named_gpus():
+    from r1lab.checks.memory import engine_plan
+
+    ctx = context("evaluate/tiny", "model.model_name_or_path=Qwen/Qwen2.5-Math-7B")
+    assert findings(lambda c: engine_plan(c, 1, None, None), ctx) == []
+
+
+def test_an_engine_plan_names_gpus_sequences_and_refuses_a_cache_for_none():
+    from r1lab.checks.memory import engine_plan
+
+    ctx = context("evaluate/r1", "model.model_name_or_path=Qwen/Qwen2.5-Math-7B", gpu="h100-80gb")
+    found = findings(lambda c: engine_plan(c, 2, 0.8, 8000), ctx)
+    assert found[-1][0] == "ok"
+    assert found[-1][1].startswith(
+        "engine plan per GPU on h100-80gb: Qwen/Qwen2.5-Math-7B on 2 GPU(s), KV cache for "
+    )
+    assert found[-1][1].endswith(" sequence(s) of 8000 tokens")
+    assert [s for s, _ in found[:-1]] == ["detail"] * (len(found) - 1)
+    small = context("evaluate/r1", "model.model_name_or_path=Qwen/Qwen2.5-Math-7B", gpu="16gb")
+    msg = refusal(lambda c: engine_plan(c, 1, 0.9, 32768), small)
+    assert msg.startswith(
+        "engine plan per GPU on 16gb: Qwen/Qwen2.5-Math-7B on 1 GPU(s), KV cache for 0"
+    )
+    assert "vLLM refuses to start" in msg and "generate.tensor_parallel_size" in msg
+    slurm = context(
+        "evaluate/tiny", "model.model_name_or_path=Qwen/Qwen2.5-Math-7B", "++slurm.gpus_per_node=8"
+    )
+    found = findings(lambda c: engine_plan(c, 1, None, None), slurm)
+    assert found[-1][1].startswith("engine plan per GPU on h100-80gb (assumed): ")
+    assert found[-1][1].endswith(" of 4096 tokens")  # the model's own context
+
+
+def test_an_engine_for_a_model_without_a_config_is_skipped():
+    from r1lab.checks.memory import engine_plan
+
+    ctx = context("evaluate/r1", "model.model_name_or_path=acme/nowhere-7b", gpu="h100-80gb")
+    found = findings(lambda c: engine_plan(c, 1, None, None), ctx)
+    assert len(found) == 1 and found[0][1].startswith(
+        "memory plan: no config.json for 'acme/nowhere-7b'"
+    )
