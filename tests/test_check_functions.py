@@ -1467,3 +1467,124 @@ def test_an_engine_for_a_model_without_a_config_is_skipped():
     assert len(found) == 1 and found[0][1].startswith(
         "memory plan: no config.json for 'acme/nowhere-7b'"
     )
+
+
+# ---- context.py ---------------------------------------------------------------------------------
+
+
+def test_a_path_inside_an_earlier_stages_output_is_made_by_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ctx = context("r1_zero/tiny", made_earlier=("runs/sft", str(tmp_path / "gen")))
+    assert ctx.made_by_earlier_stage("runs/sft/checkpoint-40")
+    assert ctx.made_by_earlier_stage("runs/sft")
+    assert ctx.made_by_earlier_stage("./gen/data.jsonl")  # relative and absolute: one place
+    assert not ctx.made_by_earlier_stage("runs/sft2/model")
+    assert not context("r1_zero/tiny").made_by_earlier_stage("runs/sft")
+
+
+def test_a_local_model_folder_is_where_its_config_is(tmp_path):
+    from r1lab.checks.context import local_model_folder
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text("{}")
+    assert local_model_folder(str(tmp_path / "m")) == tmp_path / "m"
+    with pytest.raises(RecipeError) as err:
+        local_model_folder(str(tmp_path), setting="trainer.teacher_model_name_or_path")
+    assert (
+        str(err.value)
+        == f"trainer.teacher_model_name_or_path: no model at '{tmp_path}' (no config.json)."
+    )
+    for ref in ("runs/nowhere/model", "./nowhere", "../nowhere", "~/r1lab-nowhere"):
+        with pytest.raises(RecipeError, match=f"^model.model_name_or_path: no model at '{ref}'"):
+            local_model_folder(ref)
+
+
+def test_a_lora_adapter_folder_stands_for_its_base_model(tmp_path):
+    import json
+
+    from r1lab.checks.context import local_model_folder
+
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "config.json").write_text("{}")
+    (tmp_path / "adapter").mkdir()
+    (tmp_path / "adapter" / "adapter_config.json").write_text(
+        json.dumps({"base_model_name_or_path": str(tmp_path / "base")})
+    )
+    assert local_model_folder(str(tmp_path / "adapter")) == tmp_path / "base"
+    (tmp_path / "gone").mkdir()
+    (tmp_path / "gone" / "adapter_config.json").write_text(
+        json.dumps({"base_model_name_or_path": str(tmp_path / "nowhere")})
+    )
+    with pytest.raises(RecipeError, match="^model.lora: no model at"):
+        local_model_folder(str(tmp_path / "gone"), setting="model.lora")
+
+
+def test_a_hub_model_is_found_in_the_cache_or_not_at_all(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    from r1lab.checks.context import local_model_folder
+
+    snapshot = tmp_path / "snap"
+    answers = {"acme/cached": str(snapshot / "config.json"), "acme/absent": None}
+
+    def lookup(repo, filename):
+        assert filename == "config.json"
+        if repo == "bad//id":
+            raise ValueError("not a repo id")
+        return answers[repo]
+
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lookup)
+    assert local_model_folder("acme/cached") == snapshot
+    assert local_model_folder("acme/absent") is None
+    assert local_model_folder("bad//id") is None
+
+
+def test_the_recipe_that_makes_a_runs_path_is_the_longest_recipe_name_above_it():
+    from r1lab.checks.context import producer
+
+    assert producer("runs/r1_zero/tiny") == "r1_zero/tiny"
+    assert producer("runs/r1_zero/tiny/checkpoint-40/model") == "r1_zero/tiny"
+    assert producer("runs/base/tiny/x") == "base/tiny"
+    assert producer("runs/r1_zero/huge/model") is None
+    assert producer("runs/r1_zero") is None
+    assert producer("elsewhere/r1_zero/tiny") is None
+
+
+def test_how_to_make_a_recipes_output_names_the_recipe_its_kind_and_where(tmp_path, monkeypatch):
+    from r1lab.checks.context import how_to_make
+
+    monkeypatch.chdir(tmp_path)
+    assert how_to_make("runs/r1_zero/tiny/model") == (
+        " It is the output of recipe 'r1_zero/tiny': make it first with `make grpo "
+        "RECIPE=r1_zero/tiny` (or `.venv/bin/r1lab grpo r1_zero/tiny`), from the same directory. "
+        f"('runs/r1_zero/tiny/model' is relative to the current directory, {tmp_path})"
+    )
+    assert how_to_make("runs/other/x") == (
+        " It is another recipe's output: run that recipe first. ('runs/other/x' is relative to "
+        f"the current directory, {tmp_path})"
+    )
+    assert how_to_make("/data/x") == "" and how_to_make("acme/model") == ""
+
+
+def test_how_to_make_the_tiny_model_names_its_shape():
+    from r1lab import tiny
+    from r1lab.checks.context import how_to_make
+
+    assert how_to_make(str(tiny.cached_dir("tiny"))) == (
+        " Build the tiny model with `.venv/bin/r1lab tiny-model` (make demo does too)."
+    )
+    assert how_to_make(str(tiny.cached_dir("tiny-wide"))) == (
+        " Build the tiny model with `.venv/bin/r1lab tiny-model --shape tiny-wide` (make demo does too)."
+    )
+
+
+def test_the_longest_prompt_is_counted_as_rendered_without_special_tokens():
+    from r1lab.checks.context import longest_tokens
+
+    class Words:  # a tokenizer of words; special tokens would add two
+        chat_template = None
+
+        def __call__(self, text, add_special_tokens=True):
+            return {"input_ids": text.split() + (["<s>", "</s>"] if add_special_tokens else [])}
+
+    assert longest_tokens(Words(), ["a b c", "a b c d e", "a"]) == 5
