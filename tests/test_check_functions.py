@@ -1588,3 +1588,176 @@ def test_the_longest_prompt_is_counted_as_rendered_without_special_tokens():
             return {"input_ids": text.split() + (["<s>", "</s>"] if add_special_tokens else [])}
 
     assert longest_tokens(Words(), ["a b c", "a b c d e", "a"]) == 5
+
+
+# ---- kinds/evaluate.py --------------------------------------------------------------------------
+
+
+def test_evaluate_arguments_and_their_defaults():
+    from r1lab.kinds.evaluate import parse_args
+
+    args = parse_args(["evaluate/tiny"])
+    assert (args.target, args.overrides, args.model, args.benchmark) == (
+        "evaluate/tiny",
+        [],
+        None,
+        None,
+    )
+    assert (args.k, args.num_problems, args.temperature, args.budgets) == (None, None, None, None)
+    assert (args.out, args.fresh) == (None, False)
+    args = parse_args(
+        ["runs/m", "generate.seed=3", "--model", "m2", "--k", "4", "--num-problems", "12"]
+        + ["--temperature", "0.7", "--out", "o/h.json", "--fresh"]
+    )
+    assert (args.target, args.overrides, args.model, args.k) == (
+        "runs/m",
+        ["generate.seed=3"],
+        "m2",
+        4,
+    )
+    assert (args.num_problems, args.temperature, args.out, args.fresh) == (
+        12,
+        0.7,
+        "o/h.json",
+        True,
+    )
+
+
+def test_overrides_after_benchmarks_or_budgets_are_overrides():
+    from r1lab.kinds.evaluate import parse_args
+
+    args = parse_args(
+        [
+            "evaluate/tiny",
+            "a=1",
+            "--benchmark",
+            "aime24",
+            "b=2",
+            "math_500",
+            "--budgets",
+            "8",
+            "c=3",
+            "24",
+        ]
+    )
+    assert args.benchmark == ["aime24", "math_500"]
+    assert args.budgets == [8, 24]
+    assert args.overrides == ["a=1", "b=2", "c=3"]
+
+
+def test_budgets_that_are_not_whole_numbers_are_refused(capsys):
+    from r1lab.kinds.evaluate import parse_args
+
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(["evaluate/tiny", "--budgets", "8", "1e3"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "--budgets takes whole numbers (max_think_tokens), got ['8', '1e3']" in err
+    assert err.startswith("usage: r1lab evaluate ")
+
+
+def test_evaluate_help_describes_each_argument(capsys):
+    from r1lab.kinds.evaluate import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for shown in (
+        "numbers you can trust. positional",  # the docstring's first line
+        "target an evaluate recipe, a training recipe, or a model overrides recipe overrides, "
+        "key=value options",
+        "--model MODEL the model to evaluate (folder or Hub id) --benchmark",
+        "[BENCHMARK ...] only these benchmarks --k K samples per problem, every benchmark "
+        "--num-problems NUM_PROBLEMS the first n problems --temperature",
+        "[BUDGETS ...] thinking budgets (max_think_tokens) to sample each benchmark at: the "
+        "budget curve --out OUT training recipes: the held-out metrics' file (DIR/NAME.json) "
+        "--fresh delete the output dir first",
+    ):
+        assert shown in text
+
+
+def test_an_evaluate_recipe_takes_its_samples_per_problem_from_each_benchmark():
+    from r1lab.kinds.evaluate import parse_generate
+
+    with pytest.raises(RecipeError) as err:
+        parse_generate({"num_samples": 8, "backend": "hf"})
+    assert str(err.value).startswith("generate.num_samples: an evaluate recipe takes its samples")
+    assert "benchmarks.<name>.k (or --k for all)" in str(err.value)
+    cfg = parse_generate({"backend": "hf", "temperature": 0.3})
+    assert (cfg.backend, cfg.temperature, cfg.num_samples) == ("hf", 0.3, 1)
+    assert parse_generate(None).backend == "vllm"
+
+
+def test_evaluate_checks_its_generation_settings_and_names_the_shards():
+    from r1lab.kinds.evaluate import check_evaluate_generation
+
+    ctx = context("evaluate/tiny", "generate.backend=hf", "generate.shard_size=25")
+    assert findings(check_evaluate_generation, ctx) == [
+        ("ok", "generate: samples on hf, shards of 25 prompts")
+    ]
+    served = context("evaluate/tiny", "generate.backend=openai")
+    assert refusal(check_evaluate_generation, served).startswith("generate.base_url:")
+
+
+def test_benchmarks_are_listed_with_their_samples_style_and_source():
+    from r1lab.kinds.evaluate import check_benchmarks
+
+    ctx = context("evaluate/tiny")
+    ctx.__dict__["model_folder"] = None
+    assert findings(check_benchmarks, ctx) == [
+        (
+            "ok",
+            "benchmarks: aime24 (k=64, math, synthetic), aime25 (k=64, math, synthetic), "
+            "math_500 (k=16, math, synthetic)",
+        )
+    ]
+
+
+def test_an_evaluate_recipe_without_benchmarks_is_refused():
+    from r1lab.kinds.evaluate import check_benchmarks
+
+    ctx = context("evaluate/tiny")
+    ctx.recipe.parsed["benchmarks"] = []
+    assert refusal(check_benchmarks, ctx).startswith(
+        "benchmarks: none named; e.g. benchmarks: [aime24"
+    )
+
+
+def test_several_greedy_samples_per_problem_are_refused():
+    from r1lab.kinds.evaluate import check_benchmarks
+
+    ctx = context(
+        "evaluate/tiny",
+        "generate.temperature=0",
+        "benchmarks.aime24.k=1",
+        "benchmarks.aime25.k=1",
+        "benchmarks.math_500.k=2",
+    )
+    ctx.__dict__["model_folder"] = None
+    assert refusal(check_benchmarks, ctx) == (
+        "benchmarks.math_500.k=2 at generate.temperature=0: greedy samples are all the same; use "
+        "k=1 (--k 1) for greedy evaluation"
+    )
+
+
+def test_a_benchmark_budget_or_verifier_that_cannot_hold_is_refused():
+    from r1lab.kinds.evaluate import check_benchmarks
+
+    # a budget of 50 thinking tokens under a floor of 100
+    budget = context(
+        "evaluate/tiny",
+        "generate.backend=hf",
+        "+generate.budget={min_think_tokens: 100}",
+        "benchmarks.aime25.budgets=[200,50]",
+    )
+    assert refusal(check_benchmarks, budget).startswith("benchmarks.aime25.budgets: 50: ")
+    verifier = context("evaluate/tiny", "+benchmarks.aime24.verifier=acuracy")
+    assert "acuracy" in refusal(check_benchmarks, verifier)
+
+
+def test_a_local_benchmark_file_must_exist(tmp_path):
+    from r1lab.kinds.evaluate import check_benchmarks
+
+    for source in (f"{tmp_path}/aime.jsonl", "./aime", "data/aime.parquet"):
+        ctx = context("evaluate/tiny", f"benchmarks.aime24.source={source}")
+        assert refusal(check_benchmarks, ctx) == f"benchmarks.aime24.source: no file at '{source}'"
