@@ -4,7 +4,9 @@ so that a check that stops refusing what it should is caught (mutmut sees these 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
+import json
 
 import pytest
 
@@ -1761,3 +1763,165 @@ def test_a_local_benchmark_file_must_exist(tmp_path):
     for source in (f"{tmp_path}/aime.jsonl", "./aime", "data/aime.parquet"):
         ctx = context("evaluate/tiny", f"benchmarks.aime24.source={source}")
         assert refusal(check_benchmarks, ctx) == f"benchmarks.aime24.source: no file at '{source}'"
+
+
+class Words:
+    """A tokenizer of words (a prompt's length is its word count)."""
+
+    chat_template = None
+
+    def __call__(self, text, add_special_tokens=True):
+        return {"input_ids": text.split()}
+
+
+def bench_context(*overrides: str, context_tokens: int = 256) -> Context:
+    from pathlib import Path
+
+    ctx = context("evaluate/tiny", "generate.backend=hf", *overrides)
+    ctx.__dict__.update(
+        model_folder=Path("/models/m"), model_context=context_tokens, tokenizer=Words()
+    )
+    return ctx
+
+
+def longest_words(bench) -> int:
+    from r1lab.prompts import format_prompt
+
+    return max(len(format_prompt(p["question"], bench.template).split()) for p in bench.problems())
+
+
+def test_a_benchmark_prompt_plus_new_tokens_beyond_the_context_is_an_error():
+    from r1lab.kinds.evaluate import benchmarks, prompt_fits
+
+    ctx = bench_context("benchmarks.aime24.num_problems=5")
+    bench, cfg = benchmarks(ctx.recipe)[0], ctx.recipe.parsed["generate"]
+    longest = longest_words(bench)
+    fits = prompt_fits(ctx, bench, dataclasses.replace(cfg, max_new_tokens=256 - longest))
+    assert (fits.status, fits.message) == (
+        "ok",
+        f"benchmarks.aime24: prompts fit the context ({longest} tokens at most)",
+    )
+    over = prompt_fits(ctx, bench, dataclasses.replace(cfg, max_new_tokens=257 - longest))
+    assert (over.status, over.message) == (
+        "error",
+        f"benchmarks.aime24: its longest prompt ({longest} tokens) + generate.max_new_tokens "
+        f"({257 - longest}) = 257 exceeds the model's context (256 tokens); lower "
+        "generate.max_new_tokens, or leave this benchmark out for this model",
+    )
+    # generate.max_model_len below the context is the limit; above it, the context is
+    capped = dataclasses.replace(cfg, max_new_tokens=10, max_model_len=longest + 9)
+    assert f"({longest + 9} tokens)" in prompt_fits(ctx, bench, capped).message
+    wide = dataclasses.replace(cfg, max_new_tokens=257 - longest, max_model_len=400)
+    assert prompt_fits(ctx, bench, wide).status == "error"
+
+
+def test_benchmark_prompts_are_measured_only_with_a_local_model_and_problems():
+    from r1lab.kinds.evaluate import check_benchmarks
+
+    ctx = bench_context("generate.max_new_tokens=250")
+    found = findings(check_benchmarks, ctx)
+    assert [s for s, _ in found] == ["error", "error", "error", "ok"]
+    assert [m.split(":")[0] for _, m in found[:3]] == [
+        "benchmarks.aime24",
+        "benchmarks.aime25",
+        "benchmarks.math_500",
+    ]
+    no_context = bench_context("generate.max_new_tokens=250", context_tokens=None)
+    assert [s for s, _ in findings(check_benchmarks, no_context)] == ["ok"]
+    no_model = bench_context("generate.max_new_tokens=250")
+    no_model.__dict__["model_folder"] = None
+    assert [s for s, _ in findings(check_benchmarks, no_model)] == ["ok"]
+    # a Hub benchmark not downloaded is measured when it loads
+    hub = bench_context("generate.max_new_tokens=250", "benchmarks.aime24.source=acme/aime-x")
+    assert [m.split(":")[0] for _, m in findings(check_benchmarks, hub)] == [
+        "benchmarks.aime25",
+        "benchmarks.math_500",
+        "benchmarks",
+    ]
+
+
+def test_a_benchmarks_settings_are_what_its_samples_depend_on():
+    from r1lab import __version__
+    from r1lab.kinds.evaluate import benchmarks, settings
+
+    made = recipe("evaluate/tiny", "model.model_revision=abc1", "benchmarks.aime24.budgets=[8]")
+    bench, cfg = benchmarks(made)[0], made.parsed["generate"]
+    got = settings(made, bench, cfg)
+    assert got["model"] == "runs/r1_zero/tiny" and got["revision"] == "abc1"
+    assert got["model_settings"] == made.model and got["backend"] == "vllm"
+    assert got["sampling"] == json.loads(cfg.provenance())
+    assert got["benchmark"]["name"] == "aime24" and got["benchmark"]["k"] == 64
+    assert "budgets" not in got["benchmark"]
+    assert got["r1lab"] == __version__
+    assert set(got) == {
+        "model",
+        "revision",
+        "model_settings",
+        "backend",
+        "sampling",
+        "benchmark",
+        "r1lab",
+    }
+
+
+def test_a_budget_point_samples_k_with_the_thinking_capped():
+    from r1lab.kinds.evaluate import benchmarks, budget_point
+
+    made = recipe("evaluate/tiny", "generate.backend=hf", "+generate.budget={min_think_tokens: 4}")
+    bench, cfg = benchmarks(made)[2], made.parsed["generate"]
+    point = budget_point(bench, cfg, 40)
+    assert (point.num_samples, point.budget.max_think_tokens, point.budget.min_think_tokens) == (
+        16,
+        40,
+        4,
+    )
+    assert point.temperature == cfg.temperature and cfg.budget.max_think_tokens is None
+
+
+def test_sample_sets_are_the_k_samples_then_greedy_then_each_budget_in_folders_of_their_own():
+    from pathlib import Path
+
+    from r1lab.kinds.evaluate import ADMITTED, benchmarks, sample_sets
+
+    made = recipe(
+        "evaluate/tiny",
+        "generate.backend=hf",
+        "benchmarks.aime24.greedy=true",
+        "benchmarks.aime24.budgets=[8,16]",
+        "trainer.output_dir=/out/ev",
+    )
+    bench, cfg = benchmarks(made)[0], made.parsed["generate"]
+    sets = sample_sets(made, bench, cfg)
+    assert [s.out for s in sets] == [
+        Path("/out/ev/aime24"),
+        Path("/out/ev/aime24/greedy"),
+        Path("/out/ev/aime24/budget-8"),
+        Path("/out/ev/aime24/budget-16"),
+    ]
+    assert [s.cfg.num_samples for s in sets] == [64, 1, 64, 64]
+    assert [s.cfg.temperature for s in sets] == [0.6, 0.0, 0.6, 0.6]
+    assert [s.cfg.budget and s.cfg.budget.max_think_tokens for s in sets] == [None, None, 8, 16]
+    assert all(s.compared == ADMITTED for s in sets)
+    assert [s.settings["sampling"]["temperature"] for s in sets] == [0.6, 0.0, 0.6, 0.6]
+    assert sets[1].made_by != sets[0].made_by  # each set's own sampling is what its samples carry
+    plain = sample_sets(made, benchmarks(made)[1], cfg)
+    assert [s.out for s in plain] == [Path("/out/ev/aime25")]
+
+
+def test_an_evaluation_is_finished_when_every_benchmark_and_the_table_are_there(tmp_path):
+    from r1lab import run_dir
+    from r1lab.kinds.evaluate import finished
+
+    made = recipe("evaluate/tiny", f"trainer.output_dir={tmp_path}")
+    run_dir.write_recipe(made, tmp_path)
+    for name in ("aime24", "aime25"):
+        (tmp_path / f"{name}.json").write_text("{}")
+    (tmp_path / "results.md").write_text("| table |")
+    assert not finished(made)  # math_500 not scored
+    (tmp_path / "math_500.json").write_text("{}")
+    assert finished(made)
+    (tmp_path / "results.md").unlink()
+    assert not finished(made)
+    (tmp_path / "results.md").write_text("| table |")
+    other = recipe("evaluate/tiny", f"trainer.output_dir={tmp_path}", "generate.top_p=0.5")
+    assert not finished(other)  # another recipe's results
