@@ -1925,3 +1925,87 @@ def test_an_evaluation_is_finished_when_every_benchmark_and_the_table_are_there(
     (tmp_path / "results.md").write_text("| table |")
     other = recipe("evaluate/tiny", f"trainer.output_dir={tmp_path}", "generate.top_p=0.5")
     assert not finished(other)  # another recipe's results
+
+
+def evaluated(*argv: str):
+    from r1lab.kinds.evaluate import parse_args, recipe_of
+
+    return recipe_of(parse_args(list(argv)))
+
+
+def test_an_evaluate_recipe_runs_with_the_command_lines_model_and_options():
+    from r1lab.kinds.evaluate import benchmarks
+
+    made = evaluated(
+        "evaluate/tiny",
+        "generate.top_p=0.5",
+        "--model",
+        "runs/x/m/",
+        "--k",
+        "3",
+        "--num-problems",
+        "7",
+    )
+    assert (made.name, made.kind) == ("evaluate/tiny", "evaluate")
+    assert made.model["model_name_or_path"] == "runs/x/m/"
+    assert made.output_dir == "runs/evaluate/tiny/m"
+    assert made.parsed["generate"].top_p == 0.5 and made.overrides == ["generate.top_p=0.5"]
+    assert [(b.name, b.k, b.num_problems) for b in benchmarks(made)] == [
+        ("aime24", 3, 7),
+        ("aime25", 3, 7),
+        ("math_500", 3, 7),
+    ]
+    only = evaluated(
+        "evaluate/tiny", "--benchmark", "math_500", "--temperature", "0.2", "--budgets", "9"
+    )
+    assert [(b.name, b.k, b.budgets) for b in benchmarks(only)] == [("math_500", 16, [9])]
+    assert only.parsed["generate"].temperature == 0.2
+
+
+def test_a_model_alone_is_evaluated_with_the_r1_protocol_recipe(tmp_path):
+    from r1lab.kinds.evaluate import DEFAULT_RECIPE
+
+    made = evaluated("runs/mine/model", "generate.seed=4")
+    assert made.name == DEFAULT_RECIPE == "evaluate/r1"
+    assert made.model["model_name_or_path"] == "runs/mine/model"
+    assert made.parsed["generate"].seed == 4
+    # a folder that exists is a model even where its first part names recipes
+    (tmp_path / "evaluate" / "mine").mkdir(parents=True)
+    folder = evaluated(str(tmp_path / "evaluate" / "mine"))
+    assert folder.model["model_name_or_path"] == str(tmp_path / "evaluate" / "mine")
+
+
+def test_a_mistyped_evaluate_recipe_is_not_taken_for_a_model():
+    with pytest.raises(RecipeError, match="evaluate/tin"):
+        evaluated("evaluate/tin")
+
+
+def test_a_training_recipe_with_benchmarks_evaluates_its_model_as_it_was_prompted():
+    from r1lab.kinds.evaluate import benchmarks
+
+    made = evaluated(
+        "r1_zero/tiny", "--benchmark", "aime24", "math_500", "generate.seed=5", "--k", "2"
+    )
+    assert made.name == "evaluate/r1" and made.kind == "evaluate"
+    # runs/r1_zero/tiny holds no model here: the model it starts from
+    assert made.model["model_name_or_path"] == "runs/base/tiny"
+    assert [(b.name, b.template, b.k) for b in benchmarks(made)] == [
+        ("aime24", "r1_zero", 2),
+        ("math_500", "r1_zero", 2),
+    ]
+    assert made.parsed["generate"].seed == 5
+    chosen = evaluated("r1_zero/tiny", "--benchmark", "aime24", "--model", "runs/other/m")
+    assert chosen.model["model_name_or_path"] == "runs/other/m"
+
+
+def test_a_training_recipe_alone_evaluates_its_held_out_split():
+    from r1lab.kinds.evaluate import benchmarks
+
+    made = evaluated("r1_zero/tiny", "data.seed=9", "--k", "2")
+    assert made.name == "r1_zero/tiny" and made.kind == "evaluate"
+    [bench] = benchmarks(made)
+    assert bench.data["seed"] == 9  # the overrides are the training recipe's
+    assert (bench.name, bench.k, bench.style, bench.template) == ("heldout", 2, "task", "r1_zero")
+    assert made.output_dir == "runs/r1_zero/tiny/heldout"
+    out = evaluated("r1_zero/tiny", "--out", "/tmp/x/held.json")
+    assert benchmarks(out)[0].name == "held" and out.output_dir == "/tmp/x"
