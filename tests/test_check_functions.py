@@ -2087,3 +2087,24 @@ def test_a_node_other_than_the_first_only_generates_its_shards(tmp_path, monkeyp
     [(_, node, engine)] = loaded
     assert node == 1 and engine.calls  # shards 1 of each benchmark (3 problems, 1 per shard)
     assert not (tmp_path / "results.md").exists() and not (tmp_path / "aime24.json").exists()
+
+
+def test_main_starts_the_run_admitting_other_benchmarks_and_evaluates(monkeypatch):
+    from r1lab import run_start
+    from r1lab.generation.settings import NOT_GENERATION
+    from r1lab.kinds import evaluate as kind
+
+    begun, ran = [], []
+    monkeypatch.setattr(
+        run_start, "begin", lambda facts, fresh, ignore: begun.append((facts, fresh, ignore))
+    )
+    monkeypatch.setattr(kind, "evaluate", lambda made: ran.append(made))
+    assert kind.main(["evaluate/tiny", "generate.seed=3", "--fresh"]) == 0
+    [(facts, fresh, ignore)] = begun
+    assert facts.kind is kind.KIND and fresh is True
+    assert facts.recipe.name == "evaluate/tiny" and facts.recipe.parsed["generate"].seed == 3
+    # what each benchmark's sample sets admit themselves is not the output dir's to refuse
+    assert set(ignore) == {*NOT_GENERATION, "benchmarks", "model", "generate"}
+    assert ran == [facts.recipe]
+    kind.main(["evaluate/tiny"])
+    assert begun[1][1] is False
