@@ -143,6 +143,26 @@ def test_trl_config_and_optimizer_build_and_are_named():
     ]
 
 
+@pytest.mark.parametrize(("max_steps", "steps"), [(300, 300), (1, 1), (0, 1000), (-1, 1000)])
+def test_the_lr_schedule_is_built_over_the_runs_steps_or_1000(monkeypatch, max_steps, steps):
+    import sys
+
+    from r1lab.checks.trainer import check_trl_config
+
+    ctx = context("r1_zero/tiny", f"trainer.max_steps={max_steps}")
+    assert ctx.trl_config  # imports TRL first: it leaves another `transformers` in sys.modules
+    transformers = sys.modules["transformers"]
+    built = []
+    real = transformers.get_scheduler
+    monkeypatch.setattr(
+        transformers,
+        "get_scheduler",
+        lambda *a, **kw: built.append(kw["num_training_steps"]) or real(*a, **kw),
+    )
+    list(check_trl_config(ctx))
+    assert built == [steps]
+
+
 def test_trl_config_is_not_built_while_a_trainer_key_is_unknown():
     from r1lab.checks.trainer import check_trl_config
 
@@ -287,12 +307,12 @@ def test_group_batch_defaults_are_trls():
 def test_a_generation_batch_size_not_a_multiple_of_the_devices_batch_is_refused():
     fn, ctx = group_batch(
         "trainer.per_device_train_batch_size=6",
-        "trainer.generation_batch_size=20",
+        "trainer.generation_batch_size=9",  # a multiple of 6 / 2, not of 6 x 2
         "trainer.num_generations=4",
         processes=2,
     )
     assert refusal(fn, ctx) == (
-        "trainer.generation_batch_size=20 must be a multiple of per_device_train_batch_size x "
+        "trainer.generation_batch_size=9 must be a multiple of per_device_train_batch_size x "
         "processes = 6 x 2"
     )
 
@@ -341,6 +361,12 @@ def test_a_batch_that_does_not_split_lists_the_sizes_and_groups_that_do():
     )
     assert "trainer.per_device_train_batch_size in [2, 4, 6, 8, 10, 12]" in msg
     assert msg.endswith("or trainer.num_generations in [2, 3, 5, 6, 10, 15]")
+
+
+def test_the_working_sizes_stop_at_four_times_the_per_device_batch_when_it_is_larger():
+    # 11 per device, groups of 9: multiples of 9 up to 4 x 11 = 44 (45 would be the next)
+    fn, ctx = group_batch("trainer.per_device_train_batch_size=11", "trainer.num_generations=9")
+    assert "trainer.per_device_train_batch_size in [9, 18, 27, 36]," in refusal(fn, ctx)
 
 
 def test_the_working_sizes_reach_four_times_the_larger_of_batch_and_group():
@@ -577,6 +603,13 @@ def test_reward_columns_wait_for_a_hub_dataset_and_cover_shaped_columns():
     ]
 
 
+def test_an_unknown_reward_alone_fails_the_column_check_without_an_ok():
+    from r1lab.checks.rewards import check_reward_columns
+
+    ctx = with_rewards(context("r1_zero/tiny"), {"acuracy": 1.0, "format": 0.2})
+    assert [s for s, _ in findings(check_reward_columns, ctx)] == ["error"]
+
+
 def test_every_reward_with_unknown_name_or_missing_columns_is_reported():
     from r1lab.checks.rewards import check_reward_columns
 
@@ -713,7 +746,7 @@ def test_the_openai_backend_without_a_url_is_refused_with_an_example():
     ctx = context("evaluate/tiny")
     msg = refusal(lambda c: check_generation(c, generate_config(backend="openai")), ctx)
     assert msg.startswith("generate.base_url: the openai backend needs the server's URL")
-    assert "generate.base_url=http://localhost:8000/v1" in msg
+    assert "generate.base_url=http://localhost:8000/v1 (a list gives one per Slurm node)" in msg
     served = generate_config(backend="openai", base_url="http://localhost:8000/v1")
     assert findings(lambda c: check_generation(c, served), ctx) == []
 
@@ -763,6 +796,8 @@ def test_generated_tokens_must_fit_the_context_except_on_a_served_model():
     )
     capped = generate_config(backend="hf", max_new_tokens=200, max_model_len=300)
     assert "context of 256 tokens" in refusal(lambda c: check_generation(c, capped), ctx)
+    below = generate_config(backend="hf", max_new_tokens=120, max_model_len=200)  # 210 > 200
+    assert "context of 200 tokens" in refusal(lambda c: check_generation(c, below), ctx)
     fits = generate_config(backend="hf", max_new_tokens=166)
     assert findings(lambda c: check_generation(c, fits), ctx)[0][0] == "ok"
     served = generate_config(backend="openai", base_url="http://h:1/v1", max_new_tokens=200)
@@ -1027,6 +1062,20 @@ def test_check_passes_its_arguments_to_the_checks_context(monkeypatch):
     assert (ctx.processes, ctx.running, ctx.made_earlier, ctx.gpu) == (None, False, (), None)
 
 
+def test_check_columns_gives_the_checks_the_loaded_columns_as_the_run(monkeypatch):
+    from r1lab.checks import run
+
+    seen = []
+
+    def column_check(ctx):
+        seen.append((ctx.running, ctx.raw_columns))
+
+    monkeypatch.setattr(run, "COMMON_CHECKS", (column_check,))
+    monkeypatch.setattr(run, "COLUMN_CHECKS", frozenset({column_check}))
+    run.check_columns(recipe("r1_zero/tiny"), ["q", "a"])
+    assert seen == [(True, ["q", "a"])]
+
+
 def test_check_columns_runs_only_the_column_checks_as_the_run(monkeypatch):
     from r1lab.checks.run import check_columns
 
@@ -1048,15 +1097,17 @@ def test_a_hub_dataset_is_column_checked_the_moment_it_loads(monkeypatch):
     from r1lab.data import DataConfig
 
     raw = SimpleNamespace(column_names=["problem", "solution"])
-    loads = []
-    monkeypatch.setattr(r1lab.data, "load_raw", lambda data, split: loads.append(split) or raw)
-    monkeypatch.setattr(run, "peek_columns", lambda data: None)
+    loads, peeks = [], []
+    monkeypatch.setattr(
+        r1lab.data, "load_raw", lambda data, split: loads.append((data, split)) or raw
+    )
+    monkeypatch.setattr(run, "peek_columns", lambda data: peeks.append(data))
     hub = recipe("r1_zero/tiny", "data.source=AI-MO/NuminaMath-TIR")
     data = DataConfig.from_recipe(hub.data)
     with pytest.raises(RecipeError) as err:
         run.load_checked(hub, data)
     assert "column 'question' not in AI-MO/NuminaMath-TIR" in str(err.value)
-    assert loads == ["train"]
+    assert loads == [(data, "train")] and peeks == [data]
     good = SimpleNamespace(column_names=["question", "solution"])
     monkeypatch.setattr(r1lab.data, "load_raw", lambda data, split: good)
     assert run.load_checked(hub, data) is good
