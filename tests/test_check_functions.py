@@ -836,7 +836,8 @@ def test_an_unknown_model_key_is_refused_with_the_closest():
     from r1lab.checks.model import check_model_keys
 
     msg = refusal(check_model_keys, context("base/tiny", "model.lora_rr=8"))
-    assert "model.lora_rr" in msg and "'lora_r'" in msg and "TRL's ModelConfig" in msg
+    assert msg.startswith("model.lora_rr: TRL's ModelConfig has no field 'lora_rr'")
+    assert "'lora_r'" in msg
 
 
 def test_a_model_section_without_a_model_is_refused():
@@ -871,6 +872,7 @@ def test_model_files_are_not_looked_for_where_the_run_loads_none_or_not_yet():
     assert found[0][1].startswith(
         "model files: 'Qwen/Qwen2.5-Math-7B' is a Hub id not in the local cache"
     )
+    assert found[0][1].endswith("context length and chat template are checked when it loads")
 
 
 def with_tokenizer(ctx: Context, chat_template) -> Context:
@@ -892,6 +894,9 @@ def test_a_chat_template_needs_a_tokenizer_with_one(template):
         f"data.template={template} needs a chat template, and the tokenizer in /models/m has none; "
         "use data.template=r1_zero (plain text) for base models"
     )
+    old = with_tokenizer(context("r1_zero/tiny", f"data.template={template}"), None)
+    del old.tokenizer.chat_template  # a tokenizer from before chat templates
+    assert refusal(check_model_files, old).startswith(f"data.template={template} needs a chat")
     chat = with_tokenizer(context("r1_zero/tiny", f"data.template={template}"), "{{ messages }}")
     assert findings(check_model_files, chat) == [("ok", "model files found in /models/m")]
 
@@ -1045,6 +1050,7 @@ def test_run_checks_runs_only_the_checks_asked_for(stub_checks):
 
 def test_check_passes_its_arguments_to_the_checks_context(monkeypatch):
     from r1lab.checks import run
+    from r1lab.run_facts import RunFacts
 
     contexts = []
     monkeypatch.setattr(run, "COMMON_CHECKS", (lambda ctx: contexts.append(ctx),))
@@ -1060,10 +1066,11 @@ def test_check_passes_its_arguments_to_the_checks_context(monkeypatch):
     )
     assert ctx.facts is not None and ctx.facts.recipe is made
     assert report.recipe == "r1_zero/tiny"
-    contexts.clear()
-    run.check(made)
-    ctx = contexts[0]
-    assert (ctx.processes, ctx.running, ctx.made_earlier, ctx.gpu) == (None, False, (), None)
+    for default in (lambda: run.check(made), lambda: run.check_run(RunFacts.of(made))):
+        contexts.clear()
+        default()
+        ctx = contexts[0]
+        assert (ctx.processes, ctx.running, ctx.made_earlier, ctx.gpu) == (None, False, (), None)
 
 
 def test_check_columns_gives_the_checks_the_loaded_columns_as_the_run(monkeypatch):
@@ -1582,7 +1589,11 @@ def test_a_hub_model_is_found_in_the_cache_or_not_at_all(tmp_path, monkeypatch):
     from r1lab.checks.context import local_model_folder
 
     snapshot = tmp_path / "snap"
-    answers = {"acme/cached": str(snapshot / "config.json"), "acme/absent": None}
+    answers = {
+        "acme/cached": str(snapshot / "config.json"),
+        "acme/absent": None,
+        "acme/known-absent": object(),  # the cache's marker of a file the repo lacks
+    }
 
     def lookup(repo, filename):
         assert filename == "config.json"
@@ -1593,10 +1604,11 @@ def test_a_hub_model_is_found_in_the_cache_or_not_at_all(tmp_path, monkeypatch):
     monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lookup)
     assert local_model_folder("acme/cached") == snapshot
     assert local_model_folder("acme/absent") is None
+    assert local_model_folder("acme/known-absent") is None
     assert local_model_folder("bad//id") is None
 
 
-def test_the_recipe_that_makes_a_runs_path_is_the_longest_recipe_name_above_it():
+def test_the_recipe_that_makes_a_runs_path_is_the_recipe_name_above_it():
     from r1lab.checks.context import producer
 
     assert producer("runs/r1_zero/tiny") == "r1_zero/tiny"
@@ -1605,6 +1617,7 @@ def test_the_recipe_that_makes_a_runs_path_is_the_longest_recipe_name_above_it()
     assert producer("runs/r1_zero/huge/model") is None
     assert producer("runs/r1_zero") is None
     assert producer("elsewhere/r1_zero/tiny") is None
+    assert producer("r1_zero/tiny/model") is None  # only under runs/
 
 
 def test_how_to_make_a_recipes_output_names_the_recipe_its_kind_and_where(tmp_path, monkeypatch):
