@@ -2145,6 +2145,7 @@ def test_an_evaluation_generates_with_one_engine_and_scores_every_benchmark(
     ]
 
 
+@pytest.mark.timeout(60)  # a node that went on to score would wait for every shard
 def test_a_node_other_than_the_first_only_generates_its_shards(tmp_path, monkeypatch):
     from r1lab.kinds.evaluate import evaluate
 
