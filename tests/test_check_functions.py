@@ -459,7 +459,7 @@ def test_a_column_the_template_reads_must_be_in_the_data():
     assert msg.startswith(
         "data: column 'trace' not in tasks/arithmetic (columns: ['question', 'solution'])"
     )
-    assert "data.question_column / data.completion_column" in msg
+    assert msg.endswith("set data.question_column / data.completion_column to existing columns")
     grpo = context("r1_zero/tiny", "data.completion_column=trace", columns=["question", "solution"])
     assert findings(check_data_columns, grpo) == [
         ("ok", "dataset columns: ['question', 'solution']")
