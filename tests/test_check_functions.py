@@ -99,7 +99,10 @@ def test_a_cpu_run_is_refused_what_makes_it_slow_and_told_each_setting(overrides
     from r1lab.checks.trainer import check_cpu_settings
 
     msg = refusal(check_cpu_settings, context("base/tiny", *overrides, drop=drop))
-    assert "16x slower" in msg
+    assert msg.startswith(
+        "this run is on a CPU, where TRL's defaults (bf16 and gradient checkpointing on) make "
+        "training ~16x slower;"
+    )
     assert msg.endswith("set " + " ".join(asked))
 
 
@@ -124,8 +127,11 @@ def test_a_vllm_server_on_a_cpu_is_refused_and_colocate_allowed():
         check_cpu_settings,
         context("r1_zero/tiny", "trainer.use_vllm=true", "trainer.vllm_mode=server"),
     )
-    assert msg.startswith("trainer.vllm_mode=server:") and "trainer.vllm_mode=colocate" in msg
-    assert "trainer.use_vllm=false" in msg
+    assert msg.startswith("trainer.vllm_mode=server: the server syncs weights over NCCL")
+    assert msg.endswith(
+        "needs CUDA GPUs; on a CPU set trainer.vllm_mode=colocate (vLLM-CPU in the trainer's "
+        "process) or trainer.use_vllm=false (transformers generation)"
+    )
     for overrides in (["trainer.use_vllm=true"], ["trainer.vllm_mode=server"]):
         assert findings(check_cpu_settings, context("r1_zero/tiny", *overrides))[0][0] == "ok"
     colocate = context("r1_zero/tiny", "trainer.use_vllm=true", "trainer.vllm_mode=colocate")
@@ -238,6 +244,15 @@ def test_a_first_checkpoint_at_or_after_the_last_step_is_warned_of(overrides, wa
             "the end, so an interrupted run starts over; set trainer.save_steps<300",
         )
     ]
+
+
+def test_a_one_step_run_checkpointing_at_its_step_is_warned_of_and_no_max_steps_is_not():
+    from r1lab.checks.trainer import check_checkpoints
+
+    one = context("r1_zero/tiny", "trainer.max_steps=1", "trainer.save_steps=1")
+    assert [s for s, _ in findings(check_checkpoints, one)] == ["warning"]
+    by_epochs = context("r1_zero/tiny", "trainer.save_steps=1", drop=("max_steps",))
+    assert findings(check_checkpoints, by_epochs) == []
 
 
 def test_checkpoints_default_to_the_steps_strategy():
