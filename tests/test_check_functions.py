@@ -611,7 +611,7 @@ def test_a_missing_solution_column_names_a_likely_answer_column():
     )
 
 
-def test_reward_columns_wait_for_a_hub_dataset_and_cover_shaped_columns():
+def test_reward_columns_wait_for_a_hub_dataset_and_pass_when_the_data_has_them():
     from r1lab.checks.rewards import check_reward_columns
 
     hub = context("r1_zero/tiny", "data.source=AI-MO/NuminaMath-TIR")
