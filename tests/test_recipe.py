@@ -236,12 +236,15 @@ def test_an_absolute_path_outside_the_recipes_stays_as_it_is():
         ([1, "a b", False], "[1,'a b',false]"),
         ({"k": "it's", "n": [2, None]}, "{k:'it\\'s',n:[2,null]}"),
         ("end\\", "'end\\\\'"),
+        ("a\\b", "'a\\b'"),  # Hydra unescapes a backslash only before a quote or at the end
+        ("C:\\runs\\it's", "'C:\\runs\\it\\'s'"),
+        ("a\\'b", "'a\\\\\\'b'"),
         ("1e-3", "'1e-3'"),
     ],
 )
 def test_a_value_written_as_an_override_composes_back_to_the_same_value(value, text):
     assert hydra_value(value) == text
-    assert compose("base/tiny", [f"trainer.note={text}"]).trainer["note"] == value
+    assert compose("base/tiny", [f"trainer.note={hydra_value(value)}"]).trainer["note"] == value
 
 
 def test_nested_overrides_flatten_to_dotted_keys_and_an_empty_mapping_stays_one_value():
