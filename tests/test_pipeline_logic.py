@@ -129,12 +129,13 @@ def test_reading_finds_a_teacher_and_a_path_inside_an_output_with_its_reference(
     ]
 
 
-def test_a_recipe_without_model_or_data_reads_no_stage_even_one_writing_here(tmp_path):
-    """Empty references are not paths: they would resolve to the working directory."""
+def test_a_recipe_without_a_model_reads_the_stage_holding_its_data_even_one_writing_here(tmp_path):
+    """An empty model reference is no path (it would resolve to the working directory, inside
+    a stage writing there) and does not hide the data reference after it."""
     here = Stage("here", str(Path.cwd()), "base/tiny")
-    above = Stage("above", str(Path.cwd().parent), "base/tiny")
-    recipe = Recipe("x", "sft", {}, {}, {})
-    assert pipeline.reading(recipe, [here, above]) == []
+    recipe = Recipe("x", "sft", {}, {"source": f"{Path.cwd()}/rows.parquet"}, {})
+    assert pipeline.reading(recipe, [here]) == [(here, f"{Path.cwd()}/rows.parquet")]
+    assert pipeline.reading(Recipe("x", "sft", {}, {}, {}), [here]) == []
 
 
 def test_a_run_remakes_unfinished_stages_and_finished_ones_reading_them_through_others(tmp_path):

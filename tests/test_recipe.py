@@ -304,13 +304,13 @@ def test_a_hydra_or_interpolation_error_names_the_recipe_and_the_overrides():
             compose("base/tiny", [override])
 
 
-def test_composition_leaves_hydra_uninitialised_even_when_it_fails():
+def test_composition_works_where_hydra_was_left_initialised_and_leaves_it_uninitialised():
+    from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    compose("base/tiny")
-    assert not GlobalHydra.instance().is_initialized()
-    with pytest.raises(RecipeError):
-        compose("base/tiny", ["model=no_such_group"])
+    initialize_config_dir(config_dir=str(recipes_dir()), version_base="1.3")  # as a caller may
+    assert GlobalHydra.instance().is_initialized()
+    assert compose("base/tiny").name == "base/tiny"
     assert not GlobalHydra.instance().is_initialized()
 
 
