@@ -308,9 +308,9 @@ def test_missing_input_columns_are_named_with_the_columns_there():
     ds = Dataset.from_list([{"problem": "a", "answer": "b"}])
     with pytest.raises(RecipeError) as err:
         format_dataset(ds, DataConfig("src.jsonl"), completions=True)
-    assert str(err.value).startswith(
+    assert str(err.value) == (
         "data: column(s) ['question', 'reasoning'] not in dataset src.jsonl (columns: "
-        "['problem', 'answer'])"
+        "['problem', 'answer']); set data.question_column / data.completion_column"
     )
 
 

@@ -151,6 +151,12 @@ def test_merge_saves_a_plain_model_that_computes_what_base_plus_adapter_compute(
     assert not torch.allclose(logits(merged, ids), logits(base, ids), atol=0.05)
 
 
+def test_merge_writes_into_a_folder_that_exists_as_a_runs_output_dir_does(adapter, tmp_path):
+    (tmp_path / "adapter").mkdir()  # a merged run saved its adapter there first
+    lora.merge(adapter, tmp_path)
+    assert (tmp_path / "config.json").exists() and (tmp_path / "adapter").is_dir()
+
+
 def test_merge_keeps_the_bases_dtype_unless_told_otherwise(adapter, tmp_path):
     import torch
 
@@ -192,6 +198,8 @@ def test_resolve_merges_an_adapter_once_and_again_only_when_the_adapter_is_newer
     with mock.patch.object(lora, "merge", fake_merge(calls)):
         first = lora.resolve(str(tmp_path))
         done = tmp_path / "merged" / "config.json"
+        os.utime(weights, ns=(done.stat().st_mtime_ns,) * 2)  # saved together: up to date
+        assert lora.resolve(str(tmp_path)) == first
         os.utime(weights, (done.stat().st_mtime - 10,) * 2)
         assert lora.resolve(str(tmp_path)) == first
         assert calls == [(tmp_path, tmp_path / "merged.partial")]
@@ -201,6 +209,13 @@ def test_resolve_merges_an_adapter_once_and_again_only_when_the_adapter_is_newer
     assert len(calls) == 2 and json.loads(done.read_text()) == {"n": 1}
     assert not (tmp_path / "merged.partial").exists()
     assert not (tmp_path / "merged" / "half").exists()
+
+
+def test_resolve_locks_beside_the_adapter_so_every_rank_and_job_shares_the_lock(tmp_path):
+    (tmp_path / "adapter_config.json").write_text("{}")
+    with mock.patch.object(lora, "merge", fake_merge([])):
+        lora.resolve(str(tmp_path))
+    assert (tmp_path / "merged.lock").exists()
 
 
 def test_resolve_merges_an_adapter_without_weight_files_once(tmp_path):

@@ -298,19 +298,19 @@ def test_build_tiny_model_builds_only_missing_cached_shapes_that_a_training_stag
     tmp_path, capsys
 ):
     wide = str(tiny.cached_dir("tiny-wide"))
-    a = sft(tmp_path, "a", wide)
-    b = sft(tmp_path, "b", str(tmp_path / "a"))  # not a cached shape
+    a = sft(tmp_path, "a", str(tmp_path / "pretrained"))  # not a cached shape
     e = Stage("e", str(tmp_path / "e"), evaluate="a")
+    w = sft(tmp_path, "w", wide)
     built = []
     with mock.patch.object(tiny, "ensure", lambda shape: built.append(shape) or Path("/built")):
-        pipeline.build_tiny_model([a, b, e])
+        pipeline.build_tiny_model([a, e, w])
     assert built == ["tiny-wide"]
-    assert "building the tiny-wide model that stage 'a' starts from: /built" in capsys.readouterr().out
+    assert "building the tiny-wide model that stage 'w' starts from: /built" in capsys.readouterr().out
     Path(wide).mkdir(parents=True, exist_ok=True)
     (Path(wide) / "config.json").write_text("{}")
     try:
         with mock.patch.object(tiny, "ensure", lambda shape: built.append(shape)):
-            pipeline.build_tiny_model([a, b, e])
+            pipeline.build_tiny_model([a, e, w])
     finally:
         (Path(wide) / "config.json").unlink()
     assert built == ["tiny-wide"]  # there already: not built again
@@ -489,6 +489,11 @@ def test_fresh_deletes_stage_outputs_and_finished_evaluations_but_no_other_folde
     assert (mine / "notes.txt").exists()
 
 
+def test_fresh_before_any_run_has_nothing_to_delete(tmp_path):
+    pipeline.clear(pipeline_recipe(tmp_path / "new", [sft(tmp_path / "new", "a", "m")]))
+    assert not (tmp_path / "new").exists()
+
+
 def test_fresh_refuses_to_delete_a_folder_that_holds_no_r1lab_run(tmp_path):
     (tmp_path / "a").mkdir()
     with pytest.raises(RecipeError, match="holds no r1lab run"):
@@ -499,19 +504,44 @@ def test_fresh_refuses_to_delete_a_folder_that_holds_no_r1lab_run(tmp_path):
     "on_slurm, fresh, expected",
     [(False, False, ["check", "run_here"]), (True, True, ["check", "clear", "submit_chain"])],
 )
-def test_launch_checks_then_clears_when_fresh_then_submits_or_runs(
+def test_launch_checks_then_clears_when_fresh_then_submits_or_runs_that_recipe(
     tmp_path, on_slurm, fresh, expected
 ):
+    recipe = pipeline_recipe(tmp_path, [])
     calls = []
-    report = mock.Mock(raise_if_failed=lambda: calls.append("check"))
+
+    def step(name, result=None):
+        def called(given):
+            assert given is recipe, name
+            calls.append(name)
+            return mock.Mock(raise_if_failed=lambda: None) if name == "check" else result
+
+        return called
+
     with (
-        mock.patch.object(pipeline, "check", lambda recipe: report),
-        mock.patch.object(pipeline, "clear", lambda recipe: calls.append("clear")),
-        mock.patch.object(pipeline, "submit_chain", lambda recipe: calls.append("submit_chain")),
-        mock.patch.object(pipeline, "run_here", lambda recipe: calls.append("run_here") or 7),
+        mock.patch.object(pipeline, "check", step("check")),
+        mock.patch.object(pipeline, "clear", step("clear")),
+        mock.patch.object(pipeline, "submit_chain", step("submit_chain")),
+        mock.patch.object(pipeline, "run_here", step("run_here", 7)),
     ):
-        code = pipeline.launch(pipeline_recipe(tmp_path, []), on_slurm, fresh=fresh)
+        code = pipeline.launch(recipe, on_slurm, fresh=fresh)
     assert calls == expected and code == (0 if on_slurm else 7)
+
+
+def test_launch_stops_at_a_failed_check(tmp_path):
+    calls = []
+
+    def failed():
+        raise RecipeError("stage 'a': broken")
+
+    with (
+        mock.patch.object(pipeline, "check", lambda recipe: mock.Mock(raise_if_failed=failed)),
+        mock.patch.object(pipeline, "clear", lambda recipe: calls.append("clear")),
+        mock.patch.object(pipeline, "run_here", lambda recipe: calls.append("run_here")),
+    ):
+        with pytest.raises(RecipeError, match="stage 'a': broken"):
+            pipeline.launch(pipeline_recipe(tmp_path, []), on_slurm=False, fresh=True)
+    assert calls == []
 
 
 def test_launch_clears_nothing_unless_asked(tmp_path):
