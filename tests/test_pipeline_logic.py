@@ -316,6 +316,15 @@ def test_build_tiny_model_builds_only_missing_cached_shapes_that_a_training_stag
     assert built == ["tiny-wide"]  # there already: not built again
 
 
+def building(stages: list[Stage]):
+    """build_tiny_model, faked: it must be asked about the pipeline's own stages."""
+
+    def build(given: list[Stage]) -> None:
+        assert given == stages, "the tiny models are built for other stages"
+
+    return build
+
+
 def run_chain(recipe: Recipe, stages: list[Stage], codes: dict[str, int]):
     """run_here with each stage's command faked: it finishes the stage (code 0) or fails."""
     calls = []
@@ -333,7 +342,7 @@ def run_chain(recipe: Recipe, stages: list[Stage], codes: dict[str, int]):
     with (
         mock.patch.object(pipeline, "run_logged", run),
         mock.patch.object(pipeline, "command", lambda stage, _: ["fake", stage.name]),
-        mock.patch.object(pipeline, "build_tiny_model", lambda _: None),
+        mock.patch.object(pipeline, "build_tiny_model", building(stages)),
     ):
         return calls, pipeline.run_here(recipe)
 
@@ -415,7 +424,7 @@ def submitted(recipe: Recipe, stages: list[Stage]):
 
     with (
         mock.patch.object(slurm, "submit", submit),
-        mock.patch.object(pipeline, "build_tiny_model", lambda _: None),
+        mock.patch.object(pipeline, "build_tiny_model", building(stages)),
     ):
         return calls, pipeline.submit_chain(recipe)
 
