@@ -113,8 +113,12 @@ def test_a_source_is_local_when_it_is_a_task_or_an_existing_path(tmp_path, monke
 
 
 def test_validation_rows_exist_only_for_synthetic_tasks():
-    with pytest.raises(RecipeError, match=r"data.source some/hub has no validation split here"):
+    with pytest.raises(RecipeError) as err:
         load_raw(DataConfig("some/hub"), "validation")
+    assert str(err.value) == (
+        "evaluate.split=validation: data.source some/hub has no validation split here (only "
+        "r1lab's synthetic tasks have one); use evaluate.split=test"
+    )
     assert len(load_raw(DataConfig("tasks/arithmetic", test_size=6), "validation")) == 6
 
 
@@ -144,7 +148,7 @@ def test_a_saved_dataset_dict_gives_its_train_and_test_splits(tmp_path):
 
 def test_a_dataset_dict_without_a_test_split_says_so(tmp_path):
     saved = dataset_dict(tmp_path / "dd", train=rows(5))
-    with pytest.raises(RecipeError, match="data.test_split is null: this recipe has no test split"):
+    with pytest.raises(RecipeError, match="^data.test_split is null: this recipe has no test split to evaluate on$"):
         load_raw(DataConfig(str(saved), test_split=None), "test")
 
 
@@ -180,8 +184,13 @@ def test_a_single_tables_test_fraction_is_held_out_of_training_with_the_seed(tmp
 def test_a_single_table_without_held_out_rows_refuses_to_give_test_rows(tmp_path):
     table = jsonl(tmp_path / "t.jsonl", rows(4))
     assert len(load_raw(DataConfig(str(table)), "train")) == 4
-    with pytest.raises(RecipeError, match=rf"data.source {table} is a single table with no held-out"):
+    with pytest.raises(RecipeError) as err:
         load_raw(DataConfig(str(table)), "test")
+    assert str(err.value) == (
+        f"data.source {table} is a single table with no held-out rows, so evaluating on it would "
+        "score the training rows. Set data.test_source=<file of test rows>, or "
+        "data.test_fraction=0.1 to hold out 10% (left out of training too)"
+    )
 
 
 def test_a_size_below_the_rows_takes_a_seeded_sample_and_one_above_takes_all_in_order(tmp_path):
@@ -245,6 +254,8 @@ def test_a_file_that_does_not_parse_says_which_file_and_what_to_do(tmp_path):
     with pytest.raises(RecipeError) as err:
         load_table(str(bad), None, None)
     assert str(err.value).startswith(f"cannot read {bad}: ")
+    # the reader's own reason, not the wrapper datasets puts around it
+    assert "magic bytes not found" in str(err.value) and "Failed to read" not in str(err.value)
     assert str(err.value).endswith("If another run writes it, rerun that run; if it is yours, check the file")
 
 
@@ -259,11 +270,17 @@ def test_a_hub_dataset_is_loaded_by_id_subset_and_split_and_has_real_splits():
         assert load_table("org/name", "main", "dev") == "dev rows"
         cfg = DataConfig("org/name", subset="sub", test_split="eval", test_fraction=0.5)
         assert load_raw(cfg, "test") == "eval rows"  # its own test split, nothing held out
-    assert calls == [("org/name", "main", "dev"), ("org/name", "sub", "eval")]
+        held = DataConfig("org/name", subset="sub", test_source="org/held", test_split="eval")
+        assert load_raw(held, "test") == "eval rows"
+    assert calls == [
+        ("org/name", "main", "dev"),
+        ("org/name", "sub", "eval"),
+        ("org/held", "sub", "eval"),
+    ]
 
 
 def test_a_hub_dataset_with_a_null_test_split_says_so():
-    with pytest.raises(RecipeError, match="data.test_split is null"):
+    with pytest.raises(RecipeError, match="^data.test_split is null: this recipe has no test split to evaluate on$"):
         load_raw(DataConfig("org/name", test_split=None), "test")
 
 

@@ -467,7 +467,8 @@ def test_a_slurm_chain_with_every_stage_finished_submits_nothing_and_says_so(tmp
     calls, jobs = submitted(pipeline_recipe(tmp_path, [a]), [a])
     assert calls == [] and jobs == []
     out = capsys.readouterr().out
-    assert "every stage finished earlier: nothing submitted" in out and "chain:" not in out
+    assert "[r1lab pipeline] every stage finished earlier: nothing submitted\n" in out
+    assert "chain:" not in out
 
 
 def test_a_slurm_chain_sets_aside_a_finished_stage_made_from_one_made_anew(tmp_path):
