@@ -46,8 +46,14 @@ def dataset_dict(path: Path, **splits: list[dict]) -> Path:
 
 
 def test_a_data_section_without_a_source_is_refused_saying_what_a_source_is():
-    with pytest.raises(RecipeError, match=r"data: 'source' is required \(tasks/arithmetic"):
+    with pytest.raises(RecipeError) as err:
         DataConfig.from_recipe({"split": "train"})
+    assert str(err.value) == "data: 'source' is required (tasks/arithmetic, a file, or a Hub id)"
+
+
+def test_an_unknown_data_key_is_named_under_data():
+    with pytest.raises(RecipeError, match=r"^data.sourcee: unknown key 'sourcee' \(did you mean 'source'\?\)"):
+        DataConfig.from_recipe({"source": "x", "sourcee": "y"})
 
 
 @pytest.mark.parametrize("fraction", [0, 1, 1.5, -0.2])
@@ -355,6 +361,12 @@ def test_peek_columns_of_a_task_a_file_and_a_hub_id(tmp_path):
     table = jsonl(tmp_path / "t.jsonl", [{"a": 1, "b": 2}])
     assert peek_columns(DataConfig(str(table), train_size=5)) == ["a", "b"]
     assert peek_columns(DataConfig("org/hub-name")) is None
+
+
+def test_peek_columns_of_a_saved_dataset_dict_are_its_training_splits(tmp_path):
+    extra = [dict(r, hint="h") for r in rows(2)]
+    saved = dataset_dict(tmp_path / "dd", train=extra, test=rows(2))
+    assert peek_columns(DataConfig(str(saved))) == ["question", "solution", "reasoning", "hint"]
 
 
 def test_peek_columns_of_an_unknown_task_names_the_tasks():

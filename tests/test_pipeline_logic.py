@@ -273,6 +273,24 @@ def test_the_check_takes_a_finished_earlier_stages_output_as_there_and_checks_it
     assert any(level == "error" and m.startswith("stage 'b' (sft base/tiny): ") for level, m in found)
 
 
+def test_the_check_counts_a_tiny_model_not_built_yet_as_made(tmp_path):
+    """`r1lab pipeline` builds the cached tiny models first: a stage starting from one that is
+    not built yet is not an error (the tests' cache holds none)."""
+    assert not (tiny.cached_dir("tiny-wide") / "config.json").exists()
+    a = sft(tmp_path, "a", str(tiny.cached_dir("tiny-wide")))
+    found = check_messages(pipeline_recipe(tmp_path, [a]))
+    assert [m for level, m in found if level == "error"] == []
+
+
+def test_the_check_names_the_stage_of_each_warning(tmp_path):
+    a = sft(tmp_path, "a", str(tmp_path / "nowhere"), "lora.save=adapter")
+    warnings = [m for level, m in check_messages(pipeline_recipe(tmp_path, [a])) if level == "warning"]
+    assert any(
+        m.startswith("stage 'a' (sft base/tiny): ") and "model.use_peft is false" in m
+        for m in warnings
+    ), warnings
+
+
 def test_the_check_names_the_stage_kind_and_recipe_of_each_finding(tmp_path):
     a = sft(tmp_path, "a", str(tmp_path / "nowhere"))
     found = check_messages(pipeline_recipe(tmp_path, [a]))
