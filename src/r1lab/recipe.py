@@ -162,8 +162,9 @@ def hydra_value(value: Any) -> str:
         return "[" + ",".join(hydra_value(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ",".join(f"{k}:{hydra_value(v)}" for k, v in value.items()) + "}"
-    text = str(value)
-    escaped = text.replace("\\", "\\\\").replace("'", "\\'")
+    # Hydra's quoted strings unescape a backslash only in a run before a quote or at the end
+    text = re.sub(r"(\\+)(?='|\Z)", r"\1\1", str(value))
+    escaped = text.replace("'", "\\'")
     return f"'{escaped}'"
 
 
