@@ -19,7 +19,6 @@ from r1lab.generation.budget import (
     wrap,
 )
 
-
 TAGS = {"<think>": 256, "</think>": 257}
 
 
