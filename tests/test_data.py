@@ -52,18 +52,24 @@ def test_a_data_section_without_a_source_is_refused_saying_what_a_source_is():
 
 
 def test_an_unknown_data_key_is_named_under_data():
-    with pytest.raises(RecipeError, match=r"^data.sourcee: unknown key 'sourcee' \(did you mean 'source'\?\)"):
+    with pytest.raises(
+        RecipeError, match=r"^data.sourcee: unknown key 'sourcee' \(did you mean 'source'\?\)"
+    ):
         DataConfig.from_recipe({"source": "x", "sourcee": "y"})
 
 
 @pytest.mark.parametrize("fraction", [0, 1, 1.5, -0.2])
 def test_a_test_fraction_outside_zero_to_one_is_refused(fraction):
-    with pytest.raises(RecipeError, match=rf"between 0 and 1 \(a share of the rows\), got {fraction}$"):
+    with pytest.raises(
+        RecipeError, match=rf"between 0 and 1 \(a share of the rows\), got {fraction}$"
+    ):
         DataConfig.from_recipe({"source": "x.jsonl", "test_fraction": fraction})
 
 
 def test_a_test_fraction_inside_zero_to_one_is_taken():
-    assert DataConfig.from_recipe({"source": "x.jsonl", "test_fraction": 0.25}).test_fraction == 0.25
+    assert (
+        DataConfig.from_recipe({"source": "x.jsonl", "test_fraction": 0.25}).test_fraction == 0.25
+    )
 
 
 def test_an_unknown_template_names_the_closest_and_every_template():
@@ -154,7 +160,9 @@ def test_a_saved_dataset_dict_gives_its_train_and_test_splits(tmp_path):
 
 def test_a_dataset_dict_without_a_test_split_says_so(tmp_path):
     saved = dataset_dict(tmp_path / "dd", train=rows(5))
-    with pytest.raises(RecipeError, match="^data.test_split is null: this recipe has no test split to evaluate on$"):
+    with pytest.raises(
+        RecipeError, match="^data.test_split is null: this recipe has no test split to evaluate on$"
+    ):
         load_raw(DataConfig(str(saved), test_split=None), "test")
 
 
@@ -248,9 +256,11 @@ def test_each_file_kind_loads_by_its_suffix(tmp_path, suffix):
 
     path = tmp_path / f"t{suffix}"
     frame = pd.DataFrame(rows(3))
-    {".json": lambda: frame.to_json(path, orient="records", lines=True),
-     ".csv": lambda: frame.to_csv(path, index=False),
-     ".parquet": lambda: frame.to_parquet(path)}[suffix]()
+    {
+        ".json": lambda: frame.to_json(path, orient="records", lines=True),
+        ".csv": lambda: frame.to_csv(path, index=False),
+        ".parquet": lambda: frame.to_parquet(path),
+    }[suffix]()
     assert load_table(str(path), None, None)["question"] == ["q0", "q1", "q2"]
 
 
@@ -262,7 +272,9 @@ def test_a_file_that_does_not_parse_says_which_file_and_what_to_do(tmp_path):
     assert str(err.value).startswith(f"cannot read {bad}: ")
     # the reader's own reason, not the wrapper datasets puts around it
     assert "magic bytes not found" in str(err.value) and "Failed to read" not in str(err.value)
-    assert str(err.value).endswith("If another run writes it, rerun that run; if it is yours, check the file")
+    assert str(err.value).endswith(
+        "If another run writes it, rerun that run; if it is yours, check the file"
+    )
 
 
 def test_a_hub_dataset_is_loaded_by_id_subset_and_split_and_has_real_splits():
@@ -286,7 +298,9 @@ def test_a_hub_dataset_is_loaded_by_id_subset_and_split_and_has_real_splits():
 
 
 def test_a_hub_dataset_with_a_null_test_split_says_so():
-    with pytest.raises(RecipeError, match="^data.test_split is null: this recipe has no test split to evaluate on$"):
+    with pytest.raises(
+        RecipeError, match="^data.test_split is null: this recipe has no test split to evaluate on$"
+    ):
         load_raw(DataConfig("org/name", test_split=None), "test")
 
 
@@ -297,7 +311,15 @@ def test_the_template_turns_the_question_into_the_prompt_and_the_trace_into_the_
     from datasets import Dataset
 
     ds = Dataset.from_list(
-        [{"ask": "What is 3 + 4?", "trace": "t7", "solution": "7", "prompt": "old", "messages": "m"}]
+        [
+            {
+                "ask": "What is 3 + 4?",
+                "trace": "t7",
+                "solution": "7",
+                "prompt": "old",
+                "messages": "m",
+            }
+        ]
     )
     cfg = DataConfig("x", question_column="ask", completion_column="trace", template="chat")
     shaped = format_dataset(ds, cfg, completions=True)
@@ -378,5 +400,7 @@ def test_peek_columns_of_an_unknown_task_names_the_tasks():
     "source", ["/no/such/file", "./gone", "../gone", "~/gone-r1lab-test", "gone.jsonl", "gone.csv"]
 )
 def test_a_source_that_looks_like_a_path_and_is_not_there_is_an_error(source):
-    with pytest.raises(RecipeError, match=re.escape(f"data.source: no file or folder at '{source}'")):
+    with pytest.raises(
+        RecipeError, match=re.escape(f"data.source: no file or folder at '{source}'")
+    ):
         peek_columns(DataConfig(source))

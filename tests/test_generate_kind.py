@@ -26,9 +26,16 @@ PROMPTS, SHARD, N = 5, 2, 2
 def tiny(tmp_path: Path, *overrides: str):
     return compose(
         "distill/tiny",
-        [f"trainer.output_dir={tmp_path / 'out'}", f"data.train_size={PROMPTS}", "data.test_size=2",
-         "generate.backend=hf", f"generate.shard_size={SHARD}", f"generate.num_samples={N}",
-         "model.model_name_or_path=teachers/t1", *overrides],
+        [
+            f"trainer.output_dir={tmp_path / 'out'}",
+            f"data.train_size={PROMPTS}",
+            "data.test_size=2",
+            "generate.backend=hf",
+            f"generate.shard_size={SHARD}",
+            f"generate.num_samples={N}",
+            "model.model_name_or_path=teachers/t1",
+            *overrides,
+        ],
     )
 
 
@@ -86,7 +93,10 @@ def test_generate_makes_every_shard_writes_the_manifest_and_selects(tmp_path, te
     assert selected["generation"]["samples"] == PROMPTS * N
     printed = capsys.readouterr().out
     assert f"[r1lab generate] SFT data: {out / 'selected.parquet'}\n" in printed
-    assert f"selected {PROMPTS}/{PROMPTS * N} samples (50.0%) from {PROMPTS}/{PROMPTS} prompts" in printed
+    assert (
+        f"selected {PROMPTS}/{PROMPTS * N} samples (50.0%) from {PROMPTS}/{PROMPTS} prompts"
+        in printed
+    )
     import pyarrow.parquet as pq
 
     kept = pq.read_table(out / "selected.parquet").to_pylist()
@@ -96,8 +106,9 @@ def test_generate_makes_every_shard_writes_the_manifest_and_selects(tmp_path, te
 
 
 @pytest.mark.timeout(120)  # a node that waited for the others would wait forever
-def test_another_node_makes_its_shards_and_leaves_the_rest_to_node_0(tmp_path, teacher,
-                                                                     monkeypatch):
+def test_another_node_makes_its_shards_and_leaves_the_rest_to_node_0(
+    tmp_path, teacher, monkeypatch
+):
     monkeypatch.setenv("R1LAB_NODE_RANK", "1")
     monkeypatch.setenv("R1LAB_NUM_NODES", "2")
     out = kind.generate(tiny(tmp_path))
@@ -123,8 +134,13 @@ def test_the_manifest_holds_totals_settings_and_provenance(tmp_path):
     out = Path(recipe.output_dir)
     (out / "stats").mkdir(parents=True)
     for k, (n, secs, c) in enumerate([(4, 2.0, 60), (2, 1.0, 30)]):
-        stats = {"shard": k, "samples": n, "seconds": secs, "prompt_tokens": 5,
-                 "completion_tokens": c}
+        stats = {
+            "shard": k,
+            "samples": n,
+            "seconds": secs,
+            "prompt_tokens": 5,
+            "completion_tokens": c,
+        }
         (out / "stats" / f"shard-{k:05d}.json").write_text(json.dumps(stats))
     manifest = kind.write_manifest(recipe, out, 2)
     text = (out / "generation.json").read_text()
@@ -133,7 +149,9 @@ def test_the_manifest_holds_totals_settings_and_provenance(tmp_path):
     assert manifest["backend"] == "hf" and manifest["shards"] == 2
     assert manifest["settings"]["shard_size"] == SHARD and manifest["settings"]["seed"] == 0
     assert (manifest["samples"], manifest["completion_tokens"], manifest["generation_seconds"]) == (
-        6, 90, 3.0
+        6,
+        90,
+        3.0,
     )
     assert manifest["completion_tokens_per_second"] == 30.0
 
@@ -202,11 +220,11 @@ def test_a_generate_recipe_refuses_trainer_settings(tmp_path):
     )
 
 
-def test_check_generate_runs_the_generation_checks_then_says_what_it_will_do(tmp_path,
-                                                                           monkeypatch):
+def test_check_generate_runs_the_generation_checks_then_says_what_it_will_do(tmp_path, monkeypatch):
     ctx = SimpleNamespace(recipe=tiny(tmp_path))
     monkeypatch.setattr(
-        kind, "check_generation",
+        kind,
+        "check_generation",
         lambda c, cfg: iter([Finding("ok", f"{c is ctx} {cfg.backend} {cfg.shard_size}")]),
     )
     findings = list(kind.check_generate(ctx))

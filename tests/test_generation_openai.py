@@ -107,11 +107,15 @@ def serve(monkeypatch):
 def test_the_server_is_asked_for_its_models_once_quickly(serve, monkeypatch):
     monkeypatch.setenv("MY_KEY", "sk-1")
     server = Server()
-    gen = serve(server, base_url="http://h:9/v1/", api_key_env="MY_KEY", timeout=30.0,
-                max_retries=3)
+    gen = serve(
+        server, base_url="http://h:9/v1/", api_key_env="MY_KEY", timeout=30.0, max_retries=3
+    )
     assert gen.base_url == "http://h:9/v1"
     assert server.clients == [
-        ("sync", {"base_url": "http://h:9/v1", "api_key": "sk-1", "timeout": 10.0, "max_retries": 1})
+        (
+            "sync",
+            {"base_url": "http://h:9/v1", "api_key": "sk-1", "timeout": 10.0, "max_retries": 1},
+        )
     ]
 
 
@@ -173,11 +177,21 @@ def test_each_sample_is_one_request_seeded_per_prompt_and_sample(serve):
         for p, group in zip(["ab", "cde"], seeds, strict=True)
     ]
     first = server.requests[0]
-    assert first == ("completions", {"model": "teacher", "n": 1, "max_tokens": 33,
-                                     "temperature": 0.7, "top_p": 0.8, "seed": seeds[0][0],
-                                     "prompt": "ab"})
+    assert first == (
+        "completions",
+        {
+            "model": "teacher",
+            "n": 1,
+            "max_tokens": 33,
+            "temperature": 0.7,
+            "top_p": 0.8,
+            "seed": seeds[0][0],
+            "prompt": "ab",
+        },
+    )
     assert server.clients[1] == (
-        "async", {"base_url": "http://h/v1", "api_key": "EMPTY", "timeout": 12.5, "max_retries": 4}
+        "async",
+        {"base_url": "http://h/v1", "api_key": "EMPTY", "timeout": 12.5, "max_retries": 4},
     )
     assert server.closed == 1
 
@@ -235,8 +249,15 @@ def test_chat_prompts_go_to_the_chat_endpoint_as_messages(serve):
     chat = [{"role": "user", "content": "2+2?"}]
     out = serve(server).generate([chat], 1, Sampling(max_new_tokens=9))
     assert out == [[Completion("4", "stop", 7, 11)]]
-    assert server.requests[0][1] == {"messages": chat, "model": "teacher", "n": 1, "max_tokens": 9,
-                                     "temperature": 1.0, "top_p": 1.0, "seed": None}
+    assert server.requests[0][1] == {
+        "messages": chat,
+        "model": "teacher",
+        "n": 1,
+        "max_tokens": 9,
+        "temperature": 1.0,
+        "top_p": 1.0,
+        "seed": None,
+    }
 
 
 @pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
@@ -268,7 +289,9 @@ def refusing(status: int, message: str, prompts=("bad",)):
     def answer(kind, request):
         if request["prompt"] in prompts:
             refused.append(request)
-            raise APIStatusError(status, message + (f" #{len(refused)}" if len(refused) > 1 else ""))
+            raise APIStatusError(
+                status, message + (f" #{len(refused)}" if len(refused) > 1 else "")
+            )
         return text_answer(kind, request)
 
     return answer
@@ -290,9 +313,15 @@ def test_the_default_key_variable_retries_and_concurrency(serve, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-default")
     server = Server(text_answer)
     serve(server).generate([f"p{i}" for i in range(70)], 1, Sampling())
-    assert server.clients[1] == ("async", {"base_url": "http://localhost:8000/v1",
-                                           "api_key": "sk-default", "timeout": 600.0,
-                                           "max_retries": 5})
+    assert server.clients[1] == (
+        "async",
+        {
+            "base_url": "http://localhost:8000/v1",
+            "api_key": "sk-default",
+            "timeout": 600.0,
+            "max_retries": 5,
+        },
+    )
     assert server.most_in_flight == 64
 
 

@@ -22,7 +22,12 @@ from r1lab.generation.settings import NOT_GENERATION, GenerateConfig, config, pr
 def test_default_sampling_is_plain_sampling_of_256_tokens_unseeded_unstopped():
     s = Sampling()
     assert (s.temperature, s.top_p, s.max_new_tokens, s.greedy, s.seed, s.stop) == (
-        1.0, 1.0, 256, False, None, ()
+        1.0,
+        1.0,
+        256,
+        False,
+        None,
+        (),
     )
 
 
@@ -126,7 +131,11 @@ def test_speed_and_selection_settings_are_not_generation_settings():
 def test_no_section_is_r1s_sampling_on_vllm():
     cfg = GenerateConfig.from_recipe(None)
     assert (cfg.backend, cfg.num_samples, cfg.temperature, cfg.top_p, cfg.budget) == (
-        "vllm", 4, 0.6, 0.95, None
+        "vllm",
+        4,
+        0.6,
+        0.95,
+        None,
     )
 
 
@@ -152,8 +161,17 @@ def test_settings_of_the_wrong_type_are_named_at_once():
 
 
 @pytest.mark.parametrize(
-    "key", ["num_samples", "shard_size", "max_new_tokens", "seed", "tensor_parallel_size",
-            "batch_size", "concurrency", "max_retries"]
+    "key",
+    [
+        "num_samples",
+        "shard_size",
+        "max_new_tokens",
+        "seed",
+        "tensor_parallel_size",
+        "batch_size",
+        "concurrency",
+        "max_retries",
+    ],
 )
 def test_a_whole_number_setting_refuses_a_fraction(key):
     with pytest.raises(RecipeError, match=f"generate.{key}=2.5 must be int"):
@@ -187,8 +205,14 @@ def test_a_meaningless_setting_is_refused_with_its_rule(section, message):
 
 def test_the_smallest_meaningful_settings_are_accepted():
     cfg = GenerateConfig.from_recipe(
-        {"num_samples": 1, "shard_size": 1, "max_new_tokens": 1, "temperature": 0, "top_p": 1,
-         "concurrency": 1}
+        {
+            "num_samples": 1,
+            "shard_size": 1,
+            "max_new_tokens": 1,
+            "temperature": 0,
+            "top_p": 1,
+            "concurrency": 1,
+        }
     )
     assert (cfg.num_samples, cfg.shard_size, cfg.max_new_tokens, cfg.top_p) == (1, 1, 1, 1)
 
@@ -221,11 +245,15 @@ def test_temperature_zero_samples_greedily():
 
 def test_vllm_options_carry_the_engine_settings_and_its_extra_arguments():
     cfg = GenerateConfig(
-        tensor_parallel_size=2, max_model_len=4096, gpu_memory_utilization=0.45, seed=7,
+        tensor_parallel_size=2,
+        max_model_len=4096,
+        gpu_memory_utilization=0.45,
+        seed=7,
         vllm_args={"enforce_eager": True, "dtype": "half"},
     )
-    assert cfg.backend_options({"model_name_or_path": "m", "dtype": "bfloat16",
-                                "model_revision": "v2"}) == {
+    assert cfg.backend_options(
+        {"model_name_or_path": "m", "dtype": "bfloat16", "model_revision": "v2"}
+    ) == {
         "revision": "v2",
         "tensor_parallel_size": 2,
         "dtype": "half",  # vllm_args win
@@ -249,10 +277,16 @@ def test_vllm_options_leave_out_what_is_not_set():
 
 def test_openai_options_take_the_nodes_endpoint_in_turn():
     cfg = GenerateConfig(
-        backend="openai", base_url=["http://a/v1", "http://b/v1", "http://c/v1"],
-        api_key_env="KEY", concurrency=5, timeout=30.0, max_retries=2,
+        backend="openai",
+        base_url=["http://a/v1", "http://b/v1", "http://c/v1"],
+        api_key_env="KEY",
+        concurrency=5,
+        timeout=30.0,
+        max_retries=2,
     )
-    options = [cfg.backend_options({"model_name_or_path": "m"}, node)["base_url"] for node in range(5)]
+    options = [
+        cfg.backend_options({"model_name_or_path": "m"}, node)["base_url"] for node in range(5)
+    ]
     assert options == ["http://a/v1", "http://b/v1", "http://c/v1", "http://a/v1", "http://b/v1"]
     assert cfg.backend_options({"model_name_or_path": "m", "model_revision": "v2"}, 1) == {
         "base_url": "http://b/v1",
@@ -295,8 +329,7 @@ def test_generator_loads_the_models_backend_for_the_node_and_holds_it_to_the_bud
         return Loaded()
 
     monkeypatch.setattr(r1lab.generation, "load_generator", fake)
-    cfg = GenerateConfig(backend="openai", base_url=["http://a/v1", "http://b/v1"],
-                         budget=None)
+    cfg = GenerateConfig(backend="openai", base_url=["http://a/v1", "http://b/v1"], budget=None)
     plain = cfg.generator({"model_name_or_path": 42}, node=1)
     assert isinstance(plain, Loaded)
     assert made[0][:2] == ("openai", "42") and made[0][2]["base_url"] == "http://b/v1"
@@ -310,11 +343,18 @@ def test_generator_loads_the_models_backend_for_the_node_and_holds_it_to_the_bud
 def test_provenance_records_the_sampling_and_a_budget_only_when_there_is_one():
     cfg = GenerateConfig(num_samples=3, temperature=0.7, top_p=0.9, max_new_tokens=500, seed=4)
     assert json.loads(cfg.provenance()) == {
-        "num_samples": 3, "temperature": 0.7, "top_p": 0.9, "max_new_tokens": 500, "seed": 4
+        "num_samples": 3,
+        "temperature": 0.7,
+        "top_p": 0.9,
+        "max_new_tokens": 500,
+        "seed": 4,
     }
     cfg.budget = Budget(max_think_tokens=100, min_think_tokens=10)
     assert json.loads(cfg.provenance())["budget"] == {
-        "max_think_tokens": 100, "min_think_tokens": 10, "wait_text": "Wait", "max_waits": 1
+        "max_think_tokens": 100,
+        "min_think_tokens": 10,
+        "wait_text": "Wait",
+        "max_waits": 1,
     }
 
 
@@ -325,5 +365,8 @@ def test_the_recipes_config_and_the_samples_provenance():
     )
     assert config(recipe) is cfg
     assert provenance(recipe, cfg) == {
-        "teacher": "7", "backend": "hf", "sampling": cfg.provenance(), "recipe": "distill/mine"
+        "teacher": "7",
+        "backend": "hf",
+        "sampling": cfg.provenance(),
+        "recipe": "distill/mine",
     }

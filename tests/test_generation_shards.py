@@ -74,19 +74,43 @@ def shards_in(out) -> list[str]:
 def test_the_schema_is_prompt_id_the_sources_columns_then_the_samples_own():
     schema = samples_schema(SOURCE)
     assert schema.names == [
-        "prompt_id", "prompt", "level", "sample", "completion", "finish_reason", "prompt_tokens",
-        "completion_tokens", "teacher", "backend", "sampling", "recipe",
+        "prompt_id",
+        "prompt",
+        "level",
+        "sample",
+        "completion",
+        "finish_reason",
+        "prompt_tokens",
+        "completion_tokens",
+        "teacher",
+        "backend",
+        "sampling",
+        "recipe",
     ]
     text, count = pa.string(), pa.int64()
-    assert schema.types == [count, text, count, count, text, text, count, count, text, text,
-                            text, text]
+    assert schema.types == [
+        count,
+        text,
+        count,
+        count,
+        text,
+        text,
+        count,
+        count,
+        text,
+        text,
+        text,
+        text,
+    ]
 
 
 def test_a_shards_file_is_numbered_with_five_digits(tmp_path):
     assert shard_path(tmp_path, 12) == tmp_path / "samples" / "shard-00012.parquet"
 
 
-@pytest.mark.parametrize(("prompts", "size", "shards"), [(10, 4, 3), (8, 4, 2), (0, 4, 0), (3, 256, 1)])
+@pytest.mark.parametrize(
+    ("prompts", "size", "shards"), [(10, 4, 3), (8, 4, 2), (0, 4, 0), (3, 256, 1)]
+)
 def test_the_number_of_shards_covers_every_prompt(prompts, size, shards):
     assert num_shards(prompts, size) == shards
 
@@ -117,16 +141,28 @@ def test_log_names_the_node_only_among_several(node, capsys):
 def test_sample_rows_are_one_per_sample_with_the_source_columns_and_provenance():
     out = sample_rows(
         rows(2),
-        [[Completion("a", "stop", 5, 6), Completion("b", "length", 5, 9)],
-         [Completion("c", "stop", 7, 3), Completion("d", "stop", 7, 4)]],
+        [
+            [Completion("a", "stop", 5, 6), Completion("b", "length", 5, 9)],
+            [Completion("c", "stop", 7, 3), Completion("d", "stop", 7, 4)],
+        ],
         MADE_BY,
     )
     assert [(r["prompt_id"], r["sample"], r["completion"]) for r in out] == [
-        (0, 0, "a"), (0, 1, "b"), (1, 0, "c"), (1, 1, "d")
+        (0, 0, "a"),
+        (0, 1, "b"),
+        (1, 0, "c"),
+        (1, 1, "d"),
     ]
     assert out[1] == {
-        "prompt_id": 0, "prompt": "q0", "level": 0, "sample": 1, "completion": "b",
-        "finish_reason": "length", "prompt_tokens": 5, "completion_tokens": 9, **MADE_BY,
+        "prompt_id": 0,
+        "prompt": "q0",
+        "level": 0,
+        "sample": 1,
+        "completion": "b",
+        "finish_reason": "length",
+        "prompt_tokens": 5,
+        "completion_tokens": 9,
+        **MADE_BY,
     }
 
 
@@ -141,7 +177,11 @@ def test_a_shard_holds_its_samples_and_its_stats(tmp_path):
     )
     write_shard(tmp_path, 3, samples, 2.5, samples_schema(SOURCE))
     assert json.loads((tmp_path / "stats" / "shard-00003.json").read_text()) == {
-        "shard": 3, "samples": 2, "seconds": 2.5, "prompt_tokens": 12, "completion_tokens": 36,
+        "shard": 3,
+        "samples": 2,
+        "seconds": 2.5,
+        "prompt_tokens": 12,
+        "completion_tokens": 36,
     }
     assert pq.read_table(shard_path(tmp_path, 3)).to_pylist() == samples
     assert shards_in(tmp_path) == ["shard-00003.parquet"]  # no temporary file left
@@ -151,8 +191,13 @@ def test_samples_load_in_shard_order(tmp_path):
     schema = samples_schema(SOURCE)
     for k in (2, 0, 1):
         chunk = rows(6)[2 * k : 2 * k + 2]
-        write_shard(tmp_path, k, sample_rows(chunk, [[Completion("x", "stop", 1, 1)]] * 2, MADE_BY),
-                    1.0, schema)
+        write_shard(
+            tmp_path,
+            k,
+            sample_rows(chunk, [[Completion("x", "stop", 1, 1)]] * 2, MADE_BY),
+            1.0,
+            schema,
+        )
     assert [r["prompt_id"] for r in load_samples(tmp_path)] == [0, 1, 2, 3, 4, 5]
 
 
@@ -179,8 +224,13 @@ def test_shards_with_other_columns_are_refused(tmp_path):
 def test_totals_sum_every_shards_stats(tmp_path):
     (tmp_path / "stats").mkdir()
     for k, (n, secs, p, c) in enumerate([(4, 2.0, 40, 300), (2, 3.0, 20, 200)]):
-        stats = {"shard": k, "samples": n, "seconds": secs, "prompt_tokens": p,
-                 "completion_tokens": c}
+        stats = {
+            "shard": k,
+            "samples": n,
+            "seconds": secs,
+            "prompt_tokens": p,
+            "completion_tokens": c,
+        }
         (tmp_path / "stats" / f"shard-{k:05d}.json").write_text(json.dumps(stats))
     assert shard_totals(tmp_path) == {
         "samples": 6,
@@ -194,8 +244,11 @@ def test_totals_sum_every_shards_stats(tmp_path):
 
 def test_totals_of_no_time_have_no_rate(tmp_path):
     (tmp_path / "stats").mkdir()
-    (tmp_path / "stats" / "shard-00000.json").write_text(json.dumps(
-        {"shard": 0, "samples": 3, "seconds": 0, "prompt_tokens": 1, "completion_tokens": 2}))
+    (tmp_path / "stats" / "shard-00000.json").write_text(
+        json.dumps(
+            {"shard": 0, "samples": 3, "seconds": 0, "prompt_tokens": 1, "completion_tokens": 2}
+        )
+    )
     totals = shard_totals(tmp_path)
     assert totals["completion_tokens_per_second"] is None and totals["samples_per_second"] is None
 
@@ -205,8 +258,9 @@ def test_totals_of_no_time_have_no_rate(tmp_path):
 
 def test_a_node_makes_its_missing_shards_with_the_prompts_ids_and_seed(tmp_path, node, capsys):
     gen = Recorder()
-    cfg = GenerateConfig(num_samples=2, shard_size=3, seed=8, temperature=0.5, top_p=0.9,
-                         max_new_tokens=77)
+    cfg = GenerateConfig(
+        num_samples=2, shard_size=3, seed=8, temperature=0.5, top_p=0.9, max_new_tokens=77
+    )
     assert generate_shards(rows(7), samples_schema(SOURCE), tmp_path, cfg, lambda: gen, MADE_BY)
     sampling = Sampling(0.5, 0.9, 77, greedy=False, seed=8)
     assert gen.calls == [
@@ -216,7 +270,9 @@ def test_a_node_makes_its_missing_shards_with_the_prompts_ids_and_seed(tmp_path,
     ]
     saved = load_samples(tmp_path)
     assert [(r["prompt_id"], r["sample"], r["completion"]) for r in saved][-3:] == [
-        (5, 1, "q5/1"), (6, 0, "q6/0"), (6, 1, "q6/1")
+        (5, 1, "q5/1"),
+        (6, 0, "q6/0"),
+        (6, 1, "q6/1"),
     ]
     assert saved[0]["teacher"] == "t" and saved[0]["level"] == 0
     out = capsys.readouterr().out
@@ -251,8 +307,11 @@ def test_node_r_of_n_makes_shards_r_r_plus_n(tmp_path, node):
     cfg = GenerateConfig(num_samples=1, shard_size=2)
     generate_shards(rows(15), samples_schema(SOURCE), tmp_path, cfg, lambda: gen, MADE_BY)
     assert [ids[0] for *_, ids in gen.calls] == [2, 8, 14]  # shards 1, 4, 7
-    assert shards_in(tmp_path) == ["shard-00001.parquet", "shard-00004.parquet",
-                                   "shard-00007.parquet"]
+    assert shards_in(tmp_path) == [
+        "shard-00001.parquet",
+        "shard-00004.parquet",
+        "shard-00007.parquet",
+    ]
 
 
 def test_a_shard_written_meanwhile_is_not_made_again(tmp_path, node):
@@ -273,8 +332,10 @@ def test_a_preemption_stops_between_shards(tmp_path, node, monkeypatch, capsys):
     gen = Recorder()
     monkeypatch.setattr("r1lab.preempt.requested", lambda: len(gen.calls) == 2)
     cfg = GenerateConfig(num_samples=1, shard_size=1)
-    assert generate_shards(rows(4), samples_schema(SOURCE), tmp_path, cfg, lambda: gen,
-                           MADE_BY) is False
+    assert (
+        generate_shards(rows(4), samples_schema(SOURCE), tmp_path, cfg, lambda: gen, MADE_BY)
+        is False
+    )
     assert shards_in(tmp_path) == ["shard-00000.parquet", "shard-00001.parquet"]
     assert "preemption requested: stopping between shards" in capsys.readouterr().out
 
@@ -330,8 +391,13 @@ def test_nothing_to_wait_for_returns_at_once(tmp_path, node, monkeypatch):
 
 
 def sample_set(out, settings, cfg=None) -> SampleSet:
-    return SampleSet(out, cfg or GenerateConfig(num_samples=1, shard_size=2), settings,
-                     ("k", "temperature"), MADE_BY)
+    return SampleSet(
+        out,
+        cfg or GenerateConfig(num_samples=1, shard_size=2),
+        settings,
+        ("k", "temperature"),
+        MADE_BY,
+    )
 
 
 def test_node_0_writes_the_settings_and_a_rerun_with_them_is_admitted(tmp_path):

@@ -117,7 +117,8 @@ def adapter(tmp_path_factory) -> Path:
     LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(root / "base")
     base = LlamaForCausalLM.from_pretrained(root / "base", dtype=torch.bfloat16)
     peft = get_peft_model(
-        base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+        base,
+        LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False),
     )
     peft.save_pretrained(root / "adapter")
     (root / "adapter" / "tokenizer_config.json").write_text("{}")
@@ -250,7 +251,9 @@ def test_an_adapter_run_saves_only_the_adapter_into_the_output_dir(tmp_path):
     assert trainer.saved == [str(tmp_path)] and trainer.events == ["save"]
 
 
-@pytest.mark.parametrize("main, events", [(True, ["save", "merge", "wait"]), (False, ["save", "wait"])])
+@pytest.mark.parametrize(
+    "main, events", [(True, ["save", "merge", "wait"]), (False, ["save", "wait"])]
+)
 def test_a_merged_run_saves_the_adapter_beside_and_the_main_process_merges_it_in(
     tmp_path, main, events
 ):
@@ -293,7 +296,13 @@ def test_the_merge_process_gets_no_distributed_environment_and_the_set_load_opti
     ]
     env = seen["env"]
     assert env["R1LAB_KEEP_ME"] == "yes" and env["MASTER_ADDR"] == "node7"
-    assert not {"ACCELERATE_USE_DEEPSPEED", "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE"} & set(env)
+    assert not {
+        "ACCELERATE_USE_DEEPSPEED",
+        "RANK",
+        "LOCAL_RANK",
+        "WORLD_SIZE",
+        "LOCAL_WORLD_SIZE",
+    } & set(env)
     assert seen["capture"] == (True, True)
 
 

@@ -214,7 +214,9 @@ def test_a_stage_runs_with_the_pipeline_and_stage_named_in_its_environment(tmp_p
 
 
 def check_messages(recipe: Recipe) -> list[tuple[str, str]]:
-    return [(f.status, f.message) for f in pipeline.check_stages(Context(recipe, KINDS["pipeline"]))]
+    return [
+        (f.status, f.message) for f in pipeline.check_stages(Context(recipe, KINDS["pipeline"]))
+    ]
 
 
 def test_the_check_refuses_two_stages_writing_one_folder_and_names_both(tmp_path):
@@ -270,7 +272,9 @@ def test_the_check_takes_a_finished_earlier_stages_output_as_there_and_checks_it
     b = sft(tmp_path, "b", str(tmp_path / "a"))
     finish(a, [a, b])
     found = check_messages(pipeline_recipe(tmp_path, [a, b]))
-    assert any(level == "error" and m.startswith("stage 'b' (sft base/tiny): ") for level, m in found)
+    assert any(
+        level == "error" and m.startswith("stage 'b' (sft base/tiny): ") for level, m in found
+    )
 
 
 def test_the_check_counts_a_tiny_model_not_built_yet_as_made(tmp_path):
@@ -284,7 +288,9 @@ def test_the_check_counts_a_tiny_model_not_built_yet_as_made(tmp_path):
 
 def test_the_check_names_the_stage_of_each_warning(tmp_path):
     a = sft(tmp_path, "a", str(tmp_path / "nowhere"), "lora.save=adapter")
-    warnings = [m for level, m in check_messages(pipeline_recipe(tmp_path, [a])) if level == "warning"]
+    warnings = [
+        m for level, m in check_messages(pipeline_recipe(tmp_path, [a])) if level == "warning"
+    ]
     assert any(
         m.startswith("stage 'a' (sft base/tiny): ") and "model.use_peft is false" in m
         for m in warnings
@@ -323,7 +329,9 @@ def test_build_tiny_model_builds_only_missing_cached_shapes_that_a_training_stag
     with mock.patch.object(tiny, "ensure", lambda shape: built.append(shape) or Path("/built")):
         pipeline.build_tiny_model([a, e, w])
     assert built == ["tiny-wide"]
-    assert "building the tiny-wide model that stage 'w' starts from: /built" in capsys.readouterr().out
+    assert (
+        "building the tiny-wide model that stage 'w' starts from: /built" in capsys.readouterr().out
+    )
     Path(wide).mkdir(parents=True, exist_ok=True)
     (Path(wide) / "config.json").write_text("{}")
     try:
@@ -413,9 +421,7 @@ def test_a_run_skips_finished_stages_logs_each_under_the_pipeline_and_names_the_
     finish(c, stages)
     calls, code = run_chain(pipeline_recipe(tmp_path, stages, "tests/p"), stages, {})
     assert code == 0
-    assert calls == [
-        (s.name, tmp_path / "logs" / f"{s.name}.log", s.name) for s in (a, b, e)
-    ]
+    assert calls == [(s.name, tmp_path / "logs" / f"{s.name}.log", s.name) for s in (a, b, e)]
     out = capsys.readouterr().out
     assert "[r1lab pipeline] tests/p: 4 stages: a -> b -> c -> e\n" in out
     assert f"[3/4] c (base/tiny): finished earlier in {c.output}; skipped" in out
@@ -425,9 +431,7 @@ def test_a_run_skips_finished_stages_logs_each_under_the_pipeline_and_names_the_
     assert f"lineage of the last model: r1lab show {c.output}\n" in out  # e evaluates, trains none
 
 
-def test_a_rerun_sets_aside_a_finished_stage_made_from_one_made_anew_and_says_so(
-    tmp_path, capsys
-):
+def test_a_rerun_sets_aside_a_finished_stage_made_from_one_made_anew_and_says_so(tmp_path, capsys):
     a, b = sft(tmp_path, "a", "m"), sft(tmp_path, "b", str(tmp_path / "a"))
     stages = [a, b]
     pipeline.remake(a, [])  # nothing to set aside: no output needed

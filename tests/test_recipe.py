@@ -150,7 +150,9 @@ def test_a_reward_weight_is_a_number_given_alone_or_as_weight_else_one():
 
 @pytest.mark.parametrize("weight", [True, "0.5", None])
 def test_a_reward_weight_that_is_not_a_number_is_refused(weight):
-    with pytest.raises(RecipeError, match=rf"^rewards.cosine: weight must be a number, got {weight!r}$"):
+    with pytest.raises(
+        RecipeError, match=rf"^rewards.cosine: weight must be a number, got {weight!r}$"
+    ):
         parse_rewards({"cosine": {"weight": weight}})
 
 
@@ -206,8 +208,17 @@ def test_a_recipe_without_rewards_has_none():
     assert (recipe.slurm, recipe.evaluate, recipe.overrides) == ({}, {}, [])
 
 
-def test_runnable_recipes_are_the_yaml_files_in_subfolders_other_than_the_groups(tmp_path, monkeypatch):
-    for rel in ("top.yaml", "a/b.yaml", "a/notes.txt", "c/d/e.yaml", "model/m.yaml", "hydra/h.yaml"):
+def test_runnable_recipes_are_the_yaml_files_in_subfolders_other_than_the_groups(
+    tmp_path, monkeypatch
+):
+    for rel in (
+        "top.yaml",
+        "a/b.yaml",
+        "a/notes.txt",
+        "c/d/e.yaml",
+        "model/m.yaml",
+        "hydra/h.yaml",
+    ):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("kind: sft\n")
     monkeypatch.setenv("R1LAB_RECIPES", str(tmp_path))
@@ -215,7 +226,8 @@ def test_runnable_recipes_are_the_yaml_files_in_subfolders_other_than_the_groups
 
 
 @pytest.mark.parametrize(
-    "given", ["r1_zero/tiny", "r1_zero/tiny.yml", "recipes/r1_zero/tiny.yaml", "{root}/r1_zero/tiny.yaml"]
+    "given",
+    ["r1_zero/tiny", "r1_zero/tiny.yml", "recipes/r1_zero/tiny.yaml", "{root}/r1_zero/tiny.yaml"],
 )
 def test_a_recipe_name_may_be_its_file(given):
     assert normalize_name(given.format(root=recipes_dir())) == "r1_zero/tiny"
@@ -279,7 +291,9 @@ def test_a_yaml_error_says_what_the_parser_was_doing():
 
 
 def test_a_yaml_error_without_a_place_says_a_recipe_file():
-    assert yaml_error_message(yaml.YAMLError("boom")).startswith("a recipe file: invalid YAML: boom. ")
+    assert yaml_error_message(yaml.YAMLError("boom")).startswith(
+        "a recipe file: invalid YAML: boom. "
+    )
 
 
 def test_a_recipe_file_that_is_not_yaml_is_named_with_its_line(tmp_path, monkeypatch):
@@ -294,13 +308,17 @@ def test_an_unknown_recipe_lists_where_recipes_are_and_which_there_are():
     with pytest.raises(RecipeError) as err:
         compose("nothing/like/it")
     text = str(err.value)
-    assert text.startswith(f"unknown recipe 'nothing/like/it'. Recipes are YAML files under {recipes_dir()}")
+    assert text.startswith(
+        f"unknown recipe 'nothing/like/it'. Recipes are YAML files under {recipes_dir()}"
+    )
     assert "available: " in text and "base/tiny" in text.split("available: ")[1]
 
 
 def test_a_hydra_or_interpolation_error_names_the_recipe_and_the_overrides():
     for override in ("model=no_such_group", "trainer.note=${no_such_key}"):
-        with pytest.raises(RecipeError, match=rf"^recipe 'base/tiny' with overrides \['{re.escape(override)}'\]: "):
+        with pytest.raises(
+            RecipeError, match=rf"^recipe 'base/tiny' with overrides \['{re.escape(override)}'\]: "
+        ):
             compose("base/tiny", [override])
 
 
@@ -316,7 +334,9 @@ def test_composition_works_where_hydra_was_left_initialised_and_leaves_it_uninit
 
 def test_a_dotted_key_with_dashes_is_added_and_an_undotted_new_key_is_left_to_hydra():
     assert compose("base/tiny", ["trainer.my-note=7"]).trainer["my-note"] == 7
-    with pytest.raises(RecipeError, match=r"^recipe 'base/tiny' with overrides \['extra_top=1'\]: "):
+    with pytest.raises(
+        RecipeError, match=r"^recipe 'base/tiny' with overrides \['extra_top=1'\]: "
+    ):
         compose("base/tiny", ["extra_top=1"])  # Hydra refuses a new key without + or ++
 
 
@@ -324,12 +344,16 @@ def test_a_pipeline_stage_outputs_follow_the_pipelines_output_dir_before_interpo
     recipe = compose("r1/tiny", ["trainer.output_dir=/out/p"])
     stages = {s.name: s for s in recipe.parsed["stages"]}
     assert stages["sft"].output == "/out/p/sft"
-    assert "model.model_name_or_path='/out/p/reasoning_rl'" in stages["rejection_sampling"].overrides
+    assert (
+        "model.model_name_or_path='/out/p/reasoning_rl'" in stages["rejection_sampling"].overrides
+    )
     assert stages["base"].output == "runs/base/tiny"  # given in the recipe
 
 
 def test_a_stage_free_kind_gets_empty_model_data_and_trainer_sections():
-    recipe = from_dict("p", {"kind": "pipeline", "stages": {"a": {"recipe": "base/tiny", "output": "o"}}})
+    recipe = from_dict(
+        "p", {"kind": "pipeline", "stages": {"a": {"recipe": "base/tiny", "output": "o"}}}
+    )
     assert (recipe.model, recipe.data, recipe.trainer) == ({}, {}, {})
 
 
@@ -337,7 +361,9 @@ def test_a_trainer_kind_without_a_model_section_is_refused():
     for missing in ("model", "data", "trainer"):
         data = {"kind": "sft", "model": {"a": 1}, "data": {"source": "x"}, "trainer": {}}
         data[missing] = "oops"
-        with pytest.raises(RecipeError, match=rf"^recipe 'x': section '{missing}:' is missing or not a mapping$"):
+        with pytest.raises(
+            RecipeError, match=rf"^recipe 'x': section '{missing}:' is missing or not a mapping$"
+        ):
             from_dict("x", data)
 
 
@@ -347,7 +373,14 @@ def test_a_recipe_of_an_unknown_kind_is_named():
 
 
 def test_the_name_and_overrides_a_written_recipe_holds_are_not_sections():
-    data = {"kind": "sft", "model": {}, "data": {}, "trainer": {}, "name": "y", "overrides": ["a=1"]}
+    data = {
+        "kind": "sft",
+        "model": {},
+        "data": {},
+        "trainer": {},
+        "name": "y",
+        "overrides": ["a=1"],
+    }
     recipe = from_dict("x", data, ["b=2"])
     assert (recipe.name, recipe.overrides) == ("x", ["b=2"])
     assert data["name"] == "y"  # the caller's mapping is left alone
