@@ -1503,7 +1503,8 @@ def test_a_plan_near_the_gpus_memory_is_a_warning_with_more_room_offered():
     assert found[-1][0] == "warning"
     assert found[-1][1].startswith("memory plan per rank on 48gb: ")
     assert ": above 90%, little room for fragmentation." in found[-1][1]
-    assert "; more room with: model.use_peft=true (LoRA) (" in found[-1][1]
+    assert ". More room with: model.use_peft=true (LoRA) (" in found[-1][1]
+    assert ".;" not in found[-1][1]
 
 
 def test_an_engine_is_planned_only_on_named_gpus():

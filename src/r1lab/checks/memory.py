@@ -131,7 +131,7 @@ def check_memory_plan(ctx: Context) -> Findings:
     else:
         yield warning(
             f"{head}: above {memory_plan.WARN_FRACTION:.0%}, little room for fragmentation.{share}"
-            + (f"; more room with: {how}" if fixes else "")
+            + (f" More room with: {how}" if fixes else "")
         )
 
 
