@@ -277,9 +277,10 @@ def test_the_check_takes_a_finished_earlier_stages_output_as_there_and_checks_it
     )
 
 
-def test_the_check_counts_a_tiny_model_not_built_yet_as_made(tmp_path):
+def test_the_check_counts_a_tiny_model_not_built_yet_as_made(tmp_path, monkeypatch):
     """`r1lab pipeline` builds the cached tiny models first: a stage starting from one that is
-    not built yet is not an error (the tests' cache holds none)."""
+    not built yet is not an error. A cache of its own: other tests build tiny models in theirs."""
+    monkeypatch.setenv("R1LAB_CACHE", str(tmp_path / "cache"))
     assert not (tiny.cached_dir("tiny-wide") / "config.json").exists()
     a = sft(tmp_path, "a", str(tiny.cached_dir("tiny-wide")))
     found = check_messages(pipeline_recipe(tmp_path, [a]))
@@ -319,8 +320,10 @@ def test_the_check_reports_a_stage_that_does_not_compose_and_goes_on(tmp_path):
 
 
 def test_build_tiny_model_builds_only_missing_cached_shapes_that_a_training_stage_starts_from(
-    tmp_path, capsys
+    tmp_path, capsys, monkeypatch
 ):
+    # a cache of its own: the session's may hold a built tiny-wide, whose config.json this removes
+    monkeypatch.setenv("R1LAB_CACHE", str(tmp_path / "cache"))
     wide = str(tiny.cached_dir("tiny-wide"))
     a = sft(tmp_path, "a", str(tmp_path / "pretrained"))  # not a cached shape
     e = Stage("e", str(tmp_path / "e"), evaluate="a")
