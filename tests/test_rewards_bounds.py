@@ -196,13 +196,16 @@ def run_in_fork(work: Callable[[], bool], limit: float = 60) -> int:
 def test_stuck_worker_is_killed_and_replaced(tmp_path):
     with scripted_pool(tmp_path) as (pool, started):
         pool.check([("1", "1")])  # started
-        start = time.monotonic()
+        start = time.time()
         out = pool.check(
             [("HANG", "\\frac{1}{1}"), ("\\frac12", "0.5"), ("3", "x")], time_limit=LIMIT
         )
-        elapsed = time.monotonic() - start
         assert out == [TIMEOUT, CORRECT, WRONG]
-        assert elapsed < LIMIT + SLACK
+        # killed at the limit: the replacement's first act (its start file) comes within the
+        # limit plus a process start. Not the batch's end, which also waits for the replacement
+        # to import math-verify: seconds more on a loaded machine, and not what this test is about
+        replaced_at = (tmp_path / "starts" / "2").stat().st_mtime
+        assert replaced_at - start < LIMIT + SLACK
         assert pool.check([("2", "\\sqrt{4}")]) == [CORRECT]  # the replacement works
         assert started() == 2
 
