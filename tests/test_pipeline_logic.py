@@ -437,7 +437,7 @@ def test_a_run_skips_finished_stages_logs_each_under_the_pipeline_and_names_the_
 def test_a_rerun_sets_aside_a_finished_stage_made_from_one_made_anew_and_says_so(tmp_path, capsys):
     a, b = sft(tmp_path, "a", "m"), sft(tmp_path, "b", str(tmp_path / "a"))
     stages = [a, b]
-    pipeline.remake(a, [])  # nothing to set aside: no output needed
+    pipeline.remake(a, [], stages)  # nothing to set aside: no output needed
     finish(b, stages)
     calls, _ = run_chain(pipeline_recipe(tmp_path, stages), stages, {})
     assert [name for name, _, _ in calls] == ["a", "b"]
@@ -445,6 +445,46 @@ def test_a_rerun_sets_aside_a_finished_stage_made_from_one_made_anew_and_says_so
     assert f"b: made from 'a', which is made anew; its output moved to {aside}" in (
         capsys.readouterr().out
     )
+
+
+def test_a_rerun_sets_aside_a_stage_whose_own_recipe_was_edited_and_remakes_what_reads_it(
+    tmp_path, capsys
+):
+    a, b = sft(tmp_path, "a", "m", "trainer.max_steps=7"), sft(tmp_path, "b", str(tmp_path / "a"))
+    finish(a, [a, b])
+    finish(b, [a, b])
+    edited = sft(tmp_path, "a", "m", "trainer.max_steps=9")  # the user changed a's overrides
+    stages = [edited, b]
+    assert pipeline.edited(edited, stages) == ["trainer.max_steps: 7 -> 9"]
+    calls, code = run_chain(pipeline_recipe(tmp_path, stages), stages, {})
+    assert code == 0 and [name for name, _, _ in calls] == ["a", "b"]
+    aside = next(tmp_path.glob("a.stale-*"))
+    assert "max_steps: 7" in (aside / "recipe.yaml").read_text()  # the old run, kept
+    assert pipeline.finished(edited, stages)  # the new one in its place
+    out = capsys.readouterr().out
+    assert (
+        f"a: its recipe changed since its output was made (trainer.max_steps: 7 -> 9); that "
+        f"output moved to {aside}"
+    ) in out
+    assert len(list(tmp_path.glob("b.stale-*"))) == 1  # b read the old a: made anew too
+
+
+def test_a_stage_is_edited_only_by_keys_its_kind_does_not_continue_across(tmp_path):
+    root = tmp_path / "traces"
+
+    def traces(*more: str) -> Stage:
+        return Stage("traces", str(root), "distill/tiny", ("model.model_name_or_path=m", *more))
+
+    before = traces("select.max_per_prompt=2")
+    run_dir.write_recipe(pipeline.stage_recipe(before, [before]), root)
+    reselect = traces("select.max_per_prompt=1")  # generate reselects on the saved samples
+    assert pipeline.edited(reselect, [reselect]) == []
+    resample = traces("generate.temperature=0.5")
+    changed = pipeline.edited(resample, [resample])
+    assert len(changed) == 1 and changed[0].startswith("generate.temperature: ")
+    assert changed[0].endswith(" -> 0.5")
+    assert pipeline.edited(Stage("e", str(root), evaluate="traces"), [resample]) == []
+    assert pipeline.edited(traces(), [traces()]) == []
 
 
 def test_a_chain_of_evaluations_only_names_no_last_model(tmp_path, capsys):

@@ -91,6 +91,9 @@ class Kind:
     common_sections: bool = True
     # Whether `recipe`'s output is complete, so that a pipeline skips it (a rerun would do nothing)
     finished: Callable[[Recipe], bool] = _never
+    # Recipe keys (sections or dotted keys) a rerun into an earlier output may change and still
+    # continue it (generate's `select:`); any other difference is another run (r1lab.run_dir)
+    rerun_may_change: tuple[str, ...] = ()
     # Fills defaults that interpolations may name, in the composed but unresolved recipe (a
     # pipeline's stage outputs, named as ${stages.<name>.output}): (recipe name, config) -> None
     complete: Callable[[str, dict[str, Any]], None] | None = None

@@ -76,6 +76,18 @@ def finished_training(recipe: Recipe) -> bool:
     return finished_step(recipe.output_dir) is not None and same_recipe(recipe)
 
 
+def other_run(recipe: Recipe, ignore: tuple[str, ...] = ()) -> list[str]:
+    """How the run in `recipe`'s output dir differs from `recipe` (`key: there -> here`, the keys
+    in `ignore` aside); [] when the dir holds no run or a run of this very recipe."""
+    saved = Path(recipe.output_dir) / "recipe.yaml"
+    if not saved.exists():
+        return []
+    from omegaconf import OmegaConf
+
+    stored = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
+    return differences(stored, recipe.to_dict(), ignore)
+
+
 def admit(recipe: Recipe, ignore: tuple[str, ...] = ()) -> int | None:
     """None if `recipe` may train into its output dir (fresh or resuming its own run); the final
     step if the same recipe already finished there; RecipeError if another recipe's run is there."""
@@ -83,10 +95,7 @@ def admit(recipe: Recipe, ignore: tuple[str, ...] = ()) -> int | None:
     saved = out / "recipe.yaml"
     if not saved.exists():
         return None
-    from omegaconf import OmegaConf
-
-    stored = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
-    changed = differences(stored, recipe.to_dict(), ignore)
+    changed = other_run(recipe, ignore)
     if changed:
         shown = "; ".join(changed[:8]) + (
             f"; and {len(changed) - 8} more" if len(changed) > 8 else ""

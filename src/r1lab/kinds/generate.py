@@ -163,7 +163,7 @@ def start(argv: list[str], command: str) -> Recipe | None:
         return None
     facts, fresh = parsed
     generating = command == "generate"
-    run_start.begin(facts, fresh and generating, running=generating, ignore=NOT_GENERATION)
+    run_start.begin(facts, fresh and generating, running=generating, ignore=KIND.rerun_may_change)
     return facts.recipe
 
 
@@ -201,6 +201,7 @@ KIND = Kind(
     launcher="python",
     loads_model=lambda recipe: config(recipe).backend != "openai",
     finished=finished,
+    rerun_may_change=NOT_GENERATION,
 )
 
 if __name__ == "__main__":

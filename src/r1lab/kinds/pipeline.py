@@ -21,7 +21,8 @@ output dir being runs/<pipeline recipe>), which later stages name as `${stages.<
 makes is not there yet and is checked when that stage has run. Here, a stage whose output is
 complete is skipped, one that was cut off resumes (each kind resumes its own output), a finished
 stage that reads a stage being made anew is made anew too (its old output set aside as
-`<output>.stale-<time>`), and the first failure stops the chain with the stage's name and log.
+`<output>.stale-<time>`), so is a stage whose own recipe or overrides were edited since its output
+was made, and the first failure stops the chain with the stage's name and log.
 On Slurm, a failed stage cancels the jobs after it (`--kill-on-invalid-dep=yes`); a preempted
 one requeues and the chain waits.
 """
@@ -36,7 +37,7 @@ import sys
 import time
 from pathlib import Path
 
-from r1lab import lineage, run_start
+from r1lab import lineage, run_dir, run_start
 from r1lab.checks.context import Context
 from r1lab.checks.findings import Findings, error, ok, warning
 from r1lab.checks.run import check
@@ -120,6 +121,19 @@ def to_make(stages: list[Stage]) -> dict[str, list[str]]:
         elif read := [s.name for s in sources(stage, stages) if s.name in making]:
             making[stage.name] = read
     return making
+
+
+def edited(stage: Stage, stages: list[Stage]) -> list[str]:
+    """How the run in a stage's output differs from the stage's recipe (`key: there -> here`),
+    when its recipe or overrides were edited since: that run is set aside and the stage made
+    anew, where the kind alone would refuse to mix the two. [] for an evaluation (remade with
+    the model it evaluates) and for a difference the kind continues across (generate's select:)."""
+    if stage.evaluate:
+        return []
+    from r1lab.kind import get_kind
+
+    recipe = stage_recipe(stage, stages)
+    return run_dir.other_run(recipe, get_kind(recipe.kind).rerun_may_change)
 
 
 def set_aside(stage: Stage) -> Path:
@@ -260,7 +274,7 @@ def run_here(recipe: Recipe) -> int:
         if stage.name not in making:
             log(f"{title}: finished earlier in {stage.output}; skipped")
             continue
-        remake(stage, making[stage.name])
+        remake(stage, making[stage.name], stages)
         cmd = command(stage, stages)
         log(f"{title} -> {stage.output}\n$ {shlex.join(cmd)}")
         began = time.perf_counter()
@@ -282,13 +296,23 @@ def run_here(recipe: Recipe) -> int:
     return 0
 
 
-def remake(stage: Stage, read: list[str]) -> None:
-    """A finished stage that reads the stages `read`, which are being made anew: its output set
-    aside, so the stage starts over instead of finding itself done."""
+def remake(stage: Stage, read: list[str], stages: list[Stage]) -> None:
+    """A stage about to run: its earlier output set aside when it reads the stages `read`, which
+    are being made anew, or when its own recipe was edited since; so the stage starts over
+    instead of finding itself done or refusing the other run."""
     if read:
         aside = set_aside(stage)
         names = ", ".join(f"'{name}'" for name in read)
         log(f"{stage.name}: made from {names}, which is made anew; its output moved to {aside}")
+    elif changed := edited(stage, stages):
+        aside = set_aside(stage)
+        shown = "; ".join(changed[:3]) + (
+            f"; and {len(changed) - 3} more" if len(changed) > 3 else ""
+        )
+        log(
+            f"{stage.name}: its recipe changed since its output was made ({shown}); that output "
+            f"moved to {aside}"
+        )
 
 
 def submit_chain(recipe: Recipe) -> list[tuple[str, int]]:
@@ -304,7 +328,7 @@ def submit_chain(recipe: Recipe) -> list[tuple[str, int]]:
         if stage.name not in making:
             log(f"{stage.name}: finished earlier in {stage.output}; not submitted")
             continue
-        remake(stage, making[stage.name])
+        remake(stage, making[stage.name], stages)
         after = (
             ["--dependency=afterok:" + str(jobs[-1][1]), "--kill-on-invalid-dep=yes"]
             if jobs
@@ -334,7 +358,6 @@ def submit_chain(recipe: Recipe) -> list[tuple[str, int]]:
 
 def clear(recipe: Recipe) -> None:
     """--fresh: delete every stage's earlier output (r1lab outputs only), and the logs."""
-    from r1lab import run_dir
 
     for stage in stages_of(recipe):
         out = Path(stage.output)
