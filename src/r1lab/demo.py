@@ -1,9 +1,9 @@
 """`make demo`: DeepSeek-R1's three recipes on the tiny world, compared, on a laptop CPU.
 
 It runs the pipeline `sft_grpo/tiny` (tiny model -> base SFT -> R1-Zero GRPO -> the R1-Zero
-model's verified traces on vLLM -> the distilled student (SFT on all of them) and a small cold
-start (SFT on 300) -> GRPO from the cold start -> each model on the same held-out problems), then
-writes `runs/demo/report.md`: the models, the paper's four findings as measured on this run
+model's verified traces on vLLM -> the distilled student (SFT on all of them) and a cold start
+(SFT on 2,000 for 2 epochs) -> GRPO from the cold start -> each model on the same held-out
+problems), then writes `runs/demo/report.md`: the models, the paper's four findings as measured on this run
 (paired s.e.), per-stage curves and the last model's lineage. `--seeds N` runs training seeds
 0..N-1 and writes `seeds.md`. Stages that finished are skipped, so an interrupted demo picks up
 where it stopped (`--fresh` starts over) and the README's next commands find the models where
@@ -22,7 +22,7 @@ MODELS = {  # stage -> label, in the report's order
     "base": "base (tiny SFT, our stand-in for pretraining)",
     "r1_zero": "R1-Zero: GRPO from the base (step 2)",
     "distilled": "distilled: SFT of the base on R1-Zero's verified traces, 4 epochs (step 1)",
-    "cold_start": "cold start: SFT of the base on 300 of those traces",
+    "cold_start": "cold start: SFT of the base on 2,000 of those traces, 2 epochs",
     "grpo": "SFT -> GRPO: GRPO from the cold start (step 3)",
 }
 
