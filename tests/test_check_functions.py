@@ -1539,6 +1539,31 @@ def test_an_engine_plan_names_gpus_sequences_and_refuses_a_cache_for_none():
     assert found[-1][1].endswith(" of 4096 tokens")  # the model's own context
 
 
+def test_an_engine_holding_exactly_one_sequence_starts_and_its_details_are_the_plans_lines():
+    import re
+
+    from r1lab.checks.memory import engine_plan
+
+    ctx = context("evaluate/r1", "model.model_name_or_path=Qwen/Qwen2.5-Math-7B", gpu="h100-80gb")
+    found = findings(lambda c: engine_plan(c, 1, None, 8000), ctx)
+    assert found == findings(lambda c: engine_plan(c, 1, 0.9, 8000), ctx)  # vLLM's default 0.9
+    assert found != findings(lambda c: engine_plan(c, 1, 0.8, 8000), ctx)
+    lines = "\n".join(text for _, text in found[:-1])
+    assert "KV cache" in lines and "gpu_memory_utilization 0.9 of each GPU" in lines
+    tokens = int(re.search(r"([\d,]+) tokens = ", lines).group(1).replace(",", ""))
+    one = findings(lambda c: engine_plan(c, 1, None, tokens), ctx)  # room for exactly one
+    assert (
+        one[-1] == ("ok", one[-1][1])
+        and f"KV cache for 1 sequence(s) of {tokens} tokens" in one[-1][1]
+    )
+    msg = refusal(lambda c: engine_plan(c, 1, None, tokens + 1), ctx)  # one token short
+    assert msg.endswith(
+        "vLLM refuses to start (the KV cache must hold one max_model_len sequence). Raise "
+        "generate.tensor_parallel_size or generate.gpu_memory_utilization, or lower "
+        "generate.max_model_len"
+    )
+
+
 def test_an_engine_for_a_model_without_a_config_is_skipped():
     from r1lab.checks.memory import engine_plan
 
