@@ -267,8 +267,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     recipe = recipe_of(args)
-    ignore = (*NOT_GENERATION, "benchmarks", "model", "generate")  # admitted per benchmark
-    run_start.begin(RunFacts(recipe, KIND), args.fresh, ignore=ignore)
+    run_start.begin(RunFacts(recipe, KIND), args.fresh, ignore=KIND.rerun_may_change)
     evaluate(recipe)
     return 0
 
@@ -326,6 +325,8 @@ KIND = Kind(
     loads_model=lambda recipe: recipe.parsed["generate"].backend != "openai",
     reads_data=False,
     finished=finished,
+    # each benchmark's samples are admitted on their own, by their sampling provenance
+    rerun_may_change=(*NOT_GENERATION, "benchmarks", "model", "generate"),
 )
 
 if __name__ == "__main__":
