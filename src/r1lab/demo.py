@@ -3,11 +3,11 @@
 It runs the pipeline `sft_grpo/tiny` (tiny model -> base SFT -> R1-Zero GRPO -> the R1-Zero
 model's verified traces on vLLM -> the distilled student (SFT on all of them) and a cold start
 (SFT on 2,000 for 2 epochs) -> GRPO from the cold start -> each model on the same held-out
-problems), then writes `runs/demo/report.md`: the models, the paper's four findings as measured on this run
-(paired s.e.), per-stage curves and the last model's lineage. `--seeds N` runs training seeds
-0..N-1 and writes `seeds.md`. Stages that finished are skipped, so an interrupted demo picks up
-where it stopped (`--fresh` starts over) and the README's next commands find the models where
-their recipes put them.
+problems), then writes `runs/demo/report.md`: the models, the paper's four findings as measured
+on this run (paired s.e.), per-stage curves and the last model's lineage. `--seeds N` runs
+training seeds 0..N-1 and writes `seeds.md`. Stages that finished are skipped, so an interrupted
+demo picks up where it stopped (`--fresh` starts over) and the README's next commands find the
+models where their recipes put them.
 """
 
 from __future__ import annotations

@@ -63,12 +63,7 @@ def finished_step(output_dir: str | Path) -> int | None:
 def same_recipe(recipe: Recipe, ignore: tuple[str, ...] = ()) -> bool:
     """Whether the recipe.yaml in `recipe`'s output dir is `recipe` (keys in `ignore` aside)."""
     saved = Path(recipe.output_dir) / "recipe.yaml"
-    if not saved.exists():
-        return False
-    from omegaconf import OmegaConf
-
-    stored = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
-    return not differences(stored, recipe.to_dict(), ignore)
+    return saved.exists() and not other_run(recipe, ignore)
 
 
 def finished_training(recipe: Recipe) -> bool:
@@ -88,6 +83,12 @@ def other_run(recipe: Recipe, ignore: tuple[str, ...] = ()) -> list[str]:
     return differences(stored, recipe.to_dict(), ignore)
 
 
+def listed(changes: list[str], at_most: int) -> str:
+    """The first `at_most` of `other_run`'s differences, `; `-joined, and how many more."""
+    more = len(changes) - at_most
+    return "; ".join(changes[:at_most]) + (f"; and {more} more" if more > 0 else "")
+
+
 def admit(recipe: Recipe, ignore: tuple[str, ...] = ()) -> int | None:
     """None if `recipe` may train into its output dir (fresh or resuming its own run); the final
     step if the same recipe already finished there; RecipeError if another recipe's run is there."""
@@ -97,9 +98,7 @@ def admit(recipe: Recipe, ignore: tuple[str, ...] = ()) -> int | None:
         return None
     changed = other_run(recipe, ignore)
     if changed:
-        shown = "; ".join(changed[:8]) + (
-            f"; and {len(changed) - 8} more" if len(changed) > 8 else ""
-        )
+        shown = listed(changed, 8)
         state = "a finished run" if finished_step(out) is not None else "a run (not finished)"
         raise RecipeError(
             f"{out} holds {state} of a different recipe ({saved}): {shown}. Continuing there "

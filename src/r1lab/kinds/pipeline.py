@@ -306,12 +306,9 @@ def remake(stage: Stage, read: list[str], stages: list[Stage]) -> None:
         log(f"{stage.name}: made from {names}, which is made anew; its output moved to {aside}")
     elif changed := edited(stage, stages):
         aside = set_aside(stage)
-        shown = "; ".join(changed[:3]) + (
-            f"; and {len(changed) - 3} more" if len(changed) > 3 else ""
-        )
         log(
-            f"{stage.name}: its recipe changed since its output was made ({shown}); that output "
-            f"moved to {aside}"
+            f"{stage.name}: its recipe changed since its output was made "
+            f"({run_dir.listed(changed, 3)}); that output moved to {aside}"
         )
 
 
